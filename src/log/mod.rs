@@ -1,0 +1,1 @@
+//! Apache/nginx access logs: zero-copy parsing and a parallel query engine.

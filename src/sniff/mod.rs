@@ -1,0 +1,1 @@
+//! Packet decoding, TCP reassembly and protocol parsers (see issue 4).

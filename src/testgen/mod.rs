@@ -1,0 +1,2 @@
+//! Deterministic generators of realistic test inputs (used by `cargo xtask`,
+//! the tests and the benches).

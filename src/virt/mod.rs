@@ -1,0 +1,1 @@
+//! libvirt domain commands and qcow2 disks (see issue 6).
