@@ -1,1 +1,337 @@
-fn main() {}
+//! tplog: the lab's access-log queries. Arguments → a checked query →
+//! the library's engine → a printer → exit code (0 found, 1 nothing, 2 error).
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tplab::log::chunk::InputSpec;
+use tplab::log::engine::{Action, EngineOpts, Group, Query};
+use tplab::log::filter::{Filter, FilterArgs};
+use tplab::log::report::{self, Format, OutputOpts, SortBy};
+use tplab::log::time::parse_every;
+
+const EXAMPLES: &str = "\
+Examples (the lab's queries):
+  tplog ips --page truc.html access.log
+  tplog ips --from 08/Feb/2014:07:00 --to 08/Feb/2014:07:15 access.log
+  tplog ips --page bidule.html --from 09/Feb/2014:07:05 --to 09/Feb/2014:07:15 access.log
+  tplog days --ip 192.168.11.53 access.log
+More:
+  tplog pages --top 10 access.log          the ten most requested pages
+  tplog status --day 2014-02-08 access.log  status codes on one day
+  tplog timeline --every 15m access.log     requests per 15 minutes, as bars
+  tplog lines --status 5xx access.log       the matching lines themselves (a grep)
+  zcat old.log.gz | tplog stats             stdin works; .gz files are read as they are
+  tplog check access.log                    every malformed line, with its line number
+
+Exit status: 0 something matched, 1 nothing matched, 2 error.";
+
+/// Zero-copy access-log queries: `grep | cut | sort | uniq -c`, correct and fast.
+///
+/// Reads Apache and nginx access logs (combined, common, nginx main), plain or
+/// gzip, from files or stdin. Group-and-count commands print exactly what
+/// `sort | uniq -c` prints, so their output can replace the lab's pipelines.
+/// Malformed lines are skipped and counted on stderr, never fatal.
+#[derive(Parser, Debug)]
+#[command(name = "tplog", version, after_help = EXAMPLES, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Requests per client address (field 1: IPv4, IPv6 or hostname).
+    Ips(GroupCmd),
+    /// Requests per page (the path before `?`, percent-decoded; `-` when the request has none).
+    Pages(GroupCmd),
+    /// Requests per day, in time order.
+    Days(GroupCmd),
+    /// Requests per hour (`08/Feb/2014:07`), in time order.
+    Hours(GroupCmd),
+    /// Requests per status code.
+    Status(GroupCmd),
+    /// Requests per method (`-` when the request is not METHOD TARGET HTTP/x).
+    Methods(GroupCmd),
+    /// Requests per referer, as written.
+    Referers(GroupCmd),
+    /// Requests per user agent, as written.
+    Agents(GroupCmd),
+    /// Print the matching lines themselves, in input order (a correct grep).
+    Lines(PlainCmd),
+    /// Print the number of matching lines.
+    Count(PlainCmd),
+    /// Totals, distinct IPs and pages, time span, bytes-sent percentiles, peak rates.
+    Stats(FormatCmd),
+    /// Requests per time bucket, drawn as bars.
+    Timeline(TimelineCmd),
+    /// List every malformed line with its file, line number and reason (exit 0 if any).
+    Check(CheckCmd),
+}
+
+#[derive(Args, Debug)]
+struct InputArgs {
+    /// Log files (plain or .gz); stdin when none or `-`.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<usize>,
+    /// Make the first malformed line an error (exit 2) instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// No progress bar and no summary of skipped lines on stderr (errors still shown).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Always scan whole files, even for a time window in a time-ordered log.
+    #[arg(long, hide = true)]
+    no_seek: bool,
+    /// Bytes per work unit (for tests).
+    #[arg(long, hide = true, default_value_t = 1 << 20)]
+    chunk_size: usize,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Filters (all must match)")]
+struct FilterOpts {
+    /// Request path: `truc.html` matches the last path segment (/truc.html, /docs/truc.html;
+    /// not /truc.html.bak, never a referer); `/docs/truc.html` must equal the whole path.
+    #[arg(long, value_name = "P")]
+    page: Option<String>,
+    /// Client address, CIDR block (192.168.11.0/24, 2001:db8::/32) or hostname.
+    #[arg(long, value_name = "ADDR|CIDR")]
+    ip: Option<String>,
+    /// From this time, inclusive: 08/Feb/2014:07:00[:SS] or 2014-02-08T07:00[:SS]
+    /// (a day or an hour also works). Compared with the log's wall-clock time as written.
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+    /// Up to the end of this time's unit, inclusive (07:15 means through 07:15:59).
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+    /// One day: 08/Feb/2014 or 2014-02-08.
+    #[arg(long, value_name = "D")]
+    day: Option<String>,
+    /// Status code (404) or class (4xx).
+    #[arg(long, value_name = "CODE")]
+    status: Option<String>,
+    /// Request method (GET, POST...).
+    #[arg(long, value_name = "M")]
+    method: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Output")]
+struct RowOpts {
+    /// Row order: key (like `LC_ALL=C sort`; time order for days, hours, timeline)
+    /// or count (most first). Default: key, or count when --top is given.
+    #[arg(long, value_name = "key|count")]
+    sort: Option<SortBy>,
+    /// Only the first N rows (the N largest unless --sort key).
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// text (`uniq -c` layout), tsv (count<TAB>key), csv, or json.
+    #[arg(long, value_name = "FMT", default_value = "text")]
+    format: Format,
+}
+
+#[derive(Args, Debug)]
+struct GroupCmd {
+    #[command(flatten)]
+    filters: FilterOpts,
+    #[command(flatten)]
+    rows: RowOpts,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+struct PlainCmd {
+    #[command(flatten)]
+    filters: FilterOpts,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+struct FormatCmd {
+    #[command(flatten)]
+    filters: FilterOpts,
+    /// text, tsv, csv or json.
+    #[arg(long, value_name = "FMT", default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+struct TimelineCmd {
+    /// Bucket width: 30s, 1m, 15m, 1h, 1d...
+    #[arg(long, value_name = "WIDTH", default_value = "1h")]
+    every: String,
+    /// Bar width in characters.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    width: usize,
+    #[command(flatten)]
+    filters: FilterOpts,
+    #[command(flatten)]
+    rows: RowOpts,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Args, Debug)]
+struct CheckCmd {
+    /// text (FILE:LINE: reason: excerpt) or json (one object per line).
+    #[arg(long, value_name = "FMT", default_value = "text")]
+    format: Format,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+/// What to print once the engine is done.
+enum Printer {
+    Rows(OutputOpts),
+    Timeline(OutputOpts, usize),
+    Lines,
+    Count,
+    Stats(Format),
+    Check(Format),
+}
+
+/// The checked configuration: everything validated before any input is read.
+struct Config {
+    query: Query,
+    inputs: Vec<InputSpec>,
+    engine: EngineOpts,
+    strict: bool,
+    quiet: bool,
+    printer: Printer,
+}
+
+fn filter(f: &FilterOpts) -> Result<Filter> {
+    Ok(Filter::from_args(&FilterArgs {
+        page: f.page.clone(),
+        ip: f.ip.clone(),
+        from: f.from.clone(),
+        to: f.to.clone(),
+        day: f.day.clone(),
+        status: f.status.clone(),
+        method: f.method.clone(),
+    })?)
+}
+
+fn row_opts(r: &RowOpts) -> OutputOpts {
+    let sort = r.sort.unwrap_or(if r.top.is_some() { SortBy::Count } else { SortBy::Key });
+    OutputOpts { format: r.format, sort, top: r.top }
+}
+
+impl Config {
+    fn new(cmd: Cmd) -> Result<Config> {
+        let group = |g: Group, c: GroupCmd| -> Result<_> {
+            Ok((Action::Group(g), filter(&c.filters)?, c.input, Printer::Rows(row_opts(&c.rows))))
+        };
+        let (action, filter, input, printer) = match cmd {
+            Cmd::Ips(c) => group(Group::Ip, c)?,
+            Cmd::Pages(c) => group(Group::Page, c)?,
+            Cmd::Days(c) => group(Group::Day, c)?,
+            Cmd::Hours(c) => group(Group::Hour, c)?,
+            Cmd::Status(c) => group(Group::Status, c)?,
+            Cmd::Methods(c) => group(Group::Method, c)?,
+            Cmd::Referers(c) => group(Group::Referer, c)?,
+            Cmd::Agents(c) => group(Group::Agent, c)?,
+            Cmd::Lines(c) => (Action::Lines, filter(&c.filters)?, c.input, Printer::Lines),
+            Cmd::Count(c) => (Action::Count, filter(&c.filters)?, c.input, Printer::Count),
+            Cmd::Stats(c) => (Action::Stats, filter(&c.filters)?, c.input, Printer::Stats(c.format)),
+            Cmd::Timeline(c) => {
+                let every = parse_every(&c.every)?;
+                (Action::Timeline(every), filter(&c.filters)?, c.input, Printer::Timeline(row_opts(&c.rows), c.width))
+            }
+            Cmd::Check(c) => (Action::Check, Filter::default(), c.input, Printer::Check(c.format)),
+        };
+        if input.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        let inputs = if input.files.is_empty() {
+            vec![InputSpec::Stdin]
+        } else {
+            input.files.iter().map(|p| InputSpec::from_arg(p)).collect()
+        };
+        if inputs == [InputSpec::Stdin] && io::stdin().is_terminal() {
+            bail!("no input: give log files, or pipe a log into stdin (tplog --help has examples)");
+        }
+        Ok(Config {
+            query: Query { action, filter },
+            inputs,
+            engine: EngineOpts {
+                threads: input.threads,
+                chunk_size: input.chunk_size.max(1),
+                seek: !input.no_seek,
+                quiet: input.quiet,
+                ..EngineOpts::default()
+            },
+            strict: input.strict,
+            quiet: input.quiet,
+            printer,
+        })
+    }
+}
+
+fn run(cfg: Config) -> Result<bool> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let outcome = {
+        let out_ref = &mut out;
+        tplab::log::run(&cfg.query, &cfg.inputs, &cfg.engine, |line: &[u8]| {
+            out_ref.write_all(line)?;
+            out_ref.write_all(b"\n")
+        })?
+    };
+    if cfg.strict {
+        if let Some(b) = &outcome.first_bad {
+            out.flush()?;
+            bail!("{}:{}: malformed line: {} (--strict)", b.file, b.line, b.error);
+        }
+    }
+    match &cfg.printer {
+        Printer::Rows(o) => report::write_rows(&mut out, &report::rows(&outcome, o), o.format)?,
+        Printer::Timeline(o, width) => {
+            let rows = report::rows(&outcome, o);
+            if o.format == Format::Text {
+                report::write_timeline_chart(&mut out, &rows, *width)?
+            } else {
+                report::write_rows(&mut out, &rows, o.format)?
+            }
+        }
+        Printer::Lines => {}
+        Printer::Count => writeln!(out, "{}", outcome.acc.matched)?,
+        Printer::Stats(f) => report::write_stats(&mut out, &report::StatsView::new(&outcome), *f)?,
+        Printer::Check(f) => report::write_bad_lines(&mut out, &outcome.bad, *f)?,
+    }
+    out.flush()?;
+    let mut failed = false;
+    for line in report::summary_lines("tplog", &outcome) {
+        let is_err = line.starts_with("tplog: error:");
+        failed |= is_err;
+        if is_err || !cfg.quiet {
+            eprintln!("{line}");
+        }
+    }
+    if let Printer::Check(_) = cfg.printer {
+        if !cfg.quiet {
+            eprintln!("tplog: {} lines checked, {} malformed", outcome.acc.lines, outcome.acc.malformed);
+        }
+    }
+    if failed {
+        // Results above cover what could be read; the exit status says some input could not.
+        std::process::exit(tplab::cli::EXIT_ERROR);
+    }
+    Ok(outcome.found())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = Config::new(cli.cmd).context("invalid arguments").and_then(run);
+    tplab::cli::exit("tplog", result);
+}

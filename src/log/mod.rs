@@ -1,1 +1,18 @@
 //! Apache/nginx access logs: zero-copy parsing and a parallel query engine.
+//!
+//! input ([`chunk`]) → parse ([`parse`]) → filter ([`filter`]) →
+//! aggregate ([`engine`]) → print ([`report`]).
+
+pub mod chunk;
+pub mod engine;
+pub mod filter;
+pub mod parse;
+pub mod record;
+pub mod report;
+pub mod seek;
+pub mod time;
+
+pub use engine::{run, Action, EngineOpts, Group, Outcome, Query};
+pub use filter::{Filter, FilterArgs};
+pub use parse::parse_line;
+pub use record::Record;
