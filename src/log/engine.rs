@@ -141,7 +141,7 @@ impl<'a> Stats<'a> {
         match r.bytes {
             Some(b) => {
                 self.bytes_total += b as u128;
-                self.bytes.saturating_record(b);
+                self.bytes.record(b).expect("an auto-resizing histogram takes any u64");
             }
             None => self.bytes_unknown += 1,
         }
@@ -459,6 +459,12 @@ impl Outcome {
             Action::Check => self.acc.malformed > 0,
             _ => self.acc.matched > 0,
         }
+    }
+
+    /// True when every line of every input was parsed (no prefilter, no
+    /// time-window seek), so `malformed` counts every malformed line.
+    pub fn parsed_everything(&self) -> bool {
+        !self.prefiltered && self.files.iter().all(|f| f.scanned == f.bytes)
     }
 
     pub fn errors(&self) -> impl Iterator<Item = &InputError> {

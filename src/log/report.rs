@@ -382,6 +382,8 @@ pub fn summary_lines(prog: &str, o: &Outcome) -> Vec<String> {
         }
         if o.prefiltered {
             s.push_str("; only lines containing the filter's text were parsed, `tplog check` validates every line");
+        } else if !o.parsed_everything() {
+            s.push_str("; only the part of the log around the time window was parsed, `tplog check` validates every line");
         }
         out.push(s);
     }
