@@ -38,23 +38,33 @@ fn reference(data: &[u8], q: &Query) -> (Vec<(Vec<u8>, u64)>, u64, u64) {
             Action::Group(Group::Status) => (0, r.status.to_vec()),
             Action::Group(Group::Agent) => (0, r.agent.unwrap_or(b"-").to_vec()),
             Action::Group(Group::Day) => (r.time.div_euclid(DAY), format_day(r.time).into_bytes()),
-            Action::Group(Group::Hour) => {
-                (r.time.div_euclid(HOUR), format_bucket(r.time.div_euclid(HOUR) * HOUR, HOUR).into_bytes())
-            }
+            Action::Group(Group::Hour) => (
+                r.time.div_euclid(HOUR),
+                format_bucket(r.time.div_euclid(HOUR) * HOUR, HOUR).into_bytes(),
+            ),
             Action::Lines => (0, l.to_vec()),
             _ => (0, Vec::new()),
         };
         *counts.entry(key).or_insert(0) += 1;
     }
-    (counts.into_iter().map(|((_, k), v)| (k, v)).collect(), matched, malformed)
+    (
+        counts.into_iter().map(|((_, k), v)| (k, v)).collect(),
+        matched,
+        malformed,
+    )
 }
 
 fn engine(path: &Path, q: &Query, opts: &EngineOpts) -> (Vec<(Vec<u8>, u64)>, u64, u64) {
     let mut printed: Vec<Vec<u8>> = Vec::new();
-    let o = run(q, &[InputSpec::Path(path.to_path_buf())], opts, |l: &[u8]| {
-        printed.push(l.to_vec());
-        Ok(())
-    })
+    let o = run(
+        q,
+        &[InputSpec::Path(path.to_path_buf())],
+        opts,
+        |l: &[u8]| {
+            printed.push(l.to_vec());
+            Ok(())
+        },
+    )
     .expect("engine runs");
     assert!(o.errors().next().is_none());
     let got = if q.action == Action::Lines {
@@ -65,13 +75,23 @@ fn engine(path: &Path, q: &Query, opts: &EngineOpts) -> (Vec<(Vec<u8>, u64)>, u6
         }
         m.into_iter().collect()
     } else if q.action == Action::Count {
-        vec![(Vec::new(), o.acc.matched)].into_iter().filter(|_| o.acc.matched > 0).collect()
+        vec![(Vec::new(), o.acc.matched)]
+            .into_iter()
+            .filter(|_| o.acc.matched > 0)
+            .collect()
     } else {
-        rows(&o, &OutputOpts::default()).into_iter().map(|r| (r.key.into_owned(), r.count)).collect()
+        rows(&o, &OutputOpts::default())
+            .into_iter()
+            .map(|r| (r.key.into_owned(), r.count))
+            .collect()
     };
     // A prefiltered or seeking scan parses only some lines, so it cannot
     // count the malformed lines among the others.
-    let malformed = if !o.parsed_everything() { u64::MAX } else { o.acc.malformed };
+    let malformed = if !o.parsed_everything() {
+        u64::MAX
+    } else {
+        o.acc.malformed
+    };
     (got, o.acc.matched, malformed)
 }
 
@@ -90,7 +110,11 @@ fn same(got: Answer, want: Answer, what: &str) -> Result<(), String> {
             .take(5)
             .map(|k| format!("{}: got {:?} want {:?}", show(k), g.get(k), w.get(k)))
             .collect();
-        return Err(format!("{what}: rows differ ({} vs {}): {diff:?}", got.0.len(), want.0.len()));
+        return Err(format!(
+            "{what}: rows differ ({} vs {}): {diff:?}",
+            got.0.len(),
+            want.0.len()
+        ));
     }
     if got.1 != want.1 {
         return Err(format!("{what}: matched {} want {}", got.1, want.1));
@@ -102,24 +126,66 @@ fn same(got: Answer, want: Answer, what: &str) -> Result<(), String> {
 }
 
 fn query(action: Action, f: FilterArgs) -> Query {
-    Query { action, filter: Filter::from_args(&f).unwrap() }
+    Query {
+        action,
+        filter: Filter::from_args(&f).unwrap(),
+    }
 }
 
 fn queries() -> Vec<Query> {
-    let page = |p: &str| FilterArgs { page: Some(p.into()), ..Default::default() };
+    let page = |p: &str| FilterArgs {
+        page: Some(p.into()),
+        ..Default::default()
+    };
     vec![
         query(Action::Group(Group::Ip), page("truc.html")),
-        query(Action::Group(Group::Ip), FilterArgs { from: Some("08/Feb/2014:07:00".into()), to: Some("08/Feb/2014:07:15".into()), ..Default::default() }),
         query(
             Action::Group(Group::Ip),
-            FilterArgs { page: Some("bidule.html".into()), from: Some("09/Feb/2014:07:05".into()), to: Some("09/Feb/2014:07:15".into()), ..Default::default() },
+            FilterArgs {
+                from: Some("08/Feb/2014:07:00".into()),
+                to: Some("08/Feb/2014:07:15".into()),
+                ..Default::default()
+            },
         ),
-        query(Action::Group(Group::Day), FilterArgs { ip: Some("192.168.11.53".into()), ..Default::default() }),
+        query(
+            Action::Group(Group::Ip),
+            FilterArgs {
+                page: Some("bidule.html".into()),
+                from: Some("09/Feb/2014:07:05".into()),
+                to: Some("09/Feb/2014:07:15".into()),
+                ..Default::default()
+            },
+        ),
+        query(
+            Action::Group(Group::Day),
+            FilterArgs {
+                ip: Some("192.168.11.53".into()),
+                ..Default::default()
+            },
+        ),
         query(Action::Group(Group::Page), FilterArgs::default()),
-        query(Action::Group(Group::Hour), FilterArgs { status: Some("4xx".into()), ..Default::default() }),
-        query(Action::Group(Group::Agent), FilterArgs { ip: Some("2001:db8::/32".into()), ..Default::default() }),
+        query(
+            Action::Group(Group::Hour),
+            FilterArgs {
+                status: Some("4xx".into()),
+                ..Default::default()
+            },
+        ),
+        query(
+            Action::Group(Group::Agent),
+            FilterArgs {
+                ip: Some("2001:db8::/32".into()),
+                ..Default::default()
+            },
+        ),
         query(Action::Lines, page("/truc.html")),
-        query(Action::Count, FilterArgs { method: Some("post".into()), ..Default::default() }),
+        query(
+            Action::Count,
+            FilterArgs {
+                method: Some("post".into()),
+                ..Default::default()
+            },
+        ),
     ]
 }
 
@@ -127,7 +193,15 @@ fn sample(seed: u64, lines: u64) -> (tempfile::TempDir, std::path::PathBuf, Vec<
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     let mut data = Vec::new();
-    write_log(&GenOpts { seed, lines: Some(lines), ..GenOpts::default() }, &mut data).unwrap();
+    write_log(
+        &GenOpts {
+            seed,
+            lines: Some(lines),
+            ..GenOpts::default()
+        },
+        &mut data,
+    )
+    .unwrap();
     std::fs::write(&path, &data).unwrap();
     (dir, path, data)
 }
@@ -140,10 +214,26 @@ fn every_query_equals_the_reference_on_a_realistic_log() {
         assert!(want.1 > 0, "{q:?} matches something in the sample");
         for opts in [
             EngineOpts::default(),
-            EngineOpts { threads: Some(1), chunk_size: 4096, batch_chunks: 3, ..EngineOpts::default() },
-            EngineOpts { threads: Some(3), chunk_size: 333, batch_chunks: 1, seek: false, ..EngineOpts::default() },
+            EngineOpts {
+                threads: Some(1),
+                chunk_size: 4096,
+                batch_chunks: 3,
+                ..EngineOpts::default()
+            },
+            EngineOpts {
+                threads: Some(3),
+                chunk_size: 333,
+                batch_chunks: 1,
+                seek: false,
+                ..EngineOpts::default()
+            },
         ] {
-            same(engine(&path, &q, &opts), want.clone(), &format!("{q:?} {opts:?}")).unwrap();
+            same(
+                engine(&path, &q, &opts),
+                want.clone(),
+                &format!("{q:?} {opts:?}"),
+            )
+            .unwrap();
         }
     }
 }
@@ -152,7 +242,10 @@ fn every_query_equals_the_reference_on_a_realistic_log() {
 fn gzip_stream_equals_the_mapped_file() {
     let (d, path, data) = sample(5, 5000);
     let gz = d.path().join("access.log.gz");
-    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
     // Two members, as `cat a.gz b.gz` makes: both are read.
     e.write_all(&data[..data.len() / 2]).unwrap();
     e.finish().unwrap();
@@ -162,8 +255,17 @@ fn gzip_stream_equals_the_mapped_file() {
     f.write_all(&e2.finish().unwrap()).unwrap();
     drop(f);
     for q in queries() {
-        let opts = EngineOpts { chunk_size: 2048, batch_chunks: 4, ..EngineOpts::default() };
-        same(engine(&gz, &q, &opts), engine(&path, &q, &opts), &format!("{q:?}")).unwrap();
+        let opts = EngineOpts {
+            chunk_size: 2048,
+            batch_chunks: 4,
+            ..EngineOpts::default()
+        };
+        same(
+            engine(&gz, &q, &opts),
+            engine(&path, &q, &opts),
+            &format!("{q:?}"),
+        )
+        .unwrap();
     }
 }
 
@@ -172,12 +274,33 @@ fn time_window_seek_equals_a_full_scan_also_when_shuffled() {
     let (d, path, data) = sample(3, 30_000);
     let mut lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let q = &queries()[1];
-    let seek = EngineOpts { seek: true, ..EngineOpts::default() };
-    let full = EngineOpts { seek: false, ..EngineOpts::default() };
-    same(engine(&path, q, &seek), engine(&path, q, &full), "seek vs full").unwrap();
+    let seek = EngineOpts {
+        seek: true,
+        ..EngineOpts::default()
+    };
+    let full = EngineOpts {
+        seek: false,
+        ..EngineOpts::default()
+    };
+    same(
+        engine(&path, q, &seek),
+        engine(&path, q, &full),
+        "seek vs full",
+    )
+    .unwrap();
     // The seek really skipped most of the file.
-    let o = run(q, &[InputSpec::Path(path.clone())], &seek, |_: &[u8]| Ok(())).unwrap();
-    assert!(o.files[0].scanned * 5 < o.files[0].bytes, "{:?}", o.files[0]);
+    let o = run(
+        q,
+        &[InputSpec::Path(path.clone())],
+        &seek,
+        |_: &[u8]| Ok(()),
+    )
+    .unwrap();
+    assert!(
+        o.files[0].scanned * 5 < o.files[0].bytes,
+        "{:?}",
+        o.files[0]
+    );
     // Shuffled: detected, whole file scanned, same answer as the reference.
     let mut rng = tplab::testgen::SplitMix64::new(9);
     for i in (1..lines.len()).rev() {
@@ -204,16 +327,45 @@ fn line_numbers_of_malformed_lines_do_not_depend_on_chunking() {
     assert!(want.len() >= 3, "the sample has malformed lines: {want:?}");
     let q = query(Action::Check, FilterArgs::default());
     for (threads, chunk) in [(1, 1 << 20), (2, 100), (4, 7777)] {
-        let o = run(&q, &[InputSpec::Path(path.clone())], &EngineOpts { threads: Some(threads), chunk_size: chunk, ..EngineOpts::default() }, |_: &[u8]| Ok(())).unwrap();
+        let o = run(
+            &q,
+            &[InputSpec::Path(path.clone())],
+            &EngineOpts {
+                threads: Some(threads),
+                chunk_size: chunk,
+                ..EngineOpts::default()
+            },
+            |_: &[u8]| Ok(()),
+        )
+        .unwrap();
         let got: Vec<u64> = o.bad.iter().map(|b| b.line).collect();
         assert_eq!(got, want);
         assert_eq!(o.first_bad.as_ref().unwrap().line, want[0]);
         // With a prefilter, the first malformed candidate still has its true line number.
-        let q2 = query(Action::Count, FilterArgs { page: Some("truc.html".into()), ..Default::default() });
-        let o2 = run(&q2, &[InputSpec::Path(path.clone())], &EngineOpts { threads: Some(threads), chunk_size: chunk, ..EngineOpts::default() }, |_: &[u8]| Ok(())).unwrap();
+        let q2 = query(
+            Action::Count,
+            FilterArgs {
+                page: Some("truc.html".into()),
+                ..Default::default()
+            },
+        );
+        let o2 = run(
+            &q2,
+            &[InputSpec::Path(path.clone())],
+            &EngineOpts {
+                threads: Some(threads),
+                chunk_size: chunk,
+                ..EngineOpts::default()
+            },
+            |_: &[u8]| Ok(()),
+        )
+        .unwrap();
         if let Some(b) = &o2.first_bad {
             assert!(want.contains(&b.line), "{b:?}");
-            assert_eq!(o2.acc.lines, o.acc.lines, "prefiltered scans still count every line");
+            assert_eq!(
+                o2.acc.lines, o.acc.lines,
+                "prefiltered scans still count every line"
+            );
         }
     }
 }

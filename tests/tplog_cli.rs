@@ -15,7 +15,11 @@ fn tplog() -> Command {
 }
 
 fn run(args: &[&str]) -> Output {
-    tplog().args(args).stdin(Stdio::null()).output().expect("tplog runs")
+    tplog()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tplog runs")
 }
 
 fn text(b: &[u8]) -> String {
@@ -23,8 +27,18 @@ fn text(b: &[u8]) -> String {
 }
 
 fn sh(script: &str, dir: &Path) -> Vec<u8> {
-    let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).env("LC_ALL", "C").output().unwrap();
-    assert!(o.status.success() || o.status.code() == Some(1), "{script}: {}", text(&o.stderr));
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() || o.status.code() == Some(1),
+        "{script}: {}",
+        text(&o.stderr)
+    );
     o.stdout
 }
 
@@ -81,14 +95,31 @@ fn the_lab_pipelines_and_tplog_agree_where_their_meanings_coincide() {
 
 #[test]
 fn grep_over_matches_referers_and_lookalikes_and_misses_encoded_paths() {
-    let log = Log::new(GenOpts { seed: 8, lines: Some(30_000), ..GenOpts::default() });
-    let grep: Vec<Vec<u8>> = sh("grep -a truc.html access.log", log.dir.path()).split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let log = Log::new(GenOpts {
+        seed: 8,
+        lines: Some(30_000),
+        ..GenOpts::default()
+    });
+    let grep: Vec<Vec<u8>> = sh("grep -a truc.html access.log", log.dir.path())
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
     let o = run(&["lines", "--page", "truc.html", log.p()]);
     assert_eq!(o.status.code(), Some(0));
-    let ours: Vec<Vec<u8>> = o.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
+    let ours: Vec<Vec<u8>> = o
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
     let only_grep: Vec<&Vec<u8>> = grep.iter().filter(|l| !ours.contains(l)).collect();
     let only_ours: Vec<&Vec<u8>> = ours.iter().filter(|l| !grep.contains(l)).collect();
-    assert!(only_grep.len() > 100, "grep over-matches: {}", only_grep.len());
+    assert!(
+        only_grep.len() > 100,
+        "grep over-matches: {}",
+        only_grep.len()
+    );
     for l in &only_grep {
         // Each is a line whose path is not truc.html: the name is only in
         // the referer, the query string, or a lookalike page; or the line
@@ -98,17 +129,28 @@ fn grep_over_matches_referers_and_lookalikes_and_misses_encoded_paths() {
             assert!(!path.ends_with(b"/truc.html"), "{}", text(l));
         }
     }
-    assert!(!only_ours.is_empty(), "the sample has percent-encoded paths");
+    assert!(
+        !only_ours.is_empty(),
+        "the sample has percent-encoded paths"
+    );
     for l in &only_ours {
         let r = parse_line(l).unwrap();
         let target = r.request_line().unwrap().target;
-        assert!(target.contains(&b'%') && target_path(target).ends_with(b"/truc.html"), "{}", text(l));
+        assert!(
+            target.contains(&b'%') && target_path(target).ends_with(b"/truc.html"),
+            "{}",
+            text(l)
+        );
     }
 }
 
 #[test]
 fn exit_codes_and_messages() {
-    let log = Log::new(GenOpts { seed: 4, lines: Some(3000), ..GenOpts::default() });
+    let log = Log::new(GenOpts {
+        seed: 4,
+        lines: Some(3000),
+        ..GenOpts::default()
+    });
     // Nothing matched: 1, nothing printed.
     let o = run(&["ips", "--page", "nothing-here.html", "-q", log.p()]);
     assert_eq!((o.status.code(), o.stdout.len()), (Some(1), 0));
@@ -118,7 +160,11 @@ fn exit_codes_and_messages() {
     assert_eq!(o.status.code(), Some(2));
     let n: u64 = text(&o.stdout).trim().parse().unwrap();
     assert!(n > 2900);
-    assert!(text(&o.stderr).contains(&format!("{}: cannot open", missing.display())), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("{}: cannot open", missing.display())),
+        "{}",
+        text(&o.stderr)
+    );
     // A directory.
     let o = run(&["count", log.dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
@@ -126,31 +172,66 @@ fn exit_codes_and_messages() {
     // Bad arguments say what was expected.
     let o = run(&["ips", "--from", "8 Feb", log.p()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("expected 08/Feb/2014"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("expected 08/Feb/2014"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = run(&["ips", "--status", "4x", log.p()]);
     assert_eq!(o.status.code(), Some(2));
     // Malformed lines: counted on stderr with the first one's place.
     let o = run(&["count", log.p()]);
     let err = text(&o.stderr);
-    let bad: Vec<usize> = log.data.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty() && parse_line(l).is_err()).map(|(i, _)| i + 1).collect();
+    let bad: Vec<usize> = log
+        .data
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && parse_line(l).is_err())
+        .map(|(i, _)| i + 1)
+        .collect();
     assert!(!bad.is_empty());
-    assert!(err.contains(&format!("tplog: {} malformed line", bad.len())), "{err}");
-    assert!(err.contains(&format!("(first: {}:{}: ", log.p(), bad[0])), "{err}");
+    assert!(
+        err.contains(&format!("tplog: {} malformed line", bad.len())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("(first: {}:{}: ", log.p(), bad[0])),
+        "{err}"
+    );
     // --strict makes the first one an error.
     let o = run(&["ips", "--strict", log.p()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains(&format!("{}:{}: malformed line", log.p(), bad[0])), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("{}:{}: malformed line", log.p(), bad[0])),
+        "{}",
+        text(&o.stderr)
+    );
     // check lists them all, with line numbers.
     let o = run(&["check", log.p()]);
     assert_eq!(o.status.code(), Some(0));
-    let listed: Vec<String> = text(&o.stdout).lines().map(|l| l.splitn(3, ':').nth(1).unwrap().to_string()).collect();
-    assert_eq!(listed, bad.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+    let listed: Vec<String> = text(&o.stdout)
+        .lines()
+        .map(|l| l.splitn(3, ':').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        bad.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn a_closed_pipe_ends_quietly() {
-    let log = Log::new(GenOpts { seed: 5, lines: Some(200_000), ..GenOpts::default() });
-    let mut child = tplog().args(["lines", log.p()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = Log::new(GenOpts {
+        seed: 5,
+        lines: Some(200_000),
+        ..GenOpts::default()
+    });
+    let mut child = tplog()
+        .args(["lines", log.p()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut out = child.stdout.take().unwrap();
     let mut first = [0u8; 100];
     std::io::Read::read_exact(&mut out, &mut first).unwrap();
@@ -162,21 +243,37 @@ fn a_closed_pipe_ends_quietly() {
 
 #[test]
 fn stdin_gzip_and_files_give_the_same_answer() {
-    let log = Log::new(GenOpts { seed: 6, lines: Some(20_000), ..GenOpts::default() });
+    let log = Log::new(GenOpts {
+        seed: 6,
+        lines: Some(20_000),
+        ..GenOpts::default()
+    });
     let want = run(&["pages", "-q", log.p()]);
     assert_eq!(want.status.code(), Some(0));
     // A pipe (streamed) and a redirect (mapped).
-    let mut child = tplog().args(["pages", "-q"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = tplog()
+        .args(["pages", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut sin = child.stdin.take().unwrap();
     let data = log.data.clone();
     let w = std::thread::spawn(move || sin.write_all(&data));
     let o = child.wait_with_output().unwrap();
     w.join().unwrap().unwrap();
     assert_eq!(text(&o.stdout), text(&want.stdout));
-    let o = tplog().args(["pages", "-q", "-"]).stdin(std::fs::File::open(&log.path).unwrap()).output().unwrap();
+    let o = tplog()
+        .args(["pages", "-q", "-"])
+        .stdin(std::fs::File::open(&log.path).unwrap())
+        .output()
+        .unwrap();
     assert_eq!(text(&o.stdout), text(&want.stdout));
     let gz = log.dir.path().join("access.log.gz");
-    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     e.write_all(&log.data).unwrap();
     e.finish().unwrap();
     let o = run(&["pages", "-q", gz.to_str().unwrap()]);
@@ -189,7 +286,11 @@ fn stdin_gzip_and_files_give_the_same_answer() {
     assert_eq!(o.status.code(), Some(2));
     let n: u64 = text(&o.stdout).trim().parse().unwrap();
     assert!(n > 5000 && n < 20_000, "{n}");
-    assert!(text(&o.stderr).contains("cut.log.gz: gzip stream is truncated"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cut.log.gz: gzip stream is truncated"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 const TINY: &str = "\
@@ -207,21 +308,46 @@ fn formats_sorting_timeline_and_stats() {
     std::fs::write(&p, TINY).unwrap();
     let p = p.to_str().unwrap();
     let o = run(&["pages", p]);
-    assert_eq!(text(&o.stdout), "      1 -\n      3 /a.html\n      1 /b.html\n");
+    assert_eq!(
+        text(&o.stdout),
+        "      1 -\n      3 /a.html\n      1 /b.html\n"
+    );
     let o = run(&["ips", "--sort", "count", p]);
-    assert_eq!(text(&o.stdout), "      3 10.0.0.1\n      1 10.0.0.2\n      1 2001:db8::1\n");
+    assert_eq!(
+        text(&o.stdout),
+        "      3 10.0.0.1\n      1 10.0.0.2\n      1 2001:db8::1\n"
+    );
     let o = run(&["ips", "--top", "1", "--format", "tsv", p]);
     assert_eq!(text(&o.stdout), "3\t10.0.0.1\n");
     let o = run(&["agents", "--format", "csv", p]);
-    assert_eq!(text(&o.stdout), "count,key\n1,-\n3,x\n1,\"y, \\\"\"z\\\"\"\"\n");
+    assert_eq!(
+        text(&o.stdout),
+        "count,key\n1,-\n3,x\n1,\"y, \\\"\"z\\\"\"\"\n"
+    );
     let o = run(&["agents", "--format", "json", "--method", "POST", p]);
-    assert_eq!(text(&o.stdout), "[\n  {\"key\": \"y, \\\\\\\"z\\\\\\\"\", \"count\": 1}\n]\n");
+    assert_eq!(
+        text(&o.stdout),
+        "[\n  {\"key\": \"y, \\\\\\\"z\\\\\\\"\", \"count\": 1}\n]\n"
+    );
     let o = run(&["status", "--status", "2xx", "--format", "json", p]);
-    assert_eq!(text(&o.stdout), "[\n  {\"key\": \"200\", \"count\": 3}\n]\n");
-    let o = run(&["count", "--ip", "10.0.0.0/24", "--to", "08/Feb/2014:07:00", p]);
+    assert_eq!(
+        text(&o.stdout),
+        "[\n  {\"key\": \"200\", \"count\": 3}\n]\n"
+    );
+    let o = run(&[
+        "count",
+        "--ip",
+        "10.0.0.0/24",
+        "--to",
+        "08/Feb/2014:07:00",
+        p,
+    ]);
     assert_eq!(text(&o.stdout), "3\n");
     let o = run(&["timeline", "--every", "1m", "--format", "tsv", p]);
-    assert_eq!(text(&o.stdout), "3\t08/Feb/2014:07:00\n0\t08/Feb/2014:07:01\n1\t08/Feb/2014:07:02\n1\t08/Feb/2014:07:03\n");
+    assert_eq!(
+        text(&o.stdout),
+        "3\t08/Feb/2014:07:00\n0\t08/Feb/2014:07:01\n1\t08/Feb/2014:07:02\n1\t08/Feb/2014:07:03\n"
+    );
     let o = run(&["timeline", "--every", "1m", "--width", "6", p]);
     let chart = text(&o.stdout);
     assert_eq!(chart.lines().next().unwrap(), "08/Feb/2014:07:00  3 ██████");
@@ -229,9 +355,17 @@ fn formats_sorting_timeline_and_stats() {
     let o = run(&["stats", "--format", "json", p]);
     let s = text(&o.stdout);
     for want in [
-        "\"lines\": 5", "\"malformed\": 0", "\"requests\": 5", "\"distinct_ips\": 3", "\"distinct_pages\": 2",
-        "\"first\": \"08/Feb/2014:07:00:01\"", "\"last\": \"08/Feb/2014:07:03:00\"", "\"total\": 900", "\"unknown\": 1",
-        "\"max\": 500", "\"peak_per_second\": {\"count\": 2, \"at\": \"08/Feb/2014:07:00:01\"}",
+        "\"lines\": 5",
+        "\"malformed\": 0",
+        "\"requests\": 5",
+        "\"distinct_ips\": 3",
+        "\"distinct_pages\": 2",
+        "\"first\": \"08/Feb/2014:07:00:01\"",
+        "\"last\": \"08/Feb/2014:07:03:00\"",
+        "\"total\": 900",
+        "\"unknown\": 1",
+        "\"max\": 500",
+        "\"peak_per_second\": {\"count\": 2, \"at\": \"08/Feb/2014:07:00:01\"}",
         "\"peak_per_minute\": {\"count\": 3, \"at\": \"08/Feb/2014:07:00\"}",
     ] {
         assert!(s.contains(want), "{want} in {s}");
@@ -253,7 +387,10 @@ fn the_real_access_log() {
     assert_eq!(o.status.code(), Some(0));
     let out = text(&o.stdout);
     assert_eq!(out.lines().count(), 1, "{out}");
-    assert!(out.starts_with(&format!("{p}:8899: unterminated quote in user agent")), "{out}");
+    assert!(
+        out.starts_with(&format!("{p}:8899: unterminated quote in user agent")),
+        "{out}"
+    );
     let o = run(&["count", p]);
     assert_eq!(text(&o.stdout), "9999\n");
     assert!(text(&o.stderr).contains("1 malformed line skipped (first: "));
@@ -270,11 +407,25 @@ fn the_real_access_log() {
     }
     // The publisher's facts: 669 byte fields and 190 agents are `-`.
     let o = run(&["stats", "--format", "json", p]);
-    assert!(text(&o.stdout).contains("\"unknown\": 669"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("\"unknown\": 669"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = run(&["agents", "-q", "--format", "tsv", p]);
     assert!(text(&o.stdout).lines().any(|l| l == "190\t-"));
     // Apache's \xhh escapes are kept as written.
     let o = run(&["referers", "-q", p]);
-    let esc: Vec<String> = text(&o.stdout).lines().filter(|l| l.contains("\\x")).map(String::from).collect();
-    assert_eq!(esc.iter().map(|l| l.split_whitespace().next().unwrap().parse::<u64>().unwrap()).sum::<u64>(), 3, "{esc:?}");
+    let esc: Vec<String> = text(&o.stdout)
+        .lines()
+        .filter(|l| l.contains("\\x"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        esc.iter()
+            .map(|l| l.split_whitespace().next().unwrap().parse::<u64>().unwrap())
+            .sum::<u64>(),
+        3,
+        "{esc:?}"
+    );
 }

@@ -223,14 +223,27 @@ fn filter(f: &FilterOpts) -> Result<Filter> {
 }
 
 fn row_opts(r: &RowOpts) -> OutputOpts {
-    let sort = r.sort.unwrap_or(if r.top.is_some() { SortBy::Count } else { SortBy::Key });
-    OutputOpts { format: r.format, sort, top: r.top }
+    let sort = r.sort.unwrap_or(if r.top.is_some() {
+        SortBy::Count
+    } else {
+        SortBy::Key
+    });
+    OutputOpts {
+        format: r.format,
+        sort,
+        top: r.top,
+    }
 }
 
 impl Config {
     fn new(cmd: Cmd) -> Result<Config> {
         let group = |g: Group, c: GroupCmd| -> Result<_> {
-            Ok((Action::Group(g), filter(&c.filters)?, c.input, Printer::Rows(row_opts(&c.rows))))
+            Ok((
+                Action::Group(g),
+                filter(&c.filters)?,
+                c.input,
+                Printer::Rows(row_opts(&c.rows)),
+            ))
         };
         let (action, filter, input, printer) = match cmd {
             Cmd::Ips(c) => group(Group::Ip, c)?,
@@ -243,12 +256,27 @@ impl Config {
             Cmd::Agents(c) => group(Group::Agent, c)?,
             Cmd::Lines(c) => (Action::Lines, filter(&c.filters)?, c.input, Printer::Lines),
             Cmd::Count(c) => (Action::Count, filter(&c.filters)?, c.input, Printer::Count),
-            Cmd::Stats(c) => (Action::Stats, filter(&c.filters)?, c.input, Printer::Stats(c.format)),
+            Cmd::Stats(c) => (
+                Action::Stats,
+                filter(&c.filters)?,
+                c.input,
+                Printer::Stats(c.format),
+            ),
             Cmd::Timeline(c) => {
                 let every = parse_every(&c.every)?;
-                (Action::Timeline(every), filter(&c.filters)?, c.input, Printer::Timeline(row_opts(&c.rows), c.width))
+                (
+                    Action::Timeline(every),
+                    filter(&c.filters)?,
+                    c.input,
+                    Printer::Timeline(row_opts(&c.rows), c.width),
+                )
             }
-            Cmd::Check(c) => (Action::Check, Filter::default(), c.input, Printer::Check(c.format)),
+            Cmd::Check(c) => (
+                Action::Check,
+                Filter::default(),
+                c.input,
+                Printer::Check(c.format),
+            ),
         };
         if input.threads == Some(0) {
             bail!("--threads must be at least 1");
@@ -291,7 +319,12 @@ fn run(cfg: Config) -> Result<bool> {
     if cfg.strict {
         if let Some(b) = &outcome.first_bad {
             out.flush()?;
-            bail!("{}:{}: malformed line: {} (--strict)", b.file, b.line, b.error);
+            bail!(
+                "{}:{}: malformed line: {} (--strict)",
+                b.file,
+                b.line,
+                b.error
+            );
         }
     }
     match &cfg.printer {
@@ -320,7 +353,10 @@ fn run(cfg: Config) -> Result<bool> {
     }
     if let Printer::Check(_) = cfg.printer {
         if !cfg.quiet {
-            eprintln!("tplog: {} lines checked, {} malformed", outcome.acc.lines, outcome.acc.malformed);
+            eprintln!(
+                "tplog: {} lines checked, {} malformed",
+                outcome.acc.lines, outcome.acc.malformed
+            );
         }
     }
     if failed {
@@ -332,6 +368,8 @@ fn run(cfg: Config) -> Result<bool> {
 
 fn main() {
     let cli = Cli::parse();
-    let result = Config::new(cli.cmd).context("invalid arguments").and_then(run);
+    let result = Config::new(cli.cmd)
+        .context("invalid arguments")
+        .and_then(run);
     tplab::cli::exit("tplog", result);
 }

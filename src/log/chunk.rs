@@ -47,9 +47,19 @@ pub enum InputError {
     #[error("{name}: cannot map: {source}")]
     Map { name: String, source: io::Error },
     #[error("{name}: read error after {offset} bytes: {source}")]
-    Read { name: String, offset: u64, source: io::Error },
-    #[error("{name}: gzip stream is truncated or corrupt after {offset} decompressed bytes: {source}")]
-    Gzip { name: String, offset: u64, source: io::Error },
+    Read {
+        name: String,
+        offset: u64,
+        source: io::Error,
+    },
+    #[error(
+        "{name}: gzip stream is truncated or corrupt after {offset} decompressed bytes: {source}"
+    )]
+    Gzip {
+        name: String,
+        offset: u64,
+        source: io::Error,
+    },
 }
 
 /// An opened input.
@@ -59,7 +69,10 @@ pub enum Opened {
     /// An empty regular file (nothing to map).
     Empty,
     /// Bytes that must be read in order: a pipe, or a `.gz` file.
-    Stream { reader: Box<dyn Read + Send>, gzip: bool },
+    Stream {
+        reader: Box<dyn Read + Send>,
+        gzip: bool,
+    },
 }
 
 /// The mapped bytes of a `.gz` file, read by the decoder without a copy.
@@ -83,14 +96,25 @@ fn is_gzip(b: &[u8]) -> bool {
 }
 
 fn map_file(file: &File, name: &str) -> Result<Opened, InputError> {
-    let meta = file.metadata().map_err(|source| InputError::Open { name: name.to_string(), source })?;
+    let meta = file.metadata().map_err(|source| InputError::Open {
+        name: name.to_string(),
+        source,
+    })?;
     if meta.is_dir() {
-        return Err(InputError::IsDir { name: name.to_string() });
+        return Err(InputError::IsDir {
+            name: name.to_string(),
+        });
     }
     if !meta.is_file() {
         // A pipe or a device: read it as a stream.
-        let f = file.try_clone().map_err(|source| InputError::Open { name: name.to_string(), source })?;
-        return Ok(Opened::Stream { reader: Box::new(f), gzip: false });
+        let f = file.try_clone().map_err(|source| InputError::Open {
+            name: name.to_string(),
+            source,
+        })?;
+        return Ok(Opened::Stream {
+            reader: Box::new(f),
+            gzip: false,
+        });
     }
     if meta.len() == 0 {
         return Ok(Opened::Empty);
@@ -98,12 +122,18 @@ fn map_file(file: &File, name: &str) -> Result<Opened, InputError> {
     // SAFETY: the map is read-only; a log that another process truncates
     // while we read it can fault (SIGBUS), the same trade every mmap-based
     // tool (ripgrep, hl) makes for reading at page-cache speed.
-    let map = unsafe { Mmap::map(file) }.map_err(|source| InputError::Map { name: name.to_string(), source })?;
+    let map = unsafe { Mmap::map(file) }.map_err(|source| InputError::Map {
+        name: name.to_string(),
+        source,
+    })?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     if is_gzip(&map) {
         let inner = MappedReader { map, pos: 0 };
-        return Ok(Opened::Stream { reader: Box::new(flate2::read::MultiGzDecoder::new(inner)), gzip: true });
+        return Ok(Opened::Stream {
+            reader: Box::new(flate2::read::MultiGzDecoder::new(inner)),
+            gzip: true,
+        });
     }
     Ok(Opened::Mapped(map))
 }
@@ -113,7 +143,10 @@ pub fn open(spec: &InputSpec) -> Result<Opened, InputError> {
     let name = spec.to_string();
     match spec {
         InputSpec::Path(p) => {
-            let f = File::open(p).map_err(|source| InputError::Open { name: name.clone(), source })?;
+            let f = File::open(p).map_err(|source| InputError::Open {
+                name: name.clone(),
+                source,
+            })?;
             map_file(&f, &name)
         }
         InputSpec::Stdin => {
@@ -125,7 +158,10 @@ pub fn open(spec: &InputSpec) -> Result<Opened, InputError> {
                     return map_file(&File::from(fd), &name);
                 }
             }
-            Ok(Opened::Stream { reader: Box::new(io::stdin()), gzip: false })
+            Ok(Opened::Stream {
+                reader: Box::new(io::stdin()),
+                gzip: false,
+            })
         }
     }
 }
@@ -193,9 +229,17 @@ pub fn stream_blocks(
                             let _ = tx.send(Ok(std::mem::take(&mut buf)));
                         }
                         let err = if gzip {
-                            InputError::Gzip { name, offset, source }
+                            InputError::Gzip {
+                                name,
+                                offset,
+                                source,
+                            }
                         } else {
-                            InputError::Read { name, offset, source }
+                            InputError::Read {
+                                name,
+                                offset,
+                                source,
+                            }
                         };
                         let _ = tx.send(Err(err));
                         return;
@@ -272,9 +316,20 @@ mod tests {
         }
         let gz = e.finish().unwrap();
         let cut = gz[..gz.len() / 2].to_vec();
-        let rx = stream_blocks(Box::new(flate2::read::MultiGzDecoder::new(io::Cursor::new(cut))), "x.gz".into(), true, 64, 2);
+        let rx = stream_blocks(
+            Box::new(flate2::read::MultiGzDecoder::new(io::Cursor::new(cut))),
+            "x.gz".into(),
+            true,
+            64,
+            2,
+        );
         let items: Vec<_> = rx.into_iter().collect();
-        let data: Vec<u8> = items.iter().filter_map(|r| r.as_ref().ok()).flatten().copied().collect();
+        let data: Vec<u8> = items
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .flatten()
+            .copied()
+            .collect();
         assert!(data.starts_with(b"line 0\nline 1\n"));
         let err = items.last().unwrap().as_ref().unwrap_err().to_string();
         assert!(err.starts_with("x.gz: gzip stream is truncated"), "{err}");

@@ -28,7 +28,9 @@ impl PageMatch {
         match self {
             PageMatch::Path(p) => path == p.as_slice(),
             PageMatch::Segment(seg) => {
-                path.len() > seg.len() && path.ends_with(seg) && path[path.len() - seg.len() - 1] == b'/'
+                path.len() > seg.len()
+                    && path.ends_with(seg)
+                    && path[path.len() - seg.len() - 1] == b'/'
             }
         }
     }
@@ -65,11 +67,19 @@ pub enum FilterError {
 fn mask(a: IpAddr, bits: u8) -> Option<IpAddr> {
     Some(match a {
         IpAddr::V4(v) if bits <= 32 => {
-            let m = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             IpAddr::V4((u32::from(v) & m).into())
         }
         IpAddr::V6(v) if bits <= 128 => {
-            let m = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             IpAddr::V6((u128::from(v) & m).into())
         }
         _ => return None,
@@ -98,7 +108,9 @@ impl IpMatch {
         if let Ok(a) = s.parse::<IpAddr>() {
             return Ok(IpMatch::Addr(unmap(a)));
         }
-        let ok_host = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        let ok_host = !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
         if ok_host {
             Ok(IpMatch::Host(s.as_bytes().to_vec()))
         } else {
@@ -137,7 +149,10 @@ impl IpMatch {
 #[inline]
 fn parse_host(host: &[u8]) -> Option<IpAddr> {
     let s = std::str::from_utf8(host).ok()?;
-    let s = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s);
     s.parse::<IpAddr>().ok().map(unmap)
 }
 
@@ -166,7 +181,10 @@ impl StatusMatch {
         match self {
             StatusMatch::Class(c) => status[0] - b'0' == c,
             StatusMatch::Code(n) => {
-                (status[0] - b'0') as u16 * 100 + (status[1] - b'0') as u16 * 10 + (status[2] - b'0') as u16 == n
+                (status[0] - b'0') as u16 * 100
+                    + (status[1] - b'0') as u16 * 10
+                    + (status[2] - b'0') as u16
+                    == n
             }
         }
     }
@@ -196,13 +214,48 @@ pub struct FilterArgs {
     pub method: Option<String>,
 }
 
-/// What a line must contain to possibly match (a memmem prefilter).
+/// What a line must contain to possibly match (a memmem prefilter), and
+/// where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prefilter {
     pub literal: Vec<u8>,
-    /// A `%` in the line also makes it a candidate: a percent-encoded
+    pub kind: PrefilterKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrefilterKind {
+    /// The literal, or a `%`, in the request target: a percent-encoded
     /// path can decode to the page without containing it literally.
-    pub or_percent: bool,
+    Page,
+    /// The literal at the end of the client field (`::ffff:` + IPv4 too).
+    Ip,
+}
+
+/// The request target of a raw line, found without parsing it: the token
+/// after the method that follows the first `"`.
+#[inline]
+fn raw_target(line: &[u8]) -> Option<&[u8]> {
+    let q = memchr::memchr(b'"', line)?;
+    let rest = &line[q + 1..];
+    let sp = memchr::memchr(b' ', rest)?;
+    let t = &rest[sp + 1..];
+    Some(&t[..memchr::memchr(b' ', t).unwrap_or(t.len())])
+}
+
+impl Prefilter {
+    /// A cheap test on a raw line that contains the literal (or a `%`):
+    /// false means the line cannot match, so it need not be parsed.
+    #[inline]
+    pub fn may_match(&self, line: &[u8], finder: &memchr::memmem::Finder<'_>) -> bool {
+        match self.kind {
+            PrefilterKind::Page => raw_target(line)
+                .is_some_and(|t| memchr::memchr(b'%', t).is_some() || finder.find(t).is_some()),
+            PrefilterKind::Ip => {
+                let host = &line[..memchr::memchr(b' ', line).unwrap_or(line.len())];
+                host.ends_with(&self.literal)
+            }
+        }
+    }
 }
 
 impl Filter {
@@ -214,7 +267,11 @@ impl Filter {
             ..Filter::default()
         };
         if let Some(m) = &a.method {
-            if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_') {
+            if m.is_empty()
+                || !m
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+            {
                 return Err(FilterError::Method(m.clone()));
             }
             f.method = Some(m.to_ascii_uppercase().into_bytes());
@@ -234,8 +291,13 @@ impl Filter {
         }
         if let (Some(from), Some(to)) = (f.from, f.to) {
             if from > to {
-                let show = |o: &Option<String>, d: &Option<String>| o.clone().or_else(|| d.clone()).unwrap_or_default();
-                return Err(FilterError::EmptyWindow { from: show(&a.from, &a.day), to: show(&a.to, &a.day) });
+                let show = |o: &Option<String>, d: &Option<String>| {
+                    o.clone().or_else(|| d.clone()).unwrap_or_default()
+                };
+                return Err(FilterError::EmptyWindow {
+                    from: show(&a.from, &a.day),
+                    to: show(&a.to, &a.day),
+                });
             }
         }
         Ok(f)
@@ -258,9 +320,15 @@ impl Filter {
     /// there is one, else the page.
     pub fn prefilter(&self) -> Option<Prefilter> {
         if let Some(lit) = self.ip.as_ref().and_then(IpMatch::literal) {
-            return Some(Prefilter { literal: lit, or_percent: false });
+            return Some(Prefilter {
+                literal: lit,
+                kind: PrefilterKind::Ip,
+            });
         }
-        self.page.as_ref().map(|p| Prefilter { literal: p.literal().to_vec(), or_percent: true })
+        self.page.as_ref().map(|p| Prefilter {
+            literal: p.literal().to_vec(),
+            kind: PrefilterKind::Page,
+        })
     }
 
     /// Does a parsed line pass every filter? Cheap tests first.
@@ -287,7 +355,9 @@ impl Filter {
             }
         }
         if self.method.is_some() || self.page.is_some() {
-            let Some(req) = r.request_line() else { return false };
+            let Some(req) = r.request_line() else {
+                return false;
+            };
             if let Some(m) = &self.method {
                 if !req.method.eq_ignore_ascii_case(m) {
                     return false;
@@ -309,7 +379,10 @@ mod tests {
     use crate::log::parse::parse_line;
 
     fn line(host: &str, req: &str, status: &str, referer: &str) -> Vec<u8> {
-        format!("{host} - - [08/Feb/2014:07:05:03 +0100] \"{req}\" {status} 10 \"{referer}\" \"ua\"").into_bytes()
+        format!(
+            "{host} - - [08/Feb/2014:07:05:03 +0100] \"{req}\" {status} 10 \"{referer}\" \"ua\""
+        )
+        .into_bytes()
     }
 
     fn args(f: impl FnOnce(&mut FilterArgs)) -> Filter {
@@ -322,7 +395,11 @@ mod tests {
     fn page_segment_and_path() {
         let seg = PageMatch::parse("truc.html");
         assert!(seg.matches(b"/truc.html") && seg.matches(b"/docs/truc.html"));
-        assert!(!seg.matches(b"/truc.html.bak") && !seg.matches(b"/xtruc.html") && !seg.matches(b"truc.html"));
+        assert!(
+            !seg.matches(b"/truc.html.bak")
+                && !seg.matches(b"/xtruc.html")
+                && !seg.matches(b"truc.html")
+        );
         let path = PageMatch::parse("/truc.html");
         assert!(path.matches(b"/truc.html") && !path.matches(b"/docs/truc.html"));
     }
@@ -331,14 +408,49 @@ mod tests {
     fn page_never_matches_a_referer_or_a_dash_request() {
         let f = args(|a| a.page = Some("truc.html".into()));
         let hit = line("1.1.1.1", "GET /truc.html?x=1 HTTP/1.1", "200", "-");
-        let referer_only = line("1.1.1.1", "GET /bidule.html HTTP/1.1", "200", "http://x/truc.html");
+        let referer_only = line(
+            "1.1.1.1",
+            "GET /bidule.html HTTP/1.1",
+            "200",
+            "http://x/truc.html",
+        );
         let dash = line("1.1.1.1", "-", "408", "http://x/truc.html");
         let encoded = line("1.1.1.1", "GET /truc%2Ehtml HTTP/1.1", "200", "-");
         assert!(f.matches(&parse_line(&hit).unwrap()));
         assert!(!f.matches(&parse_line(&referer_only).unwrap()));
         assert!(!f.matches(&parse_line(&dash).unwrap()));
         assert!(f.matches(&parse_line(&encoded).unwrap()));
-        assert_eq!(f.prefilter(), Some(Prefilter { literal: b"truc.html".to_vec(), or_percent: true }));
+        let pre = f.prefilter().unwrap();
+        assert_eq!(
+            pre,
+            Prefilter {
+                literal: b"truc.html".to_vec(),
+                kind: PrefilterKind::Page
+            }
+        );
+        let finder = memchr::memmem::Finder::new(&pre.literal);
+        for (l, may) in [
+            (&hit, true),
+            (&referer_only, false),
+            (&dash, false),
+            (&encoded, true),
+        ] {
+            assert_eq!(
+                pre.may_match(l, &finder),
+                may,
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        let ip = args(|a| a.ip = Some("192.168.11.53".into()))
+            .prefilter()
+            .unwrap();
+        let finder = memchr::memmem::Finder::new(&ip.literal);
+        assert!(ip.may_match(b"::ffff:192.168.11.53 - -", &finder));
+        assert!(!ip.may_match(
+            b"10.0.0.1 - - [..] \"GET http://192.168.11.53/ HTTP/1.1\"",
+            &finder
+        ));
     }
 
     #[test]
@@ -356,10 +468,16 @@ mod tests {
         assert!(h.matches(b"Crawler.Example.org") && !h.matches(b"example.org"));
         assert!(IpMatch::parse("1.2.3.4/33").is_err() && IpMatch::parse("a b").is_err());
         assert_eq!(
-            args(|a| a.ip = Some("192.168.11.53".into())).prefilter().unwrap().literal,
+            args(|a| a.ip = Some("192.168.11.53".into()))
+                .prefilter()
+                .unwrap()
+                .literal,
             b"192.168.11.53"
         );
-        assert_eq!(args(|a| a.ip = Some("2001:db8::1".into())).prefilter(), None);
+        assert_eq!(
+            args(|a| a.ip = Some("2001:db8::1".into())).prefilter(),
+            None
+        );
     }
 
     #[test]
@@ -380,8 +498,16 @@ mod tests {
         assert!(!args(|a| a.from = Some("08/Feb/2014:07:05:04".into())).matches(&r));
         assert!(args(|a| a.day = Some("2014-02-08".into())).matches(&r));
         assert!(!args(|a| a.day = Some("2014-02-09".into())).matches(&r));
-        let e = Filter::from_args(&FilterArgs { from: Some("09/Feb/2014".into()), to: Some("08/Feb/2014".into()), ..Default::default() });
+        let e = Filter::from_args(&FilterArgs {
+            from: Some("09/Feb/2014".into()),
+            to: Some("08/Feb/2014".into()),
+            ..Default::default()
+        });
         assert!(matches!(e, Err(FilterError::EmptyWindow { .. })));
-        assert!(Filter::from_args(&FilterArgs { status: Some("600".into()), ..Default::default() }).is_err());
+        assert!(Filter::from_args(&FilterArgs {
+            status: Some("600".into()),
+            ..Default::default()
+        })
+        .is_err());
     }
 }

@@ -87,7 +87,10 @@ struct Cur<'a> {
 impl<'a> Cur<'a> {
     #[inline]
     fn err(&self, reason: Reason) -> ParseError {
-        ParseError { reason, col: self.i.min(u32::MAX as usize - 1) as u32 + 1 }
+        ParseError {
+            reason,
+            col: self.i.min(u32::MAX as usize - 1) as u32 + 1,
+        }
     }
 
     #[inline]
@@ -128,7 +131,11 @@ impl<'a> Cur<'a> {
                 return Err(self.err(unterminated));
             };
             let q = j + k;
-            let backslashes = self.s[start..q].iter().rev().take_while(|&&b| b == b'\\').count();
+            let backslashes = self.s[start..q]
+                .iter()
+                .rev()
+                .take_while(|&&b| b == b'\\')
+                .count();
             if backslashes % 2 == 0 {
                 self.i = q + 1;
                 return Ok(&self.s[start..q]);
@@ -164,7 +171,11 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let host = c.token()?;
     if !host.iter().all(|&b| (0x21..0x7f).contains(&b)) {
         c.i = 0;
-        return Err(c.err(if host.contains(&0) { Reason::Nul } else { Reason::BadHost }));
+        return Err(c.err(if host.contains(&0) {
+            Reason::Nul
+        } else {
+            Reason::BadHost
+        }));
     }
     let ident = c.token()?;
     let user = c.token()?;
@@ -172,7 +183,10 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     // [dd/Mon/yyyy:HH:MM:SS +zzzz]
     c.expect(b'[', Reason::MissingTime)?;
     let t0 = c.i;
-    let time = s.get(t0..t0 + 20).and_then(parse_log_clock).ok_or_else(|| c.err(Reason::BadTime))?;
+    let time = s
+        .get(t0..t0 + 20)
+        .and_then(parse_log_clock)
+        .ok_or_else(|| c.err(Reason::BadTime))?;
     c.i = t0 + 20;
     let zone: &[u8] = match c.peek() {
         Some(b']') => &s[c.i..c.i],
@@ -192,7 +206,10 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     let request = c.quoted(Reason::MissingRequest, Reason::UnterminatedRequest)?;
 
     c.expect(b' ', Reason::BadStatus)?;
-    let status = s.get(c.i..c.i + 3).filter(|d| d.iter().all(u8::is_ascii_digit)).ok_or_else(|| c.err(Reason::BadStatus))?;
+    let status = s
+        .get(c.i..c.i + 3)
+        .filter(|d| d.iter().all(u8::is_ascii_digit))
+        .ok_or_else(|| c.err(Reason::BadStatus))?;
     c.i += 3;
     c.expect(b' ', Reason::BadStatus)?;
 
@@ -209,7 +226,18 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     };
     c.i = b0 + blen;
 
-    let mut rec = Record { host, ident, user, time, zone, request, status, bytes, referer: None, agent: None };
+    let mut rec = Record {
+        host,
+        ident,
+        user,
+        time,
+        zone,
+        request,
+        status,
+        bytes,
+        referer: None,
+        agent: None,
+    };
     if c.at_end() {
         return Ok(rec); // common format
     }
@@ -255,9 +283,16 @@ mod tests {
 
     #[test]
     fn common_crlf_ipv6_hostname_dash_bytes() {
-        let r = parse_line(b"2001:db8::7 - alice [09/Feb/2014:23:59:59 -0500] \"POST /login HTTP/1.0\" 302 -\r").unwrap();
-        assert_eq!((r.host, r.user, r.bytes, r.referer, r.agent), (&b"2001:db8::7"[..], &b"alice"[..], None, None, None));
-        let r = parse_line(b"host.example.org - - [09/Feb/2014:00:00:00 +0000] \"-\" 408 0").unwrap();
+        let r = parse_line(
+            b"2001:db8::7 - alice [09/Feb/2014:23:59:59 -0500] \"POST /login HTTP/1.0\" 302 -\r",
+        )
+        .unwrap();
+        assert_eq!(
+            (r.host, r.user, r.bytes, r.referer, r.agent),
+            (&b"2001:db8::7"[..], &b"alice"[..], None, None, None)
+        );
+        let r =
+            parse_line(b"host.example.org - - [09/Feb/2014:00:00:00 +0000] \"-\" 408 0").unwrap();
         assert_eq!((r.host, r.request_line()), (&b"host.example.org"[..], None));
     }
 
@@ -293,14 +328,38 @@ mod tests {
         assert_eq!(reason(&good[..60]), Reason::UnterminatedRequest);
         assert_eq!(reason(&good[..good.len() - 1]), Reason::UnterminatedAgent);
         let s = String::from_utf8(good.to_vec()).unwrap();
-        assert_eq!(reason(s.replace("08/Feb", "32/Feb").as_bytes()), Reason::BadTime);
-        assert_eq!(reason(s.replace("+0100", "CET").as_bytes()), Reason::BadZone);
-        assert_eq!(reason(s.replace(" 200 ", " 2x0 ").as_bytes()), Reason::BadStatus);
-        assert_eq!(reason(s.replace(" 1234 ", " 12a4 ").as_bytes()), Reason::BadBytes);
-        assert_eq!(reason(s.replace(" \"Mozilla/5.0 (X11)\"", "").as_bytes()), Reason::MissingAgent);
-        assert_eq!(reason(s.replace(" - - [", " - - ").as_bytes()), Reason::MissingTime);
-        assert_eq!(reason(format!("{s} \"unterminated").as_bytes()), Reason::BadTrailingField);
-        assert_eq!(reason(b"\x01\x02\x03 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 1"), Reason::BadHost);
+        assert_eq!(
+            reason(s.replace("08/Feb", "32/Feb").as_bytes()),
+            Reason::BadTime
+        );
+        assert_eq!(
+            reason(s.replace("+0100", "CET").as_bytes()),
+            Reason::BadZone
+        );
+        assert_eq!(
+            reason(s.replace(" 200 ", " 2x0 ").as_bytes()),
+            Reason::BadStatus
+        );
+        assert_eq!(
+            reason(s.replace(" 1234 ", " 12a4 ").as_bytes()),
+            Reason::BadBytes
+        );
+        assert_eq!(
+            reason(s.replace(" \"Mozilla/5.0 (X11)\"", "").as_bytes()),
+            Reason::MissingAgent
+        );
+        assert_eq!(
+            reason(s.replace(" - - [", " - - ").as_bytes()),
+            Reason::MissingTime
+        );
+        assert_eq!(
+            reason(format!("{s} \"unterminated").as_bytes()),
+            Reason::BadTrailingField
+        );
+        assert_eq!(
+            reason(b"\x01\x02\x03 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 1"),
+            Reason::BadHost
+        );
         let e = parse_line(&good[..60]).unwrap_err();
         assert_eq!(e.col, 48, "column of the opening quote");
         assert_eq!(e.to_string(), "unterminated quote in request (column 48)");

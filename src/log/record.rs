@@ -81,23 +81,31 @@ pub fn split_request(req: &[u8]) -> Option<RequestLine<'_>> {
     let rest = &req[sp1 + 1..];
     let sp2 = memchr::memrchr(b' ', rest)?;
     let (target, version) = (&rest[..sp2], &rest[sp2 + 1..]);
-    if target.is_empty() || memchr::memchr(b' ', target).is_some() || !version.starts_with(b"HTTP/") {
+    if target.is_empty() || memchr::memchr(b' ', target).is_some() || !version.starts_with(b"HTTP/")
+    {
         return None;
     }
-    Some(RequestLine { method, target, version })
+    Some(RequestLine {
+        method,
+        target,
+        version,
+    })
 }
 
 /// The target's path: before `?` or `#`, without an absolute form's
 /// `scheme://authority`, percent-decoded (`%zz` stays as written).
 pub fn target_path(target: &[u8]) -> Cow<'_, [u8]> {
     let mut t = target;
-    if let Some(i) = memchr::memmem::find(t, b"://") {
-        if t[..i].iter().all(|b| b.is_ascii_alphabetic()) && i > 0 {
-            let after = &t[i + 3..];
-            t = match memchr::memchr(b'/', after) {
-                Some(j) => &after[j..],
-                None => b"/",
-            };
+    // Origin form (`/path`) is the rule; only look for `scheme://` otherwise.
+    if t.first() != Some(&b'/') {
+        if let Some(i) = memchr::memmem::find(t, b"://") {
+            if t[..i].iter().all(|b| b.is_ascii_alphabetic()) && i > 0 {
+                let after = &t[i + 3..];
+                t = match memchr::memchr(b'/', after) {
+                    Some(j) => &after[j..],
+                    None => b"/",
+                };
+            }
         }
     }
     let end = memchr::memchr2(b'?', b'#', t).unwrap_or(t.len());
@@ -142,21 +150,37 @@ mod tests {
     #[test]
     fn request_split() {
         let r = split_request(b"GET /truc.html?a=1 HTTP/1.1").unwrap();
-        assert_eq!((r.method, r.target, r.version), (&b"GET"[..], &b"/truc.html?a=1"[..], &b"HTTP/1.1"[..]));
+        assert_eq!(
+            (r.method, r.target, r.version),
+            (&b"GET"[..], &b"/truc.html?a=1"[..], &b"HTTP/1.1"[..])
+        );
         assert_eq!(split_request(b"-"), None);
-        assert_eq!(split_request(b"GET /"), None, "HTTP/0.9 form has no version");
-        assert_eq!(split_request(b"\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03"), None);
+        assert_eq!(
+            split_request(b"GET /"),
+            None,
+            "HTTP/0.9 form has no version"
+        );
+        assert_eq!(
+            split_request(b"\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03"),
+            None
+        );
         assert_eq!(split_request(b"GET /a b HTTP/1.1"), None);
         assert_eq!(split_request(b"G\"T / HTTP/1.1"), None);
     }
 
     #[test]
     fn paths() {
-        assert_eq!(&*target_path(b"/docs/truc.html?x=/bidule.html"), b"/docs/truc.html");
+        assert_eq!(
+            &*target_path(b"/docs/truc.html?x=/bidule.html"),
+            b"/docs/truc.html"
+        );
         assert_eq!(&*target_path(b"/a%20b%2Ehtml"), b"/a b.html");
         assert_eq!(&*target_path(b"/100%zz%4"), b"/100%zz%4");
         assert_eq!(&*target_path(b"/x%"), b"/x%");
-        assert_eq!(&*target_path(b"http://example.org/truc.html?q"), b"/truc.html");
+        assert_eq!(
+            &*target_path(b"http://example.org/truc.html?q"),
+            b"/truc.html"
+        );
         assert_eq!(&*target_path(b"http://example.org"), b"/");
         assert_eq!(&*target_path(b"/p#frag"), b"/p");
         assert!(matches!(target_path(b"/plain"), Cow::Borrowed(_)));

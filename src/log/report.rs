@@ -28,7 +28,9 @@ impl FromStr for Format {
             "tsv" => Ok(Format::Tsv),
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
-            _ => Err(format!("unknown format {s:?}: expected text, tsv, csv or json")),
+            _ => Err(format!(
+                "unknown format {s:?}: expected text, tsv, csv or json"
+            )),
         }
     }
 }
@@ -83,20 +85,39 @@ pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
         Action::Group(Group::Day | Group::Hour) | Action::Timeline(_) => {
             let mut nums: Vec<(i64, u64)> = o.acc.nums.iter().map(|(&k, &v)| (k, v)).collect();
             nums.sort_unstable();
-            if let (Action::Timeline(_), Some(&(lo, _)), Some(&(hi, _))) = (o.action, nums.first(), nums.last()) {
+            if let (Action::Timeline(_), Some(&(lo, _)), Some(&(hi, _))) =
+                (o.action, nums.first(), nums.last())
+            {
                 // A timeline shows the empty buckets too.
                 let mut it = nums.iter().peekable();
                 let mut filled = Vec::with_capacity((hi - lo + 1) as usize);
                 for k in lo..=hi {
-                    let v = if it.peek().is_some_and(|&&(kk, _)| kk == k) { it.next().unwrap().1 } else { 0 };
+                    let v = if it.peek().is_some_and(|&&(kk, _)| kk == k) {
+                        it.next().unwrap().1
+                    } else {
+                        0
+                    };
                     filled.push((k, v));
                 }
                 nums = filled;
             }
-            nums.into_iter().map(|(k, v)| Row { key: Cow::Owned(num_label(o.action, k).into_bytes()), count: v }).collect()
+            nums.into_iter()
+                .map(|(k, v)| Row {
+                    key: Cow::Owned(num_label(o.action, k).into_bytes()),
+                    count: v,
+                })
+                .collect()
         }
         _ => {
-            let mut r: Vec<Row<'o>> = o.acc.keys.iter().map(|(k, &v)| Row { key: Cow::Borrowed(&**k), count: v }).collect();
+            let mut r: Vec<Row<'o>> = o
+                .acc
+                .keys
+                .iter()
+                .map(|(k, &v)| Row {
+                    key: Cow::Borrowed(&**k),
+                    count: v,
+                })
+                .collect();
             r.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             r
         }
@@ -158,7 +179,11 @@ pub fn write_rows(w: &mut dyn Write, rows: &[Row<'_>], format: Format) -> io::Re
                 buf.push(b'\n');
             }
             Format::Json => {
-                buf.extend_from_slice(if i == 0 { b"\n  {\"key\": " } else { b",\n  {\"key\": " });
+                buf.extend_from_slice(if i == 0 {
+                    b"\n  {\"key\": "
+                } else {
+                    b",\n  {\"key\": "
+                });
                 json_bytes(&mut buf, &r.key);
                 let _ = write!(buf, ", \"count\": {}}}", r.count);
             }
@@ -184,7 +209,13 @@ pub fn write_timeline_chart(w: &mut dyn Write, rows: &[Row<'_>], width: usize) -
         let mut bar = "█".repeat(cells / 8);
         const PARTS: [&str; 8] = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"];
         bar.push_str(PARTS[cells % 8]);
-        writeln!(w, "{:<keyw$}  {:>numw$} {}", String::from_utf8_lossy(&r.key), r.count, bar)?;
+        writeln!(
+            w,
+            "{:<keyw$}  {:>numw$} {}",
+            String::from_utf8_lossy(&r.key),
+            r.count,
+            bar
+        )?;
     }
     Ok(())
 }
@@ -221,7 +252,10 @@ impl StatsView {
     pub fn new(o: &Outcome) -> StatsView {
         let s = o.acc.stats.as_deref();
         let h = s.map(|s| &s.bytes);
-        let q = |p: f64| h.filter(|h| !h.is_empty()).map_or(0, |h| h.value_at_quantile(p));
+        let q = |p: f64| {
+            h.filter(|h| !h.is_empty())
+                .map_or(0, |h| h.value_at_quantile(p))
+        };
         let mut per_minute: rustc_hash::FxHashMap<Secs, u64> = Default::default();
         if let Some(s) = s {
             for (&t, &n) in &s.per_second {
@@ -267,7 +301,14 @@ struct Span(Secs);
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
-        write!(f, "{}d {:02}:{:02}:{:02}", s / DAY, s % DAY / 3600, s % 3600 / 60, s % 60)
+        write!(
+            f,
+            "{}d {:02}:{:02}:{:02}",
+            s / DAY,
+            s % DAY / 3600,
+            s % 3600 / 60,
+            s % 60
+        )
     }
 }
 
@@ -276,7 +317,9 @@ pub fn write_stats(w: &mut dyn Write, v: &StatsView, format: Format) -> io::Resu
     if format == Format::Json {
         let opt = |x: Option<String>| x.map_or("null".to_string(), |s| format!("\"{s}\""));
         let pk = |p: Option<(Secs, u64)>, label: fn(Secs) -> String| {
-            p.map_or("null".to_string(), |(at, n)| format!("{{\"count\": {n}, \"at\": \"{}\"}}", label(at)))
+            p.map_or("null".to_string(), |(at, n)| {
+                format!("{{\"count\": {n}, \"at\": \"{}\"}}", label(at))
+            })
         };
         return writeln!(
             w,
@@ -314,21 +357,38 @@ pub fn write_stats(w: &mut dyn Write, v: &StatsView, format: Format) -> io::Resu
         rows.push(("span", Span(b - a).to_string()));
     }
     rows.extend([
-        ("bytes sent", format!("{} ({})", v.bytes_total, human_bytes(v.bytes_total))),
+        (
+            "bytes sent",
+            format!("{} ({})", v.bytes_total, human_bytes(v.bytes_total)),
+        ),
         ("bytes unknown (-)", v.bytes_unknown.to_string()),
         ("bytes p50", v.bytes_p50.to_string()),
         ("bytes p90", v.bytes_p90.to_string()),
         ("bytes p99", v.bytes_p99.to_string()),
         ("bytes max", v.bytes_max.to_string()),
-        ("peak per second", v.peak_second.map_or_else(dash, |(at, n)| format!("{n} at {}", format_clock(at)))),
-        ("peak per minute", v.peak_minute.map_or_else(dash, |(at, n)| format!("{n} at {}", format_bucket(at, MINUTE)))),
+        (
+            "peak per second",
+            v.peak_second
+                .map_or_else(dash, |(at, n)| format!("{n} at {}", format_clock(at))),
+        ),
+        (
+            "peak per minute",
+            v.peak_minute.map_or_else(dash, |(at, n)| {
+                format!("{n} at {}", format_bucket(at, MINUTE))
+            }),
+        ),
     ]);
     match format {
-        Format::Text => rows.iter().try_for_each(|(k, val)| writeln!(w, "{k:<18} {val}")),
-        Format::Tsv => rows.iter().try_for_each(|(k, val)| writeln!(w, "{k}\t{val}")),
+        Format::Text => rows
+            .iter()
+            .try_for_each(|(k, val)| writeln!(w, "{k:<18} {val}")),
+        Format::Tsv => rows
+            .iter()
+            .try_for_each(|(k, val)| writeln!(w, "{k}\t{val}")),
         Format::Csv | Format::Json => {
             writeln!(w, "field,value")?;
-            rows.iter().try_for_each(|(k, val)| writeln!(w, "{k},\"{val}\""))
+            rows.iter()
+                .try_for_each(|(k, val)| writeln!(w, "{k},\"{val}\""))
         }
     }
 }
@@ -354,12 +414,23 @@ pub fn write_bad_lines(w: &mut dyn Write, bad: &[Located], format: Format) -> io
             Format::Json => {
                 let _ = write!(buf, "{{\"file\": ");
                 json_bytes(&mut buf, b.file.as_bytes());
-                let _ = write!(buf, ", \"line\": {}, \"column\": {}, \"reason\": \"{}\", \"excerpt\": ", b.line, b.error.col, b.error.reason);
+                let _ = write!(
+                    buf,
+                    ", \"line\": {}, \"column\": {}, \"reason\": \"{}\", \"excerpt\": ",
+                    b.line, b.error.col, b.error.reason
+                );
                 json_bytes(&mut buf, escape_excerpt(&b.excerpt).as_bytes());
                 buf.extend_from_slice(b"}\n");
             }
             _ => {
-                let _ = writeln!(buf, "{}:{}: {}: {}", b.file, b.line, b.error, escape_excerpt(&b.excerpt));
+                let _ = writeln!(
+                    buf,
+                    "{}:{}: {}: {}",
+                    b.file,
+                    b.line,
+                    b.error,
+                    escape_excerpt(&b.excerpt)
+                );
             }
         }
         if buf.len() > 60 * 1024 {
@@ -376,9 +447,15 @@ pub fn summary_lines(prog: &str, o: &Outcome) -> Vec<String> {
     let mut out = Vec::new();
     if o.acc.malformed > 0 && o.action != Action::Check {
         let n = o.acc.malformed;
-        let mut s = format!("{prog}: {n} malformed line{} skipped", if n == 1 { "" } else { "s" });
+        let mut s = format!(
+            "{prog}: {n} malformed line{} skipped",
+            if n == 1 { "" } else { "s" }
+        );
         if let Some(b) = &o.first_bad {
-            s.push_str(&format!(" (first: {}:{}: {})", b.file, b.line, b.error.reason));
+            s.push_str(&format!(
+                " (first: {}:{}: {})",
+                b.file, b.line, b.error.reason
+            ));
         }
         if o.prefiltered {
             s.push_str("; only lines containing the filter's text were parsed, `tplog check` validates every line");
@@ -390,7 +467,10 @@ pub fn summary_lines(prog: &str, o: &Outcome) -> Vec<String> {
     for f in &o.files {
         if let Some(s) = &f.seek {
             if let Some(why) = s.fallback {
-                out.push(format!("{prog}: {}: scanned the whole file for the time window: {why}", f.name));
+                out.push(format!(
+                    "{prog}: {}: scanned the whole file for the time window: {why}",
+                    f.name
+                ));
             }
         }
     }

@@ -91,11 +91,25 @@ fn looks_ordered(data: &[u8]) -> bool {
 /// The part of `data` that can hold lines in `[from, to]` (inclusive).
 pub fn find_window(data: &[u8], (from, to): (Secs, Secs)) -> SeekOutcome {
     if !looks_ordered(data) {
-        return SeekOutcome { range: None, fallback: Some("the file is not in time order") };
+        return SeekOutcome {
+            range: None,
+            fallback: Some("the file is not in time order"),
+        };
     }
-    let start = if from == Secs::MIN { 0 } else { lower_bound(data, from.saturating_sub(MAX_DISORDER)) };
-    let end = if to == Secs::MAX { data.len() } else { lower_bound(data, to.saturating_add(MAX_DISORDER + 1)) };
-    SeekOutcome { range: Some(start..end.max(start)), fallback: None }
+    let start = if from == Secs::MIN {
+        0
+    } else {
+        lower_bound(data, from.saturating_sub(MAX_DISORDER))
+    };
+    let end = if to == Secs::MAX {
+        data.len()
+    } else {
+        lower_bound(data, to.saturating_add(MAX_DISORDER + 1))
+    };
+    SeekOutcome {
+        range: Some(start..end.max(start)),
+        fallback: None,
+    }
 }
 
 #[cfg(test)]
@@ -106,27 +120,40 @@ mod tests {
     fn log(times: &[&str]) -> Vec<u8> {
         let mut v = Vec::new();
         for t in times {
-            v.extend_from_slice(format!("1.1.1.1 - - [{t} +0000] \"GET / HTTP/1.1\" 200 1\n").as_bytes());
+            v.extend_from_slice(
+                format!("1.1.1.1 - - [{t} +0000] \"GET / HTTP/1.1\" 200 1\n").as_bytes(),
+            );
         }
         v
     }
 
     #[test]
     fn window_in_ordered_file() {
-        let times: Vec<String> = (0..24).map(|h| format!("08/Feb/2014:{h:02}:00:00")).collect();
+        let times: Vec<String> = (0..24)
+            .map(|h| format!("08/Feb/2014:{h:02}:00:00"))
+            .collect();
         let data = log(&times.iter().map(String::as_str).collect::<Vec<_>>());
         let from = parse_time_arg("08/Feb/2014:10:00").unwrap().start;
         let to = parse_time_arg("08/Feb/2014:12:00").unwrap().end_inclusive();
         let r = find_window(&data, (from, to)).range.unwrap();
         let text = std::str::from_utf8(&data[r]).unwrap();
         // One hour of margin on each side.
-        assert!(text.starts_with("1.1.1.1 - - [08/Feb/2014:09:00:00"), "{text}");
-        assert!(text.trim_end().ends_with("\"GET / HTTP/1.1\" 200 1") && text.contains("13:00:00") && !text.contains("14:00:00"));
+        assert!(
+            text.starts_with("1.1.1.1 - - [08/Feb/2014:09:00:00"),
+            "{text}"
+        );
+        assert!(
+            text.trim_end().ends_with("\"GET / HTTP/1.1\" 200 1")
+                && text.contains("13:00:00")
+                && !text.contains("14:00:00")
+        );
     }
 
     #[test]
     fn shuffled_file_is_scanned_whole() {
-        let mut times: Vec<String> = (0..200).map(|i| format!("08/Feb/2014:{:02}:{:02}:00", i / 60 % 24, i % 60)).collect();
+        let mut times: Vec<String> = (0..200)
+            .map(|i| format!("08/Feb/2014:{:02}:{:02}:00", i / 60 % 24, i % 60))
+            .collect();
         times.reverse();
         let data = log(&times.iter().map(String::as_str).collect::<Vec<_>>());
         let s = find_window(&data, (0, 10));

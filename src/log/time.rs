@@ -63,14 +63,23 @@ fn two(b: &[u8]) -> Option<u32> {
 }
 
 fn month_index(b: &[u8]) -> Option<u32> {
-    MONTHS.iter().position(|m| m[..] == *b).map(|i| i as u32 + 1)
+    MONTHS
+        .iter()
+        .position(|m| m[..] == *b)
+        .map(|i| i as u32 + 1)
 }
 
 /// Parses the log's own `dd/Mon/yyyy:HH:MM:SS` (exactly 20 bytes) into
 /// seconds. Returns None for anything else, including impossible dates.
 #[inline]
 pub fn parse_log_clock(b: &[u8]) -> Option<Secs> {
-    if b.len() != 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[14] != b':' || b[17] != b':' {
+    if b.len() != 20
+        || b[2] != b'/'
+        || b[6] != b'/'
+        || b[11] != b':'
+        || b[14] != b':'
+        || b[17] != b':'
+    {
         return None;
     }
     let d = two(&b[0..2])?;
@@ -86,13 +95,22 @@ pub fn parse_log_clock(b: &[u8]) -> Option<Secs> {
 /// `08/Feb/2014`
 pub fn format_day(t: Secs) -> String {
     let (y, m, d) = civil_from_days(t.div_euclid(DAY));
-    format!("{d:02}/{}/{y:04}", std::str::from_utf8(MONTHS[m as usize - 1]).unwrap())
+    format!(
+        "{d:02}/{}/{y:04}",
+        std::str::from_utf8(MONTHS[m as usize - 1]).unwrap()
+    )
 }
 
 /// `08/Feb/2014:07:05:03`, the log's own form.
 pub fn format_clock(t: Secs) -> String {
     let s = t.rem_euclid(DAY);
-    format!("{}:{:02}:{:02}:{:02}", format_day(t), s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{}:{:02}:{:02}:{:02}",
+        format_day(t),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// A bucket start in the shortest form that names it: a day, an hour
@@ -151,21 +169,35 @@ pub struct TimeArgError {
 }
 
 fn num<'a>(n: usize) -> impl Parser<&'a str, Output = u32, Error = nom::error::Error<&'a str>> {
-    map_res(take_while_m_n(n, n, |c: char| c.is_ascii_digit()), str::parse::<u32>)
+    map_res(
+        take_while_m_n(n, n, |c: char| c.is_ascii_digit()),
+        str::parse::<u32>,
+    )
 }
 
 fn month_name(i: &str) -> IResult<&str, u32> {
-    map_res(take_while_m_n(3, 3, |c: char| c.is_ascii_alphabetic()), |m: &str| {
-        month_index(m.as_bytes()).ok_or(())
-    })
+    map_res(
+        take_while_m_n(3, 3, |c: char| c.is_ascii_alphabetic()),
+        |m: &str| month_index(m.as_bytes()).ok_or(()),
+    )
     .parse(i)
 }
 
 /// (day, month, year) in the log's form `08/Feb/2014` or ISO `2014-02-08`.
 fn date(i: &str) -> IResult<&str, (u32, u32, u32)> {
     alt((
-        (num(2), preceded(tag("/"), month_name), preceded(tag("/"), num(4))).map(|(d, m, y)| (d, m, y)),
-        (num(4), preceded(tag("-"), num(2)), preceded(tag("-"), num(2))).map(|(y, m, d)| (d, m, y)),
+        (
+            num(2),
+            preceded(tag("/"), month_name),
+            preceded(tag("/"), num(4)),
+        )
+            .map(|(d, m, y)| (d, m, y)),
+        (
+            num(4),
+            preceded(tag("-"), num(2)),
+            preceded(tag("-"), num(2)),
+        )
+            .map(|(y, m, d)| (d, m, y)),
     ))
     .parse(i)
 }
@@ -187,8 +219,12 @@ fn clock(i: &str) -> IResult<&str, (Option<u32>, Option<u32>, Option<u32>)> {
 /// Parses a `--from`/`--to` value: `08/Feb/2014:07:00[:SS]`,
 /// `2014-02-08T07:00[:SS]`, or a coarser prefix (a day, an hour).
 pub fn parse_time_arg(s: &str) -> Result<TimeArg, TimeArgError> {
-    let err = || TimeArgError { given: s.to_string() };
-    let (_, ((d, mon, y), (h, mi, sec))) = all_consuming((date, clock)).parse(s.trim()).map_err(|_| err())?;
+    let err = || TimeArgError {
+        given: s.to_string(),
+    };
+    let (_, ((d, mon, y), (h, mi, sec))) = all_consuming((date, clock))
+        .parse(s.trim())
+        .map_err(|_| err())?;
     let y = y as i64;
     if !(1..=12).contains(&mon) || d == 0 || d > days_in_month(y, mon) {
         return Err(err());
@@ -212,20 +248,26 @@ pub fn parse_time_arg(s: &str) -> Result<TimeArg, TimeArgError> {
 pub fn parse_day_arg(s: &str) -> Result<(Secs, Secs), TimeArgError> {
     let t = parse_time_arg(s)?;
     if t.unit != Unit::Day {
-        return Err(TimeArgError { given: s.to_string() });
+        return Err(TimeArgError {
+            given: s.to_string(),
+        });
     }
     Ok((t.start, t.end_inclusive()))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("bad bucket width {given:?}: expected a number and a unit s, m, h or d (e.g. 1m, 15m, 1h, 1d)")]
+#[error(
+    "bad bucket width {given:?}: expected a number and a unit s, m, h or d (e.g. 1m, 15m, 1h, 1d)"
+)]
 pub struct EveryError {
     pub given: String,
 }
 
 /// Parses `--every` (`30s`, `1m`, `1h`, `1d`) into seconds.
 pub fn parse_every(s: &str) -> Result<Secs, EveryError> {
-    let err = || EveryError { given: s.to_string() };
+    let err = || EveryError {
+        given: s.to_string(),
+    };
     let unit: Secs = match s.as_bytes().last() {
         Some(b's') => 1,
         Some(b'm') => MINUTE,
@@ -259,7 +301,11 @@ mod tests {
         let t = parse_log_clock(b"08/Feb/2014:07:05:03").unwrap();
         assert_eq!(format_clock(t), "08/Feb/2014:07:05:03");
         assert_eq!(t, 16_109 * DAY + 7 * 3600 + 5 * 60 + 3);
-        assert_eq!(parse_log_clock(b"29/Feb/2014:07:05:03"), None, "2014 is not a leap year");
+        assert_eq!(
+            parse_log_clock(b"29/Feb/2014:07:05:03"),
+            None,
+            "2014 is not a leap year"
+        );
         assert!(parse_log_clock(b"29/Feb/2016:07:05:03").is_some());
         assert_eq!(parse_log_clock(b"08/Fev/2014:07:05:03"), None);
         assert_eq!(parse_log_clock(b"08/Feb/2014:24:05:03"), None);
@@ -282,7 +328,15 @@ mod tests {
         let d = parse_time_arg("08/Feb/2014").unwrap();
         assert_eq!(format_clock(d.end_inclusive()), "08/Feb/2014:23:59:59");
         assert_eq!(parse_time_arg("2014-02-08 07:15"), Ok(a));
-        for bad in ["", "08/Feb/2014:7:15", "2014-13-01", "31/Apr/2014", "08/Feb/2014:07:15x", "yesterday", "08/Feb/2014:25"] {
+        for bad in [
+            "",
+            "08/Feb/2014:7:15",
+            "2014-13-01",
+            "31/Apr/2014",
+            "08/Feb/2014:07:15x",
+            "yesterday",
+            "08/Feb/2014:25",
+        ] {
             assert!(parse_time_arg(bad).is_err(), "{bad}");
         }
     }
@@ -290,7 +344,10 @@ mod tests {
     #[test]
     fn day_arg() {
         let (a, b) = parse_day_arg("2014-02-08").unwrap();
-        assert_eq!((format_clock(a).as_str(), format_clock(b).as_str()), ("08/Feb/2014:00:00:00", "08/Feb/2014:23:59:59"));
+        assert_eq!(
+            (format_clock(a).as_str(), format_clock(b).as_str()),
+            ("08/Feb/2014:00:00:00", "08/Feb/2014:23:59:59")
+        );
         assert_eq!(parse_day_arg("08/Feb/2014").unwrap(), (a, b));
         assert!(parse_day_arg("08/Feb/2014:07").is_err());
     }
@@ -300,7 +357,9 @@ mod tests {
         assert_eq!(parse_every("1m"), Ok(60));
         assert_eq!(parse_every("15m"), Ok(900));
         assert_eq!(parse_every("1d"), Ok(DAY));
-        assert!(parse_every("0m").is_err() && parse_every("m").is_err() && parse_every("5x").is_err());
+        assert!(
+            parse_every("0m").is_err() && parse_every("m").is_err() && parse_every("5x").is_err()
+        );
         let t = parse_time_arg("08/Feb/2014:07:05").unwrap().start;
         assert_eq!(format_bucket(t, 60), "08/Feb/2014:07:05");
         assert_eq!(format_bucket(t - 300, HOUR), "08/Feb/2014:07");

@@ -28,7 +28,14 @@ pub struct GenOpts {
 
 impl Default for GenOpts {
     fn default() -> Self {
-        GenOpts { seed: 1, lines: Some(10_000), bytes: None, traps: true, malformed: true, span: 2 * DAY - 3600 }
+        GenOpts {
+            seed: 1,
+            lines: Some(10_000),
+            bytes: None,
+            traps: true,
+            malformed: true,
+            span: 2 * DAY - 3600,
+        }
     }
 }
 
@@ -36,7 +43,13 @@ impl GenOpts {
     /// A log on which the lab's grep pipelines and tplog mean the same thing:
     /// no page names outside request paths, no malformed lines.
     pub fn plain(seed: u64, lines: u64) -> GenOpts {
-        GenOpts { seed, lines: Some(lines), traps: false, malformed: false, ..GenOpts::default() }
+        GenOpts {
+            seed,
+            lines: Some(lines),
+            traps: false,
+            malformed: false,
+            ..GenOpts::default()
+        }
     }
 }
 
@@ -49,12 +62,38 @@ pub struct GenReport {
 }
 
 const PAGES: &[&str] = &[
-    "/", "/index.html", "/truc.html", "/bidule.html", "/docs/truc.html", "/heure.php", "/login.php",
-    "/owncloud/index.php/login", "/owncloud/status.php", "/css/style.css", "/js/app.js", "/images/logo.png",
-    "/images/fond.jpg", "/favicon.ico", "/robots.txt", "/cours/tp1.html", "/cours/tp2.html", "/cours/tp3.html",
-    "/about.html", "/contact.html", "/search", "/api/v1/items", "/download/iso.tar.gz", "/wiki/Main_Page",
+    "/",
+    "/index.html",
+    "/truc.html",
+    "/bidule.html",
+    "/docs/truc.html",
+    "/heure.php",
+    "/login.php",
+    "/owncloud/index.php/login",
+    "/owncloud/status.php",
+    "/css/style.css",
+    "/js/app.js",
+    "/images/logo.png",
+    "/images/fond.jpg",
+    "/favicon.ico",
+    "/robots.txt",
+    "/cours/tp1.html",
+    "/cours/tp2.html",
+    "/cours/tp3.html",
+    "/about.html",
+    "/contact.html",
+    "/search",
+    "/api/v1/items",
+    "/download/iso.tar.gz",
+    "/wiki/Main_Page",
 ];
-const TRAP_PAGES: &[&str] = &["/truc.html.bak", "/old/bidule.html~", "/truc%2Ehtml", "/caf%C3%A9.html", "/a%20b/truc.html"];
+const TRAP_PAGES: &[&str] = &[
+    "/truc.html.bak",
+    "/old/bidule.html~",
+    "/truc%2Ehtml",
+    "/caf%C3%A9.html",
+    "/a%20b/truc.html",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (X11; Linux x86_64; rv:27.0) Gecko/20100101 Firefox/27.0",
     "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.107 Safari/537.36",
@@ -65,7 +104,11 @@ const AGENTS: &[&str] = &[
     "Mozilla/5.0 (compatible; \\\"quoted\\\" agent; +http://example.org/bot)",
     "-",
 ];
-const HOSTS: &[&str] = &["http://192.168.11.10", "http://lab.example.org", "https://www.google.fr"];
+const HOSTS: &[&str] = &[
+    "http://192.168.11.10",
+    "http://lab.example.org",
+    "https://www.google.fr",
+];
 
 /// The client pool: index 0 is the busiest.
 fn clients(rng: &mut SplitMix64, n: usize) -> Vec<String> {
@@ -77,7 +120,13 @@ fn clients(rng: &mut SplitMix64, n: usize) -> Vec<String> {
         let c = match r % 10 {
             0 | 1 => format!("2001:db8:{:x}::{:x}", (r >> 8) & 0xffff, (r >> 24) & 0xfff),
             2..=4 => format!("192.168.{}.{}", (r >> 8) % 4 + 10, (r >> 16) % 250 + 2),
-            _ => format!("{}.{}.{}.{}", (r >> 8) % 200 + 11, (r >> 16) % 256, (r >> 24) % 256, (r >> 32) % 254 + 1),
+            _ => format!(
+                "{}.{}.{}.{}",
+                (r >> 8) % 200 + 11,
+                (r >> 16) % 256,
+                (r >> 24) % 256,
+                (r >> 32) % 254 + 1
+            ),
         };
         v.push(c);
     }
@@ -105,7 +154,7 @@ pub fn write_log(opts: &GenOpts, w: &mut dyn Write) -> io::Result<GenReport> {
     let mut buf = Vec::with_capacity(1 << 16);
     let mut line = Vec::with_capacity(512);
     let mut i = 0u64;
-    let step = opts.span as f64 / target_lines.max(1) as f64;
+    let mut step = opts.span as f64 / target_lines.max(1) as f64;
     let mut clock = 0f64;
     while rep.bytes < max_bytes && (opts.bytes.is_some() || i < target_lines) {
         line.clear();
@@ -114,9 +163,17 @@ pub fn write_log(opts: &GenOpts, w: &mut dyn Write) -> io::Result<GenReport> {
         // disorder of real logs.
         let done = start + clock as Secs;
         clock += step * RATE_MEAN / rate(done);
-        let dur = if rng.below(100) == 0 { rng.below(60) } else { rng.below(3) } as Secs;
+        let dur = if rng.below(100) == 0 {
+            rng.below(60)
+        } else {
+            rng.below(3)
+        } as Secs;
         let t = done - dur;
-        let ip = &pool[if rng.below(50) == 0 { 1 } else { skewed(&mut rng, pool.len()) }];
+        let ip = &pool[if rng.below(50) == 0 {
+            1
+        } else {
+            skewed(&mut rng, pool.len())
+        }];
         if opts.malformed && rng.below(1000) == 0 {
             write_malformed(&mut rng, &mut line, ip, t);
             rep.malformed += 1;
@@ -127,6 +184,14 @@ pub fn write_log(opts: &GenOpts, w: &mut dyn Write) -> io::Result<GenReport> {
         rep.bytes += line.len() as u64;
         rep.lines += 1;
         i += 1;
+        if opts.lines.is_none() && i % 1024 == 0 {
+            // Size mode: re-aim the clock at the end of the span from the
+            // average line length so far.
+            let left_lines =
+                (max_bytes.saturating_sub(rep.bytes)) as f64 / (rep.bytes as f64 / i as f64);
+            let left_time = (opts.span as f64 - clock).max(0.0);
+            step = left_time / left_lines.max(1.0);
+        }
         if buf.len() >= 1 << 16 {
             w.write_all(&buf)?;
             buf.clear();
@@ -154,7 +219,11 @@ fn write_valid(opts: &GenOpts, rng: &mut SplitMix64, line: &mut Vec<u8>, ip: &st
         ("-".into(), 408, Some(0))
     } else if kind < 7 {
         // TLS ClientHello bytes sent to the HTTP port, as Apache logs them.
-        ("\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03".into(), 400, Some(226))
+        (
+            "\\x16\\x03\\x01\\x02\\x00\\x01\\x00\\x01\\xfc\\x03\\x03".into(),
+            400,
+            Some(226),
+        )
     } else {
         let page = if opts.traps && rng.below(40) == 0 {
             TRAP_PAGES[rng.below(TRAP_PAGES.len() as u64) as usize]
@@ -187,7 +256,11 @@ fn write_valid(opts: &GenOpts, rng: &mut SplitMix64, line: &mut Vec<u8>, ip: &st
             404 => Some(209 + rng.below(20)),
             _ => Some((rng.unit().powi(3) * 2_000_000.0) as u64 + 100),
         };
-        let version = if rng.below(10) == 0 { "HTTP/1.0" } else { "HTTP/1.1" };
+        let version = if rng.below(10) == 0 {
+            "HTTP/1.0"
+        } else {
+            "HTTP/1.1"
+        };
         (format!("{method} {target} {version}"), status, bytes)
     };
     let referer = if rng.below(10) < 4 {
@@ -227,7 +300,13 @@ fn write_malformed(rng: &mut SplitMix64, line: &mut Vec<u8>, ip: &str, t: Secs) 
             line.extend_from_slice(good.as_bytes());
         }
         // Binary junk.
-        _ => line.extend((0..40).map(|_| (rng.next() & 0xff) as u8).map(|b| if b == b'\n' { b' ' } else { b })),
+        _ => line.extend((0..40).map(|_| (rng.next() & 0xff) as u8).map(|b| {
+            if b == b'\n' {
+                b' '
+            } else {
+                b
+            }
+        })),
     }
     line.push(b'\n');
 }
@@ -239,13 +318,20 @@ mod tests {
 
     #[test]
     fn deterministic_and_mostly_valid() {
-        let opts = GenOpts { lines: Some(5000), ..GenOpts::default() };
+        let opts = GenOpts {
+            lines: Some(5000),
+            ..GenOpts::default()
+        };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         let ra = write_log(&opts, &mut a).unwrap();
         write_log(&opts, &mut b).unwrap();
         assert_eq!(a, b);
         assert_eq!(ra.lines, 5000);
-        let bad = a.split(|&c| c == b'\n').filter(|l| !l.is_empty()).filter(|l| parse_line(l).is_err()).count();
+        let bad = a
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter(|l| parse_line(l).is_err())
+            .count();
         assert_eq!(bad as u64, ra.malformed);
         let other = write_log(&GenOpts { seed: 2, ..opts }, &mut Vec::new()).unwrap();
         assert_eq!(other.lines, 5000);
@@ -264,7 +350,15 @@ mod tests {
     #[test]
     fn size_target() {
         let mut v = Vec::new();
-        let r = write_log(&GenOpts { lines: None, bytes: Some(200_000), ..GenOpts::default() }, &mut v).unwrap();
+        let r = write_log(
+            &GenOpts {
+                lines: None,
+                bytes: Some(200_000),
+                ..GenOpts::default()
+            },
+            &mut v,
+        )
+        .unwrap();
         assert!(r.bytes >= 200_000 && r.bytes < 201_000, "{}", r.bytes);
     }
 }

@@ -29,7 +29,10 @@ tasks:
 ";
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }
 
 fn main() {
@@ -53,7 +56,9 @@ fn main() {
 
 /// Runs a command, failing with its command line when it fails.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed ({status})");
     }
@@ -69,21 +74,53 @@ fn cargo() -> Command {
 /// The lab's four queries on the bundled sample, each under a heading.
 fn demo() -> Result<()> {
     // tplog needs no C library: build it without the capture and libvirt features.
-    run(cargo().args(["build", "--quiet", "--release", "--no-default-features", "--bin", "tplog"]))?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "--no-default-features",
+        "--bin",
+        "tplog",
+    ]))?;
     let tplog = root().join("target/release/tplog");
     let log = "testdata/access.log";
     let queries: [(&str, &[&str]); 4] = [
         ("Who asked for truc.html?", &["ips", "--page", "truc.html"]),
-        ("Who came between 07:00 and 07:15 on 8 February?", &["ips", "--from", "08/Feb/2014:07:00", "--to", "08/Feb/2014:07:15"]),
+        (
+            "Who came between 07:00 and 07:15 on 8 February?",
+            &[
+                "ips",
+                "--from",
+                "08/Feb/2014:07:00",
+                "--to",
+                "08/Feb/2014:07:15",
+            ],
+        ),
         (
             "Who asked for bidule.html between 07:05 and 07:15 on 9 February?",
-            &["ips", "--page", "bidule.html", "--from", "09/Feb/2014:07:05", "--to", "09/Feb/2014:07:15"],
+            &[
+                "ips",
+                "--page",
+                "bidule.html",
+                "--from",
+                "09/Feb/2014:07:05",
+                "--to",
+                "09/Feb/2014:07:15",
+            ],
         ),
-        ("On which days did 192.168.11.53 come?", &["days", "--ip", "192.168.11.53"]),
+        (
+            "On which days did 192.168.11.53 come?",
+            &["days", "--ip", "192.168.11.53"],
+        ),
     ];
     for (title, q) in queries {
         println!("== {title}\n$ tplog {} testdata/access.log", q.join(" "));
-        let status = Command::new(&tplog).args(q).arg(log).current_dir(root()).status().context("running tplog")?;
+        let status = Command::new(&tplog)
+            .args(q)
+            .arg(log)
+            .current_dir(root())
+            .status()
+            .context("running tplog")?;
         if status.code() == Some(2) {
             bail!("tplog failed on {q:?}");
         }
@@ -99,7 +136,13 @@ fn test(args: &[String]) -> Result<()> {
     c.args(["test", "--workspace", "--all-targets"]).args(args);
     run(&mut c)?;
     // tplog must also build without the C libraries.
-    run(cargo().args(["build", "--quiet", "--no-default-features", "--bin", "tplog"]))?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--no-default-features",
+        "--bin",
+        "tplog",
+    ]))?;
     // The doc tests (all-targets leaves them out).
     run(cargo().args(["test", "--quiet", "--doc"]))
 }
@@ -112,7 +155,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
         Some(b'G' | b'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    let n: f64 = num.parse().with_context(|| format!("bad size {s:?}: expected e.g. 500M, 1G"))?;
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("bad size {s:?}: expected e.g. 500M, 1G"))?;
     Ok((n * mult as f64) as u64)
 }
 
@@ -140,7 +185,8 @@ fn gen_log(args: &[String]) -> Result<()> {
     }
     let rep = match &out {
         Some(p) => {
-            let f = std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+            let f =
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
             let mut w = std::io::BufWriter::new(f);
             let r = write_log(&opts, &mut w)?;
             std::io::Write::flush(&mut w)?;
@@ -148,6 +194,9 @@ fn gen_log(args: &[String]) -> Result<()> {
         }
         None => write_log(&opts, &mut std::io::stdout().lock())?,
     };
-    eprintln!("gen-log: {} lines, {} bytes, {} malformed", rep.lines, rep.bytes, rep.malformed);
+    eprintln!(
+        "gen-log: {} lines, {} bytes, {} malformed",
+        rep.lines, rep.bytes, rep.malformed
+    );
     Ok(())
 }

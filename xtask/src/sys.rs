@@ -14,12 +14,19 @@ fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", pkg])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Installs the missing packages with apt-get when root; otherwise prints
@@ -29,13 +36,19 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let line = format!("sudo apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let line = format!(
+        "sudo apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
     if !is_root() {
         bail!("missing Debian packages: {}\nrun:\n  sudo apt-get update && {line}\nthen run this command again", missing.join(" "));
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     let apt = |args: &[&str]| -> Result<()> {
-        let st = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
+        let st = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
         if !st.success() {
             bail!("apt-get {} failed ({st})", args.join(" "));
         }
