@@ -297,6 +297,15 @@ mod tests {
     }
 
     #[test]
+    fn months() {
+        for (i, m) in MONTHS.iter().enumerate() {
+            assert_eq!(month_index(&m[..]), Some(i as u32 + 1));
+        }
+        assert_eq!(month_index(b"feb"), None);
+        assert_eq!(month_index(b"Febr"), None);
+    }
+
+    #[test]
     fn log_clock() {
         let t = parse_log_clock(b"08/Feb/2014:07:05:03").unwrap();
         assert_eq!(format_clock(t), "08/Feb/2014:07:05:03");
