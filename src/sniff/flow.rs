@@ -1,0 +1,456 @@
+//! Bounded TCP reassembly: one [`HalfStream`] per direction, ordered by
+//! sequence number; retransmissions and overlaps dropped, out-of-order
+//! segments buffered until the gap fills. The [`FlowTable`] bounds the number
+//! of flows and the bytes they hold, evicting idle and then oldest flows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// Limits on what reassembly may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Flows tracked at once; beyond it the least recently seen is evicted.
+    pub max_flows: usize,
+    /// Bytes one direction may hold (out-of-order plus unconsumed data).
+    /// Beyond it the oldest gap is skipped.
+    pub max_flow_bytes: usize,
+    /// Bytes all flows together may hold; beyond it the least recently
+    /// seen flows are evicted.
+    pub max_total_bytes: usize,
+    /// A flow with no packet for this long (capture time, µs) is evicted.
+    pub idle_timeout_us: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 65_536,
+            max_flow_bytes: 1 << 20,
+            max_total_bytes: 256 << 20,
+            idle_timeout_us: 300_000_000,
+        }
+    }
+}
+
+/// Counters of what reassembly did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub flows: u64,
+    pub segments: u64,
+    pub retransmitted: u64,
+    pub overlaps_trimmed: u64,
+    pub out_of_order: u64,
+    pub gaps_skipped: u64,
+    pub bytes_skipped: u64,
+    pub evicted_idle: u64,
+    pub evicted_oldest: u64,
+    pub evicted_memory: u64,
+}
+
+/// One direction of a TCP connection.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    /// Sequence number of stream offset 0, once known.
+    base: Option<u32>,
+    /// Stream offset of `next_seq` (bytes delivered so far).
+    offset: u64,
+    /// Out-of-order segments by stream offset.
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+    /// Delivered, in-order bytes that the consumer has not taken yet.
+    pub data: Vec<u8>,
+    /// Set when bytes were skipped; the consumer should resynchronise.
+    pub gap: bool,
+    pub fin: bool,
+}
+
+/// What one segment did to a half stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub delivered: usize,
+    pub retransmitted: bool,
+    pub overlap: bool,
+    pub buffered: bool,
+    pub gap_skipped: u64,
+}
+
+impl HalfStream {
+    /// Bytes held (out-of-order plus undelivered data).
+    pub fn held(&self) -> usize {
+        self.ooo_bytes + self.data.len()
+    }
+
+    /// Bytes delivered in order so far (including skipped gaps).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// A SYN fixes the initial sequence number.
+    pub fn syn(&mut self, seq: u32) {
+        if self.base.is_none() {
+            self.base = Some(seq.wrapping_add(1));
+        }
+    }
+
+    /// Adds one segment's payload at `seq`.
+    pub fn push(&mut self, seq: u32, payload: &[u8], max_bytes: usize) -> Pushed {
+        let mut out = Pushed::default();
+        if payload.is_empty() {
+            return out;
+        }
+        let base = *self.base.get_or_insert(seq);
+        let next = base.wrapping_add(self.offset as u32);
+        let rel = seq.wrapping_sub(next) as i32 as i64;
+        let start = self.offset as i64 + rel;
+        let end = start + payload.len() as i64;
+        if end <= self.offset as i64 {
+            out.retransmitted = true;
+            return out;
+        }
+        if start < 0 {
+            // Before the stream start (only with wrapped garbage): drop.
+            out.retransmitted = true;
+            return out;
+        }
+        let start = start as u64;
+        if start > self.offset {
+            // Out of order: keep it until the gap fills, unless it is a
+            // duplicate of a buffered segment.
+            match self.ooo.get(&start) {
+                Some(have) if have.len() >= payload.len() => out.retransmitted = true,
+                _ => {
+                    if let Some(old) = self.ooo.insert(start, payload.to_vec()) {
+                        self.ooo_bytes -= old.len();
+                    }
+                    self.ooo_bytes += payload.len();
+                    out.buffered = true;
+                }
+            }
+            while self.held() > max_bytes && !self.ooo.is_empty() {
+                out.gap_skipped += self.skip_gap();
+                out.delivered += self.drain();
+            }
+            return out;
+        }
+        let skip = (self.offset - start) as usize;
+        if skip > 0 {
+            out.overlap = true;
+        }
+        self.data.extend_from_slice(&payload[skip..]);
+        self.offset += (payload.len() - skip) as u64;
+        out.delivered += payload.len() - skip;
+        out.delivered += self.drain();
+        out
+    }
+
+    /// Moves buffered segments that are now in order to `data`.
+    fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Some((&start, _)) = self.ooo.first_key_value() {
+            if start > self.offset {
+                break;
+            }
+            let seg = self.ooo.remove(&start).unwrap_or_default();
+            self.ooo_bytes -= seg.len();
+            let end = start + seg.len() as u64;
+            if end <= self.offset {
+                continue;
+            }
+            let skip = (self.offset - start) as usize;
+            self.data.extend_from_slice(&seg[skip..]);
+            self.offset = end;
+            n += seg.len() - skip;
+        }
+        n
+    }
+
+    /// Gives up on the bytes missing before the first buffered segment.
+    fn skip_gap(&mut self) -> u64 {
+        let Some((&start, _)) = self.ooo.first_key_value() else {
+            return 0;
+        };
+        let skipped = start.saturating_sub(self.offset);
+        if skipped > 0 {
+            self.offset = start;
+            self.gap = true;
+        }
+        skipped
+    }
+
+    /// At the end of a flow: delivers what is buffered, skipping gaps.
+    /// Returns the bytes skipped.
+    pub fn flush(&mut self) -> u64 {
+        let mut skipped = 0;
+        while !self.ooo.is_empty() {
+            skipped += self.skip_gap();
+            self.drain();
+        }
+        skipped
+    }
+}
+
+/// Direction of a segment relative to the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+}
+
+/// One TCP connection and what the application layer keeps for it.
+#[derive(Debug)]
+pub struct Flow<S> {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// `[to server, to client]`.
+    pub half: [HalfStream; 2],
+    pub payload_bytes: u64,
+    pub rst: bool,
+    pub app: S,
+}
+
+impl<S> Flow<S> {
+    pub fn closed(&self) -> bool {
+        self.rst || (self.half[0].fin && self.half[1].fin)
+    }
+
+    pub fn held(&self) -> usize {
+        self.half[0].held() + self.half[1].held()
+    }
+}
+
+/// Key of a flow, the same in both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(SocketAddr, SocketAddr);
+
+impl Key {
+    fn of(a: SocketAddr, b: SocketAddr) -> Key {
+        if a <= b {
+            Key(a, b)
+        } else {
+            Key(b, a)
+        }
+    }
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Closed,
+    Idle,
+    Oldest,
+    Memory,
+    Finish,
+}
+
+/// The flow table. `S` is the application state of a flow.
+#[derive(Debug)]
+pub struct FlowTable<S> {
+    flows: HashMap<Key, Flow<S>>,
+    limits: Limits,
+    held: usize,
+    last_sweep: i64,
+    pub stats: FlowStats,
+}
+
+impl<S: Default> FlowTable<S> {
+    pub fn new(limits: Limits) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            limits,
+            held: 0,
+            last_sweep: i64::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Adds a segment to its flow (creating it) and returns the flow and
+    /// the segment's direction, and the bytes the flow held before (pass
+    /// it to [`FlowTable::account`]). Flows pushed out to make room are appended
+    /// to `ended`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &mut self,
+        ts: i64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        flags: Flags,
+        payload: &[u8],
+        ended: &mut Vec<(Flow<S>, End)>,
+    ) -> (&mut Flow<S>, Dir, usize) {
+        self.maintain(ts, ended);
+        let key = Key::of(src, dst);
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.limits.max_flows {
+                self.evict_oldest(End::Oldest, ended);
+            }
+            let (client, server) = orient(src, dst, flags);
+            self.stats.flows += 1;
+            self.flows.insert(
+                key,
+                Flow {
+                    client,
+                    server,
+                    first_ts: ts,
+                    last_ts: ts,
+                    half: Default::default(),
+                    payload_bytes: 0,
+                    rst: false,
+                    app: S::default(),
+                },
+            );
+        }
+        self.stats.segments += 1;
+        let flow = self.flows.get_mut(&key).expect("inserted above");
+        let dir = if src == flow.client { Dir::ToServer } else { Dir::ToClient };
+        flow.last_ts = flow.last_ts.max(ts);
+        let before = flow.held();
+        let half = &mut flow.half[dir.index()];
+        if flags.syn {
+            half.syn(seq);
+        }
+        let data_seq = if flags.syn { seq.wrapping_add(1) } else { seq };
+        let p = half.push(data_seq, payload, self.limits.max_flow_bytes);
+        if flags.fin {
+            half.fin = true;
+        }
+        if flags.rst {
+            flow.rst = true;
+        }
+        flow.payload_bytes += payload.len() as u64;
+        self.stats.retransmitted += p.retransmitted as u64;
+        self.stats.overlaps_trimmed += p.overlap as u64;
+        self.stats.out_of_order += p.buffered as u64;
+        if p.gap_skipped > 0 {
+            self.stats.gaps_skipped += 1;
+            self.stats.bytes_skipped += p.gap_skipped;
+        }
+        (flow, dir, before)
+    }
+
+    /// Accounts for a flow holding `after` bytes instead of `before`
+    /// (call after the application consumed what it could).
+    pub fn account(&mut self, before: usize, after: usize) {
+        self.held = (self.held + after).saturating_sub(before);
+    }
+
+    /// Bytes all flows hold.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Removes a flow (after it closed), flushing its buffers.
+    pub fn remove(&mut self, client: SocketAddr, server: SocketAddr) -> Option<Flow<S>> {
+        let mut f = self.flows.remove(&Key::of(client, server))?;
+        self.held = self.held.saturating_sub(f.held());
+        self.flush(&mut f);
+        Some(f)
+    }
+
+    fn flush(&mut self, f: &mut Flow<S>) {
+        for h in &mut f.half {
+            let s = h.flush();
+            if s > 0 {
+                self.stats.gaps_skipped += 1;
+                self.stats.bytes_skipped += s;
+            }
+        }
+    }
+
+    /// Idle sweep (once a second of capture time) and the memory bound.
+    fn maintain(&mut self, ts: i64, ended: &mut Vec<(Flow<S>, End)>) {
+        if ts >= self.last_sweep.saturating_add(1_000_000) {
+            self.last_sweep = ts;
+            let idle = self.limits.idle_timeout_us;
+            let old: Vec<Key> = self
+                .flows
+                .iter()
+                .filter(|(_, f)| ts.saturating_sub(f.last_ts) > idle)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in old {
+                if let Some(mut f) = self.flows.remove(&k) {
+                    self.held = self.held.saturating_sub(f.held());
+                    self.stats.evicted_idle += 1;
+                    self.flush(&mut f);
+                    ended.push((f, End::Idle));
+                }
+            }
+        }
+        while self.held > self.limits.max_total_bytes && !self.flows.is_empty() {
+            self.evict_oldest(End::Memory, ended);
+        }
+    }
+
+    fn evict_oldest(&mut self, why: End, ended: &mut Vec<(Flow<S>, End)>) {
+        let Some(k) = self.flows.iter().min_by_key(|(_, f)| f.last_ts).map(|(k, _)| *k) else {
+            return;
+        };
+        if let Some(mut f) = self.flows.remove(&k) {
+            self.held = self.held.saturating_sub(f.held());
+            match why {
+                End::Memory => self.stats.evicted_memory += 1,
+                _ => self.stats.evicted_oldest += 1,
+            }
+            self.flush(&mut f);
+            ended.push((f, why));
+        }
+    }
+
+    /// Ends every flow (end of input), oldest first.
+    pub fn drain_all(&mut self) -> Vec<Flow<S>> {
+        let mut all: Vec<Flow<S>> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| (f.first_ts, f.client, f.server));
+        self.held = 0;
+        for f in &mut all {
+            self.flush(f);
+        }
+        all
+    }
+}
+
+/// The TCP flags that matter to the flow table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// Which end is the client: the sender of a bare SYN, the receiver of a
+/// SYN-ACK, else the end with the higher port (ephemeral ports are high).
+fn orient(src: SocketAddr, dst: SocketAddr, f: Flags) -> (SocketAddr, SocketAddr) {
+    if f.syn && !f.ack {
+        (src, dst)
+    } else if f.syn && f.ack {
+        (dst, src)
+    } else if src.port() >= dst.port() {
+        (src, dst)
+    } else {
+        (dst, src)
+    }
+}
