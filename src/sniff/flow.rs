@@ -454,3 +454,75 @@ fn orient(src: SocketAddr, dst: SocketAddr, f: Flags) -> (SocketAddr, SocketAddr
         (dst, src)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_out_of_order_retransmitted_and_overlapping() {
+        let mut h = HalfStream::default();
+        h.syn(1000);
+        assert_eq!(h.push(1001, b"abc", 1 << 20).delivered, 3);
+        let p = h.push(1007, b"ghi", 1 << 20);
+        assert!(p.buffered && p.delivered == 0);
+        assert!(h.push(1001, b"abc", 1 << 20).retransmitted);
+        // Overlaps the delivered "c" and fills the gap.
+        let p = h.push(1003, b"cdef", 1 << 20);
+        assert!(p.overlap);
+        assert_eq!(p.delivered, 6);
+        assert_eq!(h.data, b"abcdefghi");
+        assert_eq!(h.held(), 9);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut h = HalfStream::default();
+        h.syn(u32::MAX - 1);
+        h.push(5, b"world", 100);
+        h.push(u32::MAX, b"hel", 100);
+        assert_eq!(h.data, b"hel");
+        h.push(2, b"lo ", 100);
+        assert_eq!(h.data, b"hello world");
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_is_skipped_past_the_limit() {
+        let mut h = HalfStream::default();
+        h.syn(0);
+        h.push(1, b"ab", 8);
+        h.push(10, b"xxxx", 8);
+        let p = h.push(14, b"yyyy", 8);
+        assert_eq!(p.gap_skipped, 7);
+        assert!(h.gap);
+        assert_eq!(h.data, b"abxxxxyyyy");
+        h.push(20, b"zz", 100);
+        assert_eq!(h.flush(), 2);
+        assert_eq!(h.data, b"abxxxxyyyyzz");
+    }
+
+    #[test]
+    fn table_orients_bounds_and_evicts() {
+        let lim = Limits { max_flows: 2, max_flow_bytes: 100, max_total_bytes: 1000, idle_timeout_us: 10_000_000 };
+        let mut t: FlowTable<()> = FlowTable::new(lim);
+        let mut ended = Vec::new();
+        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let syn = Flags { syn: true, ..Flags::default() };
+        // The SYN-ACK seen first still makes 10.0.0.1 the client.
+        let synack = Flags { syn: true, ack: true, ..Flags::default() };
+        let (f, dir, _) = t.segment(0, s, a, 5, synack, b"", &mut ended);
+        assert_eq!((f.client, dir), (a, Dir::ToClient));
+        for i in 0..3u16 {
+            let c = SocketAddr::new(a.ip(), 50000 + i);
+            t.segment(1 + i as i64, c, s, 0, syn, b"", &mut ended);
+        }
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.stats.evicted_oldest, 2);
+        assert_eq!(ended[0].0.client, a, "the oldest goes first");
+        ended.clear();
+        t.segment(20_000_000, a, s, 1, Flags::default(), b"x", &mut ended);
+        assert_eq!(t.stats.evicted_idle, 2);
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -271,15 +271,8 @@ mod tests {
     fn stacked_vlans_and_sll2_and_null() {
         let b = PacketBuilder::ethernet2([1; 6], [2; 6])
             .double_vlan(
-                etherparse::SingleVlanHeader {
-                    vlan_id: etherparse::VlanId::try_new(10).unwrap(),
-                    ether_type: etherparse::EtherType::VLAN_TAGGED_FRAME,
-                    ..Default::default()
-                },
-                etherparse::SingleVlanHeader {
-                    vlan_id: etherparse::VlanId::try_new(20).unwrap(),
-                    ..Default::default()
-                },
+                etherparse::VlanId::try_new(10).unwrap(),
+                etherparse::VlanId::try_new(20).unwrap(),
             )
             .ipv6([1; 16], [2; 16], 64)
             .tcp(1, 2, 3, 4);

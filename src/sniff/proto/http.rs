@@ -674,3 +674,118 @@ impl HttpStream {
         lat
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(stream: &[&[u8]]) -> ClientOut {
+        let mut h = HttpStream::default();
+        let mut out = ClientOut::default();
+        let mut buf = Vec::new();
+        for (i, part) in stream.iter().enumerate() {
+            buf.extend_from_slice(part);
+            h.client(&mut buf, i as i64, &Fields::default(), &mut out);
+        }
+        out
+    }
+
+    fn pair(h: &Hit) -> (Option<&[u8]>, Option<&[u8]>) {
+        (h.user.as_deref(), h.password.as_deref())
+    }
+
+    #[test]
+    fn form_body_split_across_segments_any_port() {
+        let out = client(&[
+            b"POST /login HTTP/1.1\r\nHost: h:1337\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 35\r\n\r\nuser=toto&pass=Str0n",
+            b"gP4ssw0rd&requesttoken=x",
+        ]);
+        assert_eq!(out.requests, 1);
+        assert_eq!(out.hits.len(), 1);
+        assert_eq!(pair(&out.hits[0]), (Some(&b"toto"[..]), Some(&b"Str0ngP4ssw0rd"[..])));
+        assert_eq!(out.hits[0].proto, Proto::HttpForm);
+        assert_eq!(out.hits[0].detail.as_deref(), Some("POST h:1337/login"));
+    }
+
+    #[test]
+    fn field_names_match_whole_after_decoding() {
+        let f = Fields::default();
+        let p = form_pairs(b"user_id=test&pass%77ord=s%20e+c%2");
+        assert_eq!(p[1], (b"password".to_vec(), b"s e c%2".to_vec()));
+        let hit = fields_hit(&p, &f, Proto::HttpQuery).unwrap();
+        assert_eq!(hit.user, None, "user_id is not user");
+        assert!(fields_hit(&form_pairs(b"user_id=test"), &f, Proto::HttpQuery).is_none());
+        assert!(fields_hit(&form_pairs(b"mypassword=x"), &f, Proto::HttpQuery).is_none());
+        let mut f2 = Fields::default();
+        f2.add_secret("pin");
+        assert!(fields_hit(&form_pairs(b"pin=1234"), &f2, Proto::HttpQuery).is_some());
+        assert!(fields_hit(&form_pairs(b"pin=1234"), &f, Proto::HttpQuery).is_none());
+    }
+
+    #[test]
+    fn query_string_credentials() {
+        let out = client(&[b"GET /login?login=admin&password=qwerty1234 HTTP/1.1\r\nHost: x\r\n\r\n"]);
+        assert_eq!(out.hits.len(), 1);
+        assert_eq!(out.hits[0].proto, Proto::HttpQuery);
+        assert_eq!(pair(&out.hits[0]), (Some(&b"admin"[..]), Some(&b"qwerty1234"[..])));
+    }
+
+    #[test]
+    fn chunked_body_and_pipelined_requests() {
+        let out = client(&[
+            b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded; charset=UTF-8\r\n\r\n",
+            b"5;ext=1\r\nuser=\r\n",
+            b"7\r\nbob&pwd\r\n4\r\n=hun\r\n0\r\nX-Trailer: 1\r\n\r\nGET /b?pass=two HTTP/1.1\r\n\r\nGET /c HTTP/1.0\r\n\r\n",
+        ]);
+        assert_eq!(out.requests, 3);
+        assert_eq!(out.hits.len(), 2);
+        assert_eq!(pair(&out.hits[0]), (Some(&b"bob"[..]), Some(&b"hun"[..])));
+        assert_eq!(pair(&out.hits[1]), (None, Some(&b"two"[..])));
+        assert!(out.errors.is_empty());
+    }
+
+    #[test]
+    fn form_fields_ignored_without_form_content_type() {
+        let out = client(&[b"POST /a HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\npassword=abcd"]);
+        assert!(out.hits.is_empty());
+    }
+
+    #[test]
+    fn basic_digest_bearer() {
+        let h = authorization_hit(b"  bAsIc   dGVzdDp0ZTpzdA== ").unwrap();
+        assert_eq!((h.proto, pair(&h)), (Proto::HttpBasic, (Some(&b"test"[..]), Some(&b"te:st"[..]))));
+        let h = authorization_hit(b"Digest realm=\"r\", username=\"user12345678@domain.xxxx\", nonce=\"n\"").unwrap();
+        assert_eq!((h.proto, pair(&h)), (Proto::HttpDigest, (Some(&b"user12345678@domain.xxxx"[..]), None)));
+        let h = authorization_hit(b"Bearer abc.def").unwrap();
+        assert_eq!((h.proto, pair(&h)), (Proto::HttpBearer, (None, Some(&b"abc.def"[..]))));
+        assert!(authorization_hit(b"Negotiate abc").is_none());
+        let out = client(&[b"GET http://x/ HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\n\r\n"]);
+        assert_eq!(out.hits[0].detail.as_deref(), Some("GET http://x/ (proxy)"));
+    }
+
+    #[test]
+    fn body_after_100_continue_and_resync_after_garbage() {
+        let mut h = HttpStream::default();
+        let mut out = ClientOut::default();
+        let f = Fields::default();
+        let mut c = b"junk line\r\nPOST /u HTTP/1.1\r\nExpect: 100-continue\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10\r\n\r\n".to_vec();
+        h.client(&mut c, 1, &f, &mut out);
+        let mut s = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+        assert!(h.server(&mut s, 2).is_empty(), "100 is not the response");
+        c.extend_from_slice(b"pass=12345");
+        h.client(&mut c, 3, &f, &mut out);
+        assert_eq!(out.hits.len(), 1);
+        let mut s = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200".to_vec();
+        assert_eq!(h.server(&mut s, 10), vec![7]);
+        assert_eq!(s, b"HTTP/1.1 200");
+    }
+
+    #[test]
+    fn looks_like_request_needs_a_token_and_version() {
+        assert_eq!(looks_like_request(b"GET / HTTP/1.1\r\n"), Some(true));
+        assert_eq!(looks_like_request(b"PO"), None);
+        assert_eq!(looks_like_request(b"FOO / HTTP/1.1\r\n"), Some(true));
+        assert_eq!(looks_like_request(b"USER bob\r\n"), Some(false));
+        assert_eq!(looks_like_request(b"\x16\x03\x01"), Some(false));
+    }
+}

@@ -76,6 +76,9 @@ pub struct Telnet {
 impl Telnet {
     /// Bytes the server sent (prompts).
     pub fn server(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
         let mut text = Vec::new();
         self.server.feed(bytes, &mut text);
         self.screen.extend_from_slice(&text);
@@ -164,6 +167,8 @@ mod tests {
         t.server(b"Password: ");
         for c in b"shellcode\r\n" {
             hits.extend(t.client(&[*c]));
+            // The engine also calls with nothing new from the server.
+            t.server(b"");
         }
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].user.as_deref(), Some(&b"shellcode"[..]));
