@@ -92,8 +92,11 @@ fn run(a: &Args) -> anyhow::Result<bool> {
         // Findings appear as they are found, also through a pipe.
         out.flush()
     });
-    if let Err(SourceError::Output(e)) = result {
-        return Err(e).context("writing output");
+    match result {
+        Err(SourceError::Output(e)) => return Err(e).context("writing output"),
+        // Nothing was read: no summary to give.
+        Err(e @ (SourceError::Open { .. } | SourceError::Filter { .. })) => return Err(e.into()),
+        _ => {}
     }
     let summary = sniffer.summary();
     let err_text = result.as_ref().err().map(|e| e.to_string());
