@@ -1,2 +1,10 @@
 //! `cargo xtask <task>`: set-up, tests, benchmarks, fuzzing and test data.
-fn main() {}
+mod gen_pcap;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen-pcap") => gen_pcap::run(&args[1..]),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,88 @@
+//! Captures the project makes itself (`tplab::testgen::pcap`, the same
+//! generator as `cargo xtask gen-pcap`): each must yield exactly the
+//! credentials and TLS sessions it was built with, through the library and
+//! through the binary.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use tplab::sniff::finding::Finding;
+use tplab::sniff::proto::tls::version_name;
+use tplab::sniff::Sniffer;
+use tplab::testgen::pcap::{captures, write_all, Capture, ExpectCred, ExpectTls};
+
+fn s(b: &Option<Vec<u8>>) -> Option<String> {
+    b.as_ref().map(|v| String::from_utf8(v.clone()).unwrap())
+}
+
+fn sniff(c: &Capture) -> (BTreeSet<ExpectCred>, BTreeSet<ExpectTls>, tplab::sniff::Summary) {
+    let mut sn = Sniffer::default();
+    let mut found = Vec::new();
+    for (ts, p) in &c.packets {
+        found.extend(sn.feed(c.link, *ts, p));
+    }
+    found.extend(sn.finish());
+    let mut creds = BTreeSet::new();
+    let mut tls = BTreeSet::new();
+    for f in found {
+        match f {
+            Finding::Credential(cr) => {
+                creds.insert(ExpectCred { proto: cr.proto, user: s(&cr.user), password: s(&cr.password) });
+            }
+            Finding::Tls(t) => {
+                let version = version_name(t.version().unwrap());
+                tls.insert(ExpectTls { sni: t.sni.unwrap_or_default(), version });
+            }
+        }
+    }
+    (creds, tls, sn.summary())
+}
+
+#[test]
+fn generated_captures_yield_what_they_were_built_with() {
+    for seed in [1, 2, 3, 42, 0xdead_beef] {
+        let all = captures(seed);
+        assert!(all.len() >= 8);
+        for c in &all {
+            let (creds, tls, sum) = sniff(c);
+            assert_eq!(creds, c.creds.iter().cloned().collect(), "seed {seed} {}", c.name);
+            assert_eq!(tls, c.tls.iter().cloned().collect(), "seed {seed} {}", c.name);
+            assert!(sum.bad_packets.is_empty(), "{}: {:?}", c.name, sum.bad_packets);
+            assert!(sum.parse_errors.is_empty(), "{}: {:?}", c.name, sum.parse_errors);
+            if c.name == "http-reordered" {
+                assert!(sum.flow.out_of_order > 0 && sum.flow.retransmitted > 0, "{:?}", sum.flow);
+            }
+            if c.name == "http-chunked-pipelined" {
+                assert_eq!(sum.http_requests, 3);
+                assert_eq!(sum.latency[0].count, 3, "three responses matched to three requests");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_generator_is_deterministic_for_a_seed() {
+    let a: Vec<Vec<u8>> = captures(7).iter().map(Capture::pcap_bytes).collect();
+    let b: Vec<Vec<u8>> = captures(7).iter().map(Capture::pcap_bytes).collect();
+    let c: Vec<Vec<u8>> = captures(8).iter().map(Capture::pcap_bytes).collect();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn the_binary_reads_the_generated_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_all(dir.path(), 5).unwrap();
+    let caps = captures(5);
+    for (p, c) in paths.iter().zip(&caps) {
+        let out = Command::new(env!("CARGO_BIN_EXE_tpsniff")).arg("--json").arg("-r").arg(p).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let n = text.lines().filter(|l| l.starts_with("{\"kind\":\"credential\"")).count();
+        assert_eq!(n, c.creds.len(), "{}: {text}", c.name);
+        assert_eq!(out.status.code(), Some(if c.creds.is_empty() { 1 } else { 0 }), "{}", c.name);
+        for e in &c.creds {
+            let pw = e.password.as_deref().unwrap();
+            assert!(text.contains(&format!("\"password\":\"{pw}\"")), "{}: {pw} in {text}", c.name);
+        }
+    }
+}
