@@ -134,6 +134,7 @@ impl Sniffer {
         let after = flow.held();
         let (closed, client, server) = (flow.closed(), flow.client, flow.server);
         self.flows.account(before, after);
+        self.flows.enforce_memory(&mut ended);
         for (mut f, _) in ended {
             self.ctx.process(&mut f, ts, &mut out);
             self.ctx.finish_flow(f, &mut out);
@@ -349,5 +350,69 @@ impl Ctx {
         bump(&mut self.sum.tls_by_version, &v);
         bump(&mut self.sum.tls_by_sni, s.sni.as_deref().unwrap_or("(none)"));
         out.push(Finding::Tls(s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testgen::pcap::{Conn, Link, Rng};
+
+    fn feed_all(sn: &mut Sniffer, packets: &[(i64, Vec<u8>)]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (ts, p) in packets {
+            out.extend(sn.feed(LinkType::Ethernet, *ts, p));
+        }
+        out
+    }
+
+    #[test]
+    fn memory_bound_evicts_oldest_flows_and_counts_them() {
+        let limits = Limits { max_total_bytes: 1500, ..Limits::default() };
+        let mut sn = Sniffer::new(Config { limits, ..Config::default() });
+        let mut rng = Rng::new(1);
+        for i in 0..4u16 {
+            let client = format!("10.9.0.{}:{}", i + 1, 40000 + i).parse().unwrap();
+            let mut c = Conn::open(Link::Ethernet, client, "10.9.0.100:80".parse().unwrap(), &mut rng, i as i64 * 1000);
+            let mut segs = c.segments(true, &[b'A'; 1400], &[700]);
+            segs.remove(0); // a gap that never fills: the second half waits
+            c.emit(&segs);
+            feed_all(&mut sn, &c.packets);
+        }
+        let s = sn.summary();
+        assert!(s.flow.evicted_memory >= 2, "{:?}", s.flow);
+        assert!(sn.open_flows() <= 2);
+        assert_eq!(s.flow.out_of_order, 4);
+    }
+
+    #[test]
+    fn repeats_are_counted_not_reported_unless_asked() {
+        let mut rng = Rng::new(2);
+        let mut packets = Vec::new();
+        for i in 0..3u16 {
+            let client = format!("10.9.1.1:{}", 40000 + i).parse().unwrap();
+            let mut c = Conn::open(Link::Ethernet, client, "10.9.1.2:21".parse().unwrap(), &mut rng, i as i64 * 1000);
+            c.send(false, b"220 ftp\r\n", 1460);
+            c.send(true, b"USER a\r\nPASS b\r\n", 1460);
+            c.close();
+            packets.extend(c.packets);
+        }
+        let mut sn = Sniffer::default();
+        assert_eq!(feed_all(&mut sn, &packets).len(), 1);
+        assert_eq!((sn.summary().credentials, sn.summary().credential_sightings), (1, 3));
+        let mut sn = Sniffer::new(Config { dedup: false, ..Config::default() });
+        assert_eq!(feed_all(&mut sn, &packets).len(), 3);
+    }
+
+    #[test]
+    fn garbage_packets_are_counted_never_fatal() {
+        let mut sn = Sniffer::default();
+        assert!(sn.feed(LinkType::Ethernet, 0, &[1, 2, 3]).is_empty());
+        assert!(sn.feed(LinkType::Raw, 0, &[0x45, 0, 0, 0]).is_empty());
+        assert!(sn.feed(LinkType::LinuxSll, 0, &[0; 16]).is_empty());
+        let s = sn.summary();
+        assert_eq!(s.packets, 3);
+        assert_eq!(s.bad_packets.values().sum::<u64>(), 2);
+        assert_eq!(s.other_packets, 1);
     }
 }

@@ -400,6 +400,12 @@ impl<S: Default> FlowTable<S> {
                 }
             }
         }
+        self.enforce_memory(ended);
+    }
+
+    /// Evicts the least recently seen flows while all flows together hold
+    /// more than the limit.
+    pub fn enforce_memory(&mut self, ended: &mut Vec<(Flow<S>, End)>) {
         while self.held > self.limits.max_total_bytes && !self.flows.is_empty() {
             self.evict_oldest(End::Memory, ended);
         }
