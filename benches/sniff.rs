@@ -12,16 +12,29 @@ fn traffic() -> Vec<(tplab::sniff::LinkType, i64, Vec<u8>)> {
     let mut rng = Rng::new(99);
     let mut out = Vec::new();
     let body = vec![b'x'; 20_000];
-    let mut resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut resp =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
     resp.extend_from_slice(&body);
     for i in 0..200u16 {
-        let client = format!("10.2.{}.{}:{}", i / 250, i % 250 + 1, 40000 + i).parse().unwrap();
-        let mut c = Conn::open(Link::Ethernet, client, "10.2.255.1:80".parse().unwrap(), &mut rng, i as i64 * 10_000);
+        let client = format!("10.2.{}.{}:{}", i / 250, i % 250 + 1, 40000 + i)
+            .parse()
+            .unwrap();
+        let mut c = Conn::open(
+            Link::Ethernet,
+            client,
+            "10.2.255.1:80".parse().unwrap(),
+            &mut rng,
+            i as i64 * 10_000,
+        );
         let pw = rng.secret(10);
         c.send(true, &login_post("bench.lab", "user", &pw), 1460);
         c.send(false, &resp, 1460);
         c.close();
-        out.extend(c.packets.into_iter().map(|(t, p)| (tplab::sniff::LinkType::Ethernet, t, p)));
+        out.extend(
+            c.packets
+                .into_iter()
+                .map(|(t, p)| (tplab::sniff::LinkType::Ethernet, t, p)),
+        );
     }
     for cap in captures(1) {
         out.extend(cap.packets.into_iter().map(|(t, p)| (cap.link, t, p)));

@@ -26,7 +26,10 @@ struct Run {
 
 impl Run {
     fn creds(&self) -> Vec<&Value> {
-        self.objs.iter().filter(|o| o["kind"] == "credential").collect()
+        self.objs
+            .iter()
+            .filter(|o| o["kind"] == "credential")
+            .collect()
     }
     fn summary(&self) -> &Value {
         let last = self.objs.last().expect("output");
@@ -38,7 +41,10 @@ impl Run {
             .into_iter()
             .filter(|c| c["proto"] == proto)
             .map(|c| {
-                (c["user"].as_str().unwrap_or("").to_string(), c["password"].as_str().map(String::from))
+                (
+                    c["user"].as_str().unwrap_or("").to_string(),
+                    c["password"].as_str().map(String::from),
+                )
             })
             .collect()
     }
@@ -57,7 +63,11 @@ fn run(file: &Path, extra: &[&str]) -> Run {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect();
-    Run { code: out.status.code().expect("exit code"), objs, stderr: String::from_utf8_lossy(&out.stderr).into() }
+    Run {
+        code: out.status.code().expect("exit code"),
+        objs,
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn pair(u: &str, p: &str) -> (String, Option<String>) {
@@ -87,39 +97,70 @@ fn every_shared_capture_yields_what_its_readme_says() {
         let s = r.summary();
         let found = !r.creds().is_empty();
         assert_eq!(r.code, if found { 0 } else { 1 }, "{name}: exit code");
-        assert_eq!(s["credentials"].as_u64().unwrap() as usize, r.creds().len(), "{name}");
+        assert_eq!(
+            s["credentials"].as_u64().unwrap() as usize,
+            r.creds().len(),
+            "{name}"
+        );
         match name.as_str() {
             "credslayer-http-post-auth.pcap" => {
-                assert_eq!(r.pairs("http-form"), BTreeSet::from([pair("toto", "Str0ngP4ssw0rd")]));
+                assert_eq!(
+                    r.pairs("http-form"),
+                    BTreeSet::from([pair("toto", "Str0ngP4ssw0rd")])
+                );
                 assert!(r.creds()[0]["server"].as_str().unwrap().ends_with(":1337"));
             }
             "credslayer-http-get-auth.pcap" => {
-                assert_eq!(r.pairs("http-query"), BTreeSet::from([pair("admin", "qwerty1234")]));
+                assert_eq!(
+                    r.pairs("http-query"),
+                    BTreeSet::from([pair("admin", "qwerty1234")])
+                );
             }
             "credslayer-http-basic-auth.pcap" => {
-                let want: BTreeSet<_> = ["fail", "fail2", "fail3", "test"].iter().map(|p| pair("test", p)).collect();
+                let want: BTreeSet<_> = ["fail", "fail2", "fail3", "test"]
+                    .iter()
+                    .map(|p| pair("test", p))
+                    .collect();
                 assert_eq!(r.pairs("http-basic"), want);
                 assert_eq!(r.creds().len(), 4, "repeats are reported once");
                 assert!(s["credential_sightings"].as_u64().unwrap() > 4);
             }
             "credslayer-ftp.pcap" => {
-                assert_eq!(r.pairs("ftp"), BTreeSet::from([pair("anonymous", "ftp@example.com")]))
+                assert_eq!(
+                    r.pairs("ftp"),
+                    BTreeSet::from([pair("anonymous", "ftp@example.com")])
+                )
             }
             "credslayer-imap.pcap" => {
-                assert_eq!(r.pairs("imap"), BTreeSet::from([pair("neulingern", "XXXXXX")]))
+                assert_eq!(
+                    r.pairs("imap"),
+                    BTreeSet::from([pair("neulingern", "XXXXXX")])
+                )
             }
             "credslayer-pop3.pcap" => {
                 let u = "digitalinvestigator@networksims.com";
-                assert_eq!(r.pairs("pop3"), BTreeSet::from([pair(u, "napier"), pair(u, "napier123")]));
+                assert_eq!(
+                    r.pairs("pop3"),
+                    BTreeSet::from([pair(u, "napier"), pair(u, "napier123")])
+                );
             }
             "credslayer-smtp.pcap" => {
-                assert_eq!(r.pairs("smtp"), BTreeSet::from([pair("gurpartap@patriots.in", "punjab@123")]))
+                assert_eq!(
+                    r.pairs("smtp"),
+                    BTreeSet::from([pair("gurpartap@patriots.in", "punjab@123")])
+                )
             }
             "credslayer-telnet.pcap" => {
-                assert_eq!(r.pairs("telnet"), BTreeSet::from([pair("shellcode", "shellcode")]))
+                assert_eq!(
+                    r.pairs("telnet"),
+                    BTreeSet::from([pair("shellcode", "shellcode")])
+                )
             }
             "arkime-http-basicauth.pcap" => {
-                assert_eq!(r.pairs("http-basic"), BTreeSet::from([pair("userrrrr", "passworddddd")]));
+                assert_eq!(
+                    r.pairs("http-basic"),
+                    BTreeSet::from([pair("userrrrr", "passworddddd")])
+                );
                 assert!(r.creds()[0]["server"].as_str().unwrap().ends_with(":2082"));
             }
             "arkime-http-digestauth.pcap" => {
@@ -135,20 +176,36 @@ fn every_shared_capture_yields_what_its_readme_says() {
                 assert!(s["reassembly"]["retransmitted"].as_u64().unwrap() >= 1);
                 // A body appended twice would be parsed as a second, bad request.
                 assert_eq!(s["parse_errors"], serde_json::json!({}));
-                assert!(s["latency_us"][0]["server"].as_str().unwrap().starts_with('['), "IPv6 in brackets");
+                assert!(
+                    s["latency_us"][0]["server"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with('['),
+                    "IPv6 in brackets"
+                );
             }
             "arkime-tls-split-client-hello.pcap" => {
                 let tls: Vec<_> = r.objs.iter().filter(|o| o["kind"] == "tls").collect();
                 assert_eq!(tls.len(), 1);
                 assert_eq!(tls[0]["sni"], "clients2.google.com");
                 assert_eq!(tls[0]["version"], "TLS1.3");
-                let offered: Vec<&str> = tls[0]["offered"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                let offered: Vec<&str> = tls[0]["offered"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
                 assert!(offered.contains(&"TLS1.3"), "{offered:?}");
-                assert!(offered.iter().all(|v| v.starts_with("TLS")), "GREASE ignored: {offered:?}");
+                assert!(
+                    offered.iter().all(|v| v.starts_with("TLS")),
+                    "GREASE ignored: {offered:?}"
+                );
                 assert!(tls[0]["bytes"].as_u64().unwrap() > 0);
                 assert_eq!(s["tls_by_sni"]["clients2.google.com"], 1);
             }
-            "arkime-twovlan.pcap" | "arkime-v6-http.pcap" | "tcpdump-ipv4_tcp_http_xml_tso.pcap" => {
+            "arkime-twovlan.pcap"
+            | "arkime-v6-http.pcap"
+            | "tcpdump-ipv4_tcp_http_xml_tso.pcap" => {
                 assert!(!found, "{name}");
                 assert_eq!(s["http_requests"], 1, "{name}");
                 assert_eq!(s["flows_by_proto"]["http"], 1, "{name}");
@@ -173,10 +230,17 @@ fn every_shared_capture_yields_what_its_readme_says() {
 fn text_output_and_redaction() {
     let Some(dir) = captures() else { return };
     let file = dir.join("credslayer-http-post-auth.pcap");
-    let out = Command::new(env!("CARGO_BIN_EXE_tpsniff")).arg("-r").arg(&file).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+        .arg("-r")
+        .arg(&file)
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     let first = text.lines().next().unwrap();
-    assert!(first.contains(" -> 192.168.56.101:1337 http-form user=toto password=Str0ngP4ssw0rd"), "{first}");
+    assert!(
+        first.contains(" -> 192.168.56.101:1337 http-form user=toto password=Str0ngP4ssw0rd"),
+        "{first}"
+    );
     assert!(text.contains("credentials in cleartext: 1 distinct"));
     let r = run(&file, &["--redact"]);
     assert_eq!(r.creds()[0]["password"], "S*************");
@@ -192,11 +256,18 @@ fn a_truncated_file_reports_what_was_decoded_then_names_file_and_packet() {
     std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
     let r = run(&cut, &[]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("cut.pcap") && r.stderr.contains("packet "), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cut.pcap") && r.stderr.contains("packet "),
+        "{}",
+        r.stderr
+    );
     let s = r.summary();
     assert!(s["packets"].as_u64().unwrap() > 100);
     assert!(s["error"].as_str().unwrap().contains("cut.pcap"));
-    assert!(!r.creds().is_empty(), "credentials before the cut are reported");
+    assert!(
+        !r.creds().is_empty(),
+        "credentials before the cut are reported"
+    );
 }
 
 #[test]
@@ -213,7 +284,11 @@ fn unknown_link_type_and_missing_file_are_errors() {
     std::fs::write(&f, &hdr).unwrap();
     let r = run(&f, &[]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("usb.pcap") && r.stderr.contains("packet 1"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("usb.pcap") && r.stderr.contains("packet 1"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("link type 189"), "{}", r.stderr);
     let r = run(&tmp.path().join("nope.pcap"), &[]);
     assert_eq!(r.code, 2);

@@ -15,7 +15,13 @@ fn s(b: &Option<Vec<u8>>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8(v.clone()).unwrap())
 }
 
-fn sniff(c: &Capture) -> (BTreeSet<ExpectCred>, BTreeSet<ExpectTls>, tplab::sniff::Summary) {
+fn sniff(
+    c: &Capture,
+) -> (
+    BTreeSet<ExpectCred>,
+    BTreeSet<ExpectTls>,
+    tplab::sniff::Summary,
+) {
     let mut sn = Sniffer::default();
     let mut found = Vec::new();
     for (ts, p) in &c.packets {
@@ -27,11 +33,18 @@ fn sniff(c: &Capture) -> (BTreeSet<ExpectCred>, BTreeSet<ExpectTls>, tplab::snif
     for f in found {
         match f {
             Finding::Credential(cr) => {
-                creds.insert(ExpectCred { proto: cr.proto, user: s(&cr.user), password: s(&cr.password) });
+                creds.insert(ExpectCred {
+                    proto: cr.proto,
+                    user: s(&cr.user),
+                    password: s(&cr.password),
+                });
             }
             Finding::Tls(t) => {
                 let version = version_name(t.version().unwrap());
-                tls.insert(ExpectTls { sni: t.sni.unwrap_or_default(), version });
+                tls.insert(ExpectTls {
+                    sni: t.sni.unwrap_or_default(),
+                    version,
+                });
             }
         }
     }
@@ -45,16 +58,43 @@ fn generated_captures_yield_what_they_were_built_with() {
         assert!(all.len() >= 8);
         for c in &all {
             let (creds, tls, sum) = sniff(c);
-            assert_eq!(creds, c.creds.iter().cloned().collect(), "seed {seed} {}", c.name);
-            assert_eq!(tls, c.tls.iter().cloned().collect(), "seed {seed} {}", c.name);
-            assert!(sum.bad_packets.is_empty(), "{}: {:?}", c.name, sum.bad_packets);
-            assert!(sum.parse_errors.is_empty(), "{}: {:?}", c.name, sum.parse_errors);
+            assert_eq!(
+                creds,
+                c.creds.iter().cloned().collect(),
+                "seed {seed} {}",
+                c.name
+            );
+            assert_eq!(
+                tls,
+                c.tls.iter().cloned().collect(),
+                "seed {seed} {}",
+                c.name
+            );
+            assert!(
+                sum.bad_packets.is_empty(),
+                "{}: {:?}",
+                c.name,
+                sum.bad_packets
+            );
+            assert!(
+                sum.parse_errors.is_empty(),
+                "{}: {:?}",
+                c.name,
+                sum.parse_errors
+            );
             if c.name == "http-reordered" {
-                assert!(sum.flow.out_of_order > 0 && sum.flow.retransmitted > 0, "{:?}", sum.flow);
+                assert!(
+                    sum.flow.out_of_order > 0 && sum.flow.retransmitted > 0,
+                    "{:?}",
+                    sum.flow
+                );
             }
             if c.name == "http-chunked-pipelined" {
                 assert_eq!(sum.http_requests, 3);
-                assert_eq!(sum.latency[0].count, 3, "three responses matched to three requests");
+                assert_eq!(
+                    sum.latency[0].count, 3,
+                    "three responses matched to three requests"
+                );
             }
         }
     }
@@ -75,14 +115,31 @@ fn the_binary_reads_the_generated_files() {
     let paths = write_all(dir.path(), 5).unwrap();
     let caps = captures(5);
     for (p, c) in paths.iter().zip(&caps) {
-        let out = Command::new(env!("CARGO_BIN_EXE_tpsniff")).arg("--json").arg("-r").arg(p).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+            .arg("--json")
+            .arg("-r")
+            .arg(p)
+            .output()
+            .unwrap();
         let text = String::from_utf8(out.stdout).unwrap();
-        let n = text.lines().filter(|l| l.starts_with("{\"kind\":\"credential\"")).count();
+        let n = text
+            .lines()
+            .filter(|l| l.starts_with("{\"kind\":\"credential\""))
+            .count();
         assert_eq!(n, c.creds.len(), "{}: {text}", c.name);
-        assert_eq!(out.status.code(), Some(if c.creds.is_empty() { 1 } else { 0 }), "{}", c.name);
+        assert_eq!(
+            out.status.code(),
+            Some(if c.creds.is_empty() { 1 } else { 0 }),
+            "{}",
+            c.name
+        );
         for e in &c.creds {
             let pw = e.password.as_deref().unwrap();
-            assert!(text.contains(&format!("\"password\":\"{pw}\"")), "{}: {pw} in {text}", c.name);
+            assert!(
+                text.contains(&format!("\"password\":\"{pw}\"")),
+                "{}: {pw} in {text}",
+                c.name
+            );
         }
     }
 }

@@ -22,7 +22,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { fields: http::Fields::default(), limits: Limits::default(), dedup: true }
+        Config {
+            fields: http::Fields::default(),
+            limits: Limits::default(),
+            dedup: true,
+        }
     }
 }
 
@@ -126,10 +130,22 @@ impl Sniffer {
         };
         sum.tcp_packets += 1;
         sum.truncated_packets += seg.truncated as u64;
-        let flags = Flags { syn: seg.syn, ack: seg.ack, fin: seg.fin, rst: seg.rst };
+        let flags = Flags {
+            syn: seg.syn,
+            ack: seg.ack,
+            fin: seg.fin,
+            rst: seg.rst,
+        };
         let mut ended = Vec::new();
-        let (flow, _dir, before) =
-            self.flows.segment(ts, seg.src, seg.dst, seg.seq, flags, seg.payload, &mut ended);
+        let (flow, _dir, before) = self.flows.segment(
+            ts,
+            seg.src,
+            seg.dst,
+            seg.seq,
+            flags,
+            seg.payload,
+            &mut ended,
+        );
         self.ctx.process(flow, ts, &mut out);
         let after = flow.held();
         let (closed, client, server) = (flow.closed(), flow.client, flow.server);
@@ -346,9 +362,14 @@ impl Ctx {
             bytes: flow.payload_bytes,
         };
         self.sum.tls_sessions += 1;
-        let v = s.version().map_or_else(|| "unknown".to_string(), tls::version_name);
+        let v = s
+            .version()
+            .map_or_else(|| "unknown".to_string(), tls::version_name);
         bump(&mut self.sum.tls_by_version, &v);
-        bump(&mut self.sum.tls_by_sni, s.sni.as_deref().unwrap_or("(none)"));
+        bump(
+            &mut self.sum.tls_by_sni,
+            s.sni.as_deref().unwrap_or("(none)"),
+        );
         out.push(Finding::Tls(s));
     }
 }
@@ -368,12 +389,24 @@ mod tests {
 
     #[test]
     fn memory_bound_evicts_oldest_flows_and_counts_them() {
-        let limits = Limits { max_total_bytes: 1500, ..Limits::default() };
-        let mut sn = Sniffer::new(Config { limits, ..Config::default() });
+        let limits = Limits {
+            max_total_bytes: 1500,
+            ..Limits::default()
+        };
+        let mut sn = Sniffer::new(Config {
+            limits,
+            ..Config::default()
+        });
         let mut rng = Rng::new(1);
         for i in 0..4u16 {
             let client = format!("10.9.0.{}:{}", i + 1, 40000 + i).parse().unwrap();
-            let mut c = Conn::open(Link::Ethernet, client, "10.9.0.100:80".parse().unwrap(), &mut rng, i as i64 * 1000);
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.0.100:80".parse().unwrap(),
+                &mut rng,
+                i as i64 * 1000,
+            );
             let mut segs = c.segments(true, &[b'A'; 1400], &[700]);
             segs.remove(0); // a gap that never fills: the second half waits
             c.emit(&segs);
@@ -391,7 +424,13 @@ mod tests {
         let mut packets = Vec::new();
         for i in 0..3u16 {
             let client = format!("10.9.1.1:{}", 40000 + i).parse().unwrap();
-            let mut c = Conn::open(Link::Ethernet, client, "10.9.1.2:21".parse().unwrap(), &mut rng, i as i64 * 1000);
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.1.2:21".parse().unwrap(),
+                &mut rng,
+                i as i64 * 1000,
+            );
             c.send(false, b"220 ftp\r\n", 1460);
             c.send(true, b"USER a\r\nPASS b\r\n", 1460);
             c.close();
@@ -399,8 +438,14 @@ mod tests {
         }
         let mut sn = Sniffer::default();
         assert_eq!(feed_all(&mut sn, &packets).len(), 1);
-        assert_eq!((sn.summary().credentials, sn.summary().credential_sightings), (1, 3));
-        let mut sn = Sniffer::new(Config { dedup: false, ..Config::default() });
+        assert_eq!(
+            (sn.summary().credentials, sn.summary().credential_sightings),
+            (1, 3)
+        );
+        let mut sn = Sniffer::new(Config {
+            dedup: false,
+            ..Config::default()
+        });
         assert_eq!(feed_all(&mut sn, &packets).len(), 3);
     }
 

@@ -325,7 +325,11 @@ impl<S: Default> FlowTable<S> {
         }
         self.stats.segments += 1;
         let flow = self.flows.get_mut(&key).expect("inserted above");
-        let dir = if src == flow.client { Dir::ToServer } else { Dir::ToClient };
+        let dir = if src == flow.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         flow.last_ts = flow.last_ts.max(ts);
         let before = flow.held();
         let half = &mut flow.half[dir.index()];
@@ -412,7 +416,12 @@ impl<S: Default> FlowTable<S> {
     }
 
     fn evict_oldest(&mut self, why: End, ended: &mut Vec<(Flow<S>, End)>) {
-        let Some(k) = self.flows.iter().min_by_key(|(_, f)| f.last_ts).map(|(k, _)| *k) else {
+        let Some(k) = self
+            .flows
+            .iter()
+            .min_by_key(|(_, f)| f.last_ts)
+            .map(|(k, _)| *k)
+        else {
             return;
         };
         if let Some(mut f) = self.flows.remove(&k) {
@@ -509,14 +518,26 @@ mod tests {
 
     #[test]
     fn table_orients_bounds_and_evicts() {
-        let lim = Limits { max_flows: 2, max_flow_bytes: 100, max_total_bytes: 1000, idle_timeout_us: 10_000_000 };
+        let lim = Limits {
+            max_flows: 2,
+            max_flow_bytes: 100,
+            max_total_bytes: 1000,
+            idle_timeout_us: 10_000_000,
+        };
         let mut t: FlowTable<()> = FlowTable::new(lim);
         let mut ended = Vec::new();
         let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
         let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
-        let syn = Flags { syn: true, ..Flags::default() };
+        let syn = Flags {
+            syn: true,
+            ..Flags::default()
+        };
         // The SYN-ACK seen first still makes 10.0.0.1 the client.
-        let synack = Flags { syn: true, ack: true, ..Flags::default() };
+        let synack = Flags {
+            syn: true,
+            ack: true,
+            ..Flags::default()
+        };
         let (f, dir, _) = t.segment(0, s, a, 5, synack, b"", &mut ended);
         assert_eq!((f.client, dir), (a, Dir::ToClient));
         for i in 0..3u16 {

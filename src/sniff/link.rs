@@ -284,19 +284,27 @@ mod tests {
 
         // The same IPv6 packet behind SLL2 and NULL headers.
         let ip = &p[14 + 8..];
-        let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        let mut sll2 = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         sll2.extend_from_slice(ip);
         assert_eq!(seg(decode(LinkType::LinuxSll2, &sll2)).payload, b"x");
         let mut null = 30u32.to_le_bytes().to_vec();
         null.extend_from_slice(ip);
         assert_eq!(seg(decode(LinkType::Null, &null)).payload, b"x");
         assert_eq!(seg(decode(LinkType::Raw, ip)).payload, b"x");
-        assert!(matches!(decode(LinkType::LinuxSll2, &sll2[..10]), Err(LinkError::LinkTruncated)));
+        assert!(matches!(
+            decode(LinkType::LinuxSll2, &sll2[..10]),
+            Err(LinkError::LinkTruncated)
+        ));
     }
 
     #[test]
     fn garbage_ip_is_an_error_not_a_panic() {
-        assert_eq!(decode(LinkType::Raw, &[0x45, 0, 0]).unwrap_err(), LinkError::BadIp);
+        assert_eq!(
+            decode(LinkType::Raw, &[0x45, 0, 0]).unwrap_err(),
+            LinkError::BadIp
+        );
         let mut p = tcp_v4(b"");
         p.truncate(14 + 20 + 5); // TCP header cut
         assert!(decode(LinkType::Ethernet, &p).is_err());

@@ -77,7 +77,9 @@ fn text_bytes(out: &mut String, b: &[u8]) {
 }
 
 fn secret(c: &Credential, style: Style) -> Option<Vec<u8>> {
-    c.password.as_ref().map(|p| if style.redact { redact(p) } else { p.clone() })
+    c.password
+        .as_ref()
+        .map(|p| if style.redact { redact(p) } else { p.clone() })
 }
 
 /// One text line (without the newline).
@@ -85,7 +87,14 @@ pub fn text_line(f: &Finding, style: Style) -> String {
     let mut s = String::new();
     match f {
         Finding::Credential(c) => {
-            let _ = write!(s, "{} {} -> {} {} user=", format_ts(c.ts), c.client, c.server, c.proto.as_str());
+            let _ = write!(
+                s,
+                "{} {} -> {} {} user=",
+                format_ts(c.ts),
+                c.client,
+                c.server,
+                c.proto.as_str()
+            );
             match &c.user {
                 Some(u) => text_bytes(&mut s, u),
                 None => s.push('-'),
@@ -188,9 +197,17 @@ pub fn json_line(f: &Finding, style: Style) -> Vec<u8> {
             json_str(&mut o, "client", Some(t.client.to_string().as_bytes()));
             json_str(&mut o, "server", Some(t.server.to_string().as_bytes()));
             json_str(&mut o, "sni", t.sni.as_deref().map(str::as_bytes));
-            json_str(&mut o, "version", t.version().map(version_name).as_deref().map(str::as_bytes));
+            json_str(
+                &mut o,
+                "version",
+                t.version().map(version_name).as_deref().map(str::as_bytes),
+            );
             o.extend_from_slice(format!(",\"negotiated\":{}", t.chosen.is_some()).as_bytes());
-            json_list(&mut o, "offered", t.offered.iter().map(|v| version_name(*v)));
+            json_list(
+                &mut o,
+                "offered",
+                t.offered.iter().map(|v| version_name(*v)),
+            );
             json_list(&mut o, "alpn", t.alpn.iter().cloned());
             json_num(&mut o, "bytes", t.bytes);
             o.extend_from_slice(b",\"encrypted\":true");
@@ -227,8 +244,11 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
         o.extend_from_slice(b"{\"server\":");
         json_bytes(&mut o, l.server.to_string().as_bytes());
         o.extend_from_slice(
-            format!(",\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}}", l.count, l.p50, l.p90, l.p99, l.max)
-                .as_bytes(),
+            format!(
+                ",\"count\":{},\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}}",
+                l.count, l.p50, l.p90, l.p99, l.max
+            )
+            .as_bytes(),
         );
     }
     o.push(b']');
@@ -250,7 +270,10 @@ fn map_line(m: &std::collections::BTreeMap<String, u64>) -> String {
     if m.is_empty() {
         return "none".into();
     }
-    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn ms(us: u64) -> String {
@@ -285,7 +308,11 @@ pub fn text_summary(s: &Summary) -> String {
         s.credential_sightings,
         map_line(&s.credentials_by_proto)
     );
-    let _ = writeln!(o, "tls sessions: {} (encrypted: no credentials visible)", s.tls_sessions);
+    let _ = writeln!(
+        o,
+        "tls sessions: {} (encrypted: no credentials visible)",
+        s.tls_sessions
+    );
     if s.tls_sessions > 0 {
         let _ = writeln!(o, "tls by version: {}", map_line(&s.tls_by_version));
         let _ = writeln!(o, "tls by sni: {}", map_line(&s.tls_by_sni));
@@ -313,7 +340,11 @@ pub fn text_summary(s: &Summary) -> String {
         f.evicted_idle, f.evicted_oldest, f.evicted_memory
     );
     if !s.parse_errors.is_empty() {
-        let _ = writeln!(o, "skipped after parse errors: {}", map_line(&s.parse_errors));
+        let _ = writeln!(
+            o,
+            "skipped after parse errors: {}",
+            map_line(&s.parse_errors)
+        );
     }
     o
 }
@@ -338,8 +369,14 @@ mod tests {
     #[test]
     fn timestamps_are_utc_rfc3339() {
         assert_eq!(format_ts(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(format_ts(1_401_790_272_123_456), "2014-06-03T10:11:12.123456Z");
-        assert_eq!(format_ts(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(
+            format_ts(1_401_790_272_123_456),
+            "2014-06-03T10:11:12.123456Z"
+        );
+        assert_eq!(
+            format_ts(951_782_400_000_001),
+            "2000-02-29T00:00:00.000001Z"
+        );
     }
 
     #[test]
@@ -359,7 +396,8 @@ mod tests {
         );
         let mut c = cred();
         c.password = None;
-        let j = String::from_utf8(json_line(&Finding::Credential(c.clone()), Style::default())).unwrap();
+        let j = String::from_utf8(json_line(&Finding::Credential(c.clone()), Style::default()))
+            .unwrap();
         assert!(j.contains("\"password\":null"));
         let t = text_line(&Finding::Credential(c), Style::default());
         assert!(t.contains("user=to\\x20to password=(not-visible)"), "{t}");

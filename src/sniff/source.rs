@@ -15,11 +15,24 @@ pub enum SourceError {
     #[error("{}: cannot open: {msg}", path.display())]
     Open { path: PathBuf, msg: String },
     #[error("{}: bad filter {filter:?}: {msg}", path.display())]
-    Filter { path: PathBuf, filter: String, msg: String },
+    Filter {
+        path: PathBuf,
+        filter: String,
+        msg: String,
+    },
     #[error("{}: packet {packet}: unsupported link type {linktype} ({name})", path.display())]
-    LinkType { path: PathBuf, packet: u64, linktype: i32, name: String },
+    LinkType {
+        path: PathBuf,
+        packet: u64,
+        linktype: i32,
+        name: String,
+    },
     #[error("{}: packet {packet}: {msg}", path.display())]
-    Read { path: PathBuf, packet: u64, msg: String },
+    Read {
+        path: PathBuf,
+        packet: u64,
+        msg: String,
+    },
     #[error("writing output")]
     Output(#[source] io::Error),
 }
@@ -36,8 +49,10 @@ pub struct FileSource {
 impl FileSource {
     /// Opens a pcap or pcapng file, with an optional BPF filter.
     pub fn open(path: &Path, filter: Option<&str>) -> Result<Self, SourceError> {
-        let mut cap = Capture::from_file(path)
-            .map_err(|e| SourceError::Open { path: path.into(), msg: e.to_string() })?;
+        let mut cap = Capture::from_file(path).map_err(|e| SourceError::Open {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
         if let Some(f) = filter {
             cap.filter(f, true).map_err(|e| SourceError::Filter {
                 path: path.into(),
@@ -46,7 +61,12 @@ impl FileSource {
             })?;
         }
         let linktype = cap.get_datalink().0;
-        Ok(FileSource { cap, linktype, path: path.into(), packets: 0 })
+        Ok(FileSource {
+            cap,
+            linktype,
+            path: path.into(),
+            packets: 0,
+        })
     }
 
     /// The file's link type, or the error naming the file and packet 1.
@@ -55,7 +75,9 @@ impl FileSource {
             path: self.path.clone(),
             packet: self.packets + 1,
             linktype: self.linktype,
-            name: pcap::Linktype(self.linktype).get_name().unwrap_or_else(|_| "unknown".into()),
+            name: pcap::Linktype(self.linktype)
+                .get_name()
+                .unwrap_or_else(|_| "unknown".into()),
         })
     }
 
@@ -64,6 +86,7 @@ impl FileSource {
         match self.cap.next_packet() {
             Ok(p) => {
                 self.packets += 1;
+                #[allow(clippy::unnecessary_cast)] // time_t and suseconds_t differ by platform
                 let ts = p.header.ts.tv_sec as i64 * 1_000_000 + p.header.ts.tv_usec as i64;
                 Ok(Some((ts, p.data)))
             }

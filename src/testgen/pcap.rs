@@ -90,7 +90,13 @@ pub struct Conn {
 
 impl Conn {
     /// A connection with the three-way handshake already written.
-    pub fn open(link: Link, client: SocketAddr, server: SocketAddr, rng: &mut Rng, ts: i64) -> Conn {
+    pub fn open(
+        link: Link,
+        client: SocketAddr,
+        server: SocketAddr,
+        rng: &mut Rng,
+        ts: i64,
+    ) -> Conn {
         let mut c = Conn {
             link,
             client,
@@ -100,12 +106,30 @@ impl Conn {
             ts,
             packets: Vec::new(),
         };
-        let syn = Seg { from_client: true, seq: c.cseq, syn: true, fin: false, payload: vec![] };
-        let synack = Seg { from_client: false, seq: c.sseq, syn: true, fin: false, payload: vec![] };
+        let syn = Seg {
+            from_client: true,
+            seq: c.cseq,
+            syn: true,
+            fin: false,
+            payload: vec![],
+        };
+        let synack = Seg {
+            from_client: false,
+            seq: c.sseq,
+            syn: true,
+            fin: false,
+            payload: vec![],
+        };
         c.cseq = c.cseq.wrapping_add(1);
         c.sseq = c.sseq.wrapping_add(1);
         c.emit(&[syn, synack]);
-        let ack = Seg { from_client: true, seq: c.cseq, syn: false, fin: false, payload: vec![] };
+        let ack = Seg {
+            from_client: true,
+            seq: c.cseq,
+            syn: false,
+            fin: false,
+            payload: vec![],
+        };
         c.emit(&[ack]);
         c
     }
@@ -117,11 +141,26 @@ impl Conn {
         let mut i = 0;
         let mut k = 0;
         while i < data.len() {
-            let n = sizes.get(k).or(sizes.last()).copied().unwrap_or(1460).max(1);
+            let n = sizes
+                .get(k)
+                .or(sizes.last())
+                .copied()
+                .unwrap_or(1460)
+                .max(1);
             k += 1;
             let end = (i + n).min(data.len());
-            let seq = if from_client { &mut self.cseq } else { &mut self.sseq };
-            out.push(Seg { from_client, seq: *seq, syn: false, fin: false, payload: data[i..end].to_vec() });
+            let seq = if from_client {
+                &mut self.cseq
+            } else {
+                &mut self.sseq
+            };
+            out.push(Seg {
+                from_client,
+                seq: *seq,
+                syn: false,
+                fin: false,
+                payload: data[i..end].to_vec(),
+            });
             *seq = seq.wrapping_add((end - i) as u32);
             i = end;
         }
@@ -145,14 +184,30 @@ impl Conn {
 
     /// FIN both ways.
     pub fn close(&mut self) {
-        let a = Seg { from_client: true, seq: self.cseq, syn: false, fin: true, payload: vec![] };
-        let b = Seg { from_client: false, seq: self.sseq, syn: false, fin: true, payload: vec![] };
+        let a = Seg {
+            from_client: true,
+            seq: self.cseq,
+            syn: false,
+            fin: true,
+            payload: vec![],
+        };
+        let b = Seg {
+            from_client: false,
+            seq: self.sseq,
+            syn: false,
+            fin: true,
+            payload: vec![],
+        };
         self.emit(&[a, b]);
     }
 
     /// One segment as a packet of this connection's link type.
     pub fn packet(&self, s: &Seg) -> Vec<u8> {
-        let (src, dst) = if s.from_client { (self.client, self.server) } else { (self.server, self.client) };
+        let (src, dst) = if s.from_client {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
         let ack = if s.from_client { self.sseq } else { self.cseq };
         let mut ip = Vec::new();
         macro_rules! tcp {
@@ -174,8 +229,12 @@ impl Conn {
             }};
         }
         match (src, dst) {
-            (SocketAddr::V4(a), SocketAddr::V4(b)) => tcp!(PacketBuilder::ipv4(a.ip().octets(), b.ip().octets(), 64)),
-            (SocketAddr::V6(a), SocketAddr::V6(b)) => tcp!(PacketBuilder::ipv6(a.ip().octets(), b.ip().octets(), 64)),
+            (SocketAddr::V4(a), SocketAddr::V4(b)) => {
+                tcp!(PacketBuilder::ipv4(a.ip().octets(), b.ip().octets(), 64))
+            }
+            (SocketAddr::V6(a), SocketAddr::V6(b)) => {
+                tcp!(PacketBuilder::ipv6(a.ip().octets(), b.ip().octets(), 64))
+            }
             _ => panic!("mixed address families"),
         }
         let v6 = src.is_ipv6();
@@ -274,7 +333,11 @@ pub fn write_all(dir: &Path, seed: u64) -> io::Result<Vec<std::path::PathBuf>> {
 }
 
 fn cred(proto: Proto, user: Option<&str>, password: Option<&str>) -> ExpectCred {
-    ExpectCred { proto, user: user.map(String::from), password: password.map(String::from) }
+    ExpectCred {
+        proto,
+        user: user.map(String::from),
+        password: password.map(String::from),
+    }
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -285,7 +348,10 @@ const T0: i64 = 1_764_374_400_000_000; // 2025-11-29T00:00:00Z
 
 /// An HTTP login POST whose body carries `user` and `password` form fields.
 pub fn login_post(host: &str, user: &str, password: &str) -> Vec<u8> {
-    let body = format!("requesttoken=abc%2Bdef&user={user}&password={}&timezone=Europe%2FParis", enc(password));
+    let body = format!(
+        "requesttoken=abc%2Bdef&user={user}&password={}&timezone=Europe%2FParis",
+        enc(password)
+    );
     format!(
         "POST /index.php/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -320,7 +386,13 @@ pub fn captures(seed: u64) -> Vec<Capture> {
         let pw = rng.secret(12);
         let req = login_post("cloud.lab", "alice", &pw);
         let cut = req.len() - 40;
-        let mut c = Conn::open(Link::Ethernet, addr("10.0.0.1:41000"), addr("10.0.0.2:8080"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::Ethernet,
+            addr("10.0.0.1:41000"),
+            addr("10.0.0.2:8080"),
+            &mut rng,
+            T0,
+        );
         let segs = c.segments(true, &req, &[cut, 1460]);
         c.emit(&segs);
         c.send(false, OK, 1460);
@@ -339,9 +411,17 @@ pub fn captures(seed: u64) -> Vec<Capture> {
     {
         let pw = rng.secret(10);
         let req = login_post("cloud.lab", "bob", &pw);
-        let mut c = Conn::open(Link::Ethernet, addr("10.0.0.3:41001"), addr("10.0.0.2:80"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::Ethernet,
+            addr("10.0.0.3:41001"),
+            addr("10.0.0.2:80"),
+            &mut rng,
+            T0,
+        );
         let mut segs = c.segments(true, &req, &[23]);
-        let dups: Vec<Seg> = (0..3).map(|_| segs[rng.below(segs.len())].clone()).collect();
+        let dups: Vec<Seg> = (0..3)
+            .map(|_| segs[rng.below(segs.len())].clone())
+            .collect();
         let i = rng.below(segs.len() - 1);
         let mut overlap = segs[i].clone();
         overlap.payload.extend_from_slice(&segs[i + 1].payload);
@@ -372,14 +452,31 @@ pub fn captures(seed: u64) -> Vec<Capture> {
             b.len()
         )
         .into_bytes();
-        req.extend_from_slice(format!("GET /api?login=dave&passwd={} HTTP/1.1\r\nHost: app.lab\r\n\r\n", enc(&p2)).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "GET /api?login=dave&passwd={} HTTP/1.1\r\nHost: app.lab\r\n\r\n",
+                enc(&p2)
+            )
+            .as_bytes(),
+        );
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("erin:{p3}"));
-        req.extend_from_slice(format!("GET /admin HTTP/1.1\r\nHost: app.lab\r\nAuthorization: Basic {basic}\r\n\r\n").as_bytes());
-        let mut c = Conn::open(Link::Ethernet, addr("10.0.0.4:41002"), addr("10.0.0.2:3000"), &mut rng, T0);
+        req.extend_from_slice(
+            format!("GET /admin HTTP/1.1\r\nHost: app.lab\r\nAuthorization: Basic {basic}\r\n\r\n")
+                .as_bytes(),
+        );
+        let mut c = Conn::open(
+            Link::Ethernet,
+            addr("10.0.0.4:41002"),
+            addr("10.0.0.2:3000"),
+            &mut rng,
+            T0,
+        );
         c.send(true, &req, 100);
         let mut resp = Vec::new();
-        resp.extend_from_slice(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        resp.extend_from_slice(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        );
         resp.extend_from_slice(OK);
         resp.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
         c.send(false, &resp, 1460);
@@ -401,7 +498,13 @@ pub fn captures(seed: u64) -> Vec<Capture> {
     {
         let ch = tlsb::record(1, &tlsb::client_hello("tls12.lab", &[], &["http/1.1"]));
         let sh = tlsb::record(2, &tlsb::server_hello(0x0303, Some("http/1.1")));
-        let mut c = Conn::open(Link::Ethernet, addr("10.0.0.5:41003"), addr("10.0.0.2:443"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::Ethernet,
+            addr("10.0.0.5:41003"),
+            addr("10.0.0.2:443"),
+            &mut rng,
+            T0,
+        );
         let segs = c.segments(true, &ch, &[40, 1460]);
         c.emit(&segs);
         c.send(false, &sh, 1460);
@@ -412,7 +515,10 @@ pub fn captures(seed: u64) -> Vec<Capture> {
             link: LinkType::Ethernet,
             packets: c.packets,
             creds: vec![],
-            tls: vec![ExpectTls { sni: "tls12.lab".into(), version: "TLS1.2".into() }],
+            tls: vec![ExpectTls {
+                sni: "tls12.lab".into(),
+                version: "TLS1.2".into(),
+            }],
         });
     }
 
@@ -430,7 +536,13 @@ pub fn captures(seed: u64) -> Vec<Capture> {
             ch.extend_from_slice(part);
         }
         let sh = tlsb::record(2, &tlsb::server_hello(0x0304, Some("h2")));
-        let mut c = Conn::open(Link::Ethernet, addr("[2001:db8::5]:41004"), addr("[2001:db8::2]:443"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::Ethernet,
+            addr("[2001:db8::5]:41004"),
+            addr("[2001:db8::2]:443"),
+            &mut rng,
+            T0,
+        );
         c.send(true, &ch, 1460);
         c.send(false, &sh, 1460);
         c.close();
@@ -439,7 +551,10 @@ pub fn captures(seed: u64) -> Vec<Capture> {
             link: LinkType::Ethernet,
             packets: c.packets,
             creds: vec![],
-            tls: vec![ExpectTls { sni: "tls13.lab".into(), version: "TLS1.3".into() }],
+            tls: vec![ExpectTls {
+                sni: "tls13.lab".into(),
+                version: "TLS1.3".into(),
+            }],
         });
     }
 
@@ -448,8 +563,16 @@ pub fn captures(seed: u64) -> Vec<Capture> {
         let pw = rng.secret(10);
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("frank:{pw}"));
-        let req = format!("GET / HTTP/1.1\r\nHost: [2001:db8::2]\r\nauthorization:   BASIC  {basic}\r\n\r\n");
-        let mut c = Conn::open(Link::Vlan(42), addr("[2001:db8::6]:41005"), addr("[2001:db8::2]:80"), &mut rng, T0);
+        let req = format!(
+            "GET / HTTP/1.1\r\nHost: [2001:db8::2]\r\nauthorization:   BASIC  {basic}\r\n\r\n"
+        );
+        let mut c = Conn::open(
+            Link::Vlan(42),
+            addr("[2001:db8::6]:41005"),
+            addr("[2001:db8::2]:80"),
+            &mut rng,
+            T0,
+        );
         c.send(true, req.as_bytes(), 1460);
         c.send(false, OK, 1460);
         c.close();
@@ -465,7 +588,13 @@ pub fn captures(seed: u64) -> Vec<Capture> {
     // Linux SLL2 (tcpdump -i any): FTP.
     {
         let pw = rng.secret(8);
-        let mut c = Conn::open(Link::LinuxSll2, addr("10.0.0.7:41006"), addr("10.0.0.2:2121"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::LinuxSll2,
+            addr("10.0.0.7:41006"),
+            addr("10.0.0.2:2121"),
+            &mut rng,
+            T0,
+        );
         c.send(false, b"220 (vsFTPd 3.0.3)\r\n", 1460);
         c.send(true, b"USER grace\r\n", 1460);
         c.send(false, b"331 Please specify the password.\r\n", 1460);
@@ -484,12 +613,24 @@ pub fn captures(seed: u64) -> Vec<Capture> {
     // Raw IP: POP3 and IMAP on non-standard ports, found by their greetings.
     {
         let (p1, p2) = (rng.secret(8), rng.secret(8));
-        let mut c = Conn::open(Link::Raw, addr("10.0.0.8:41007"), addr("10.0.0.2:1110"), &mut rng, T0);
+        let mut c = Conn::open(
+            Link::Raw,
+            addr("10.0.0.8:41007"),
+            addr("10.0.0.2:1110"),
+            &mut rng,
+            T0,
+        );
         c.send(false, b"+OK POP3 ready\r\n", 1460);
         c.send(true, format!("USER heidi\r\nPASS {p1}\r\n").as_bytes(), 5);
         c.close();
         let mut packets = c.packets;
-        let mut c = Conn::open(Link::Raw, addr("10.0.0.8:41008"), addr("10.0.0.2:1143"), &mut rng, T0 + 1_000_000);
+        let mut c = Conn::open(
+            Link::Raw,
+            addr("10.0.0.8:41008"),
+            addr("10.0.0.2:1143"),
+            &mut rng,
+            T0 + 1_000_000,
+        );
         c.send(false, b"* OK IMAP4rev1 ready\r\n", 1460);
         c.send(true, format!("a1 LOGIN ivan \"{p2}\"\r\n").as_bytes(), 1460);
         c.close();
@@ -498,7 +639,10 @@ pub fn captures(seed: u64) -> Vec<Capture> {
             name: "raw-pop3-imap",
             link: LinkType::Raw,
             packets,
-            creds: vec![cred(Proto::Pop3, Some("heidi"), Some(&p1)), cred(Proto::Imap, Some("ivan"), Some(&p2))],
+            creds: vec![
+                cred(Proto::Pop3, Some("heidi"), Some(&p1)),
+                cred(Proto::Imap, Some("ivan"), Some(&p2)),
+            ],
             tls: vec![],
         });
     }

@@ -11,7 +11,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--seed" => seed = it.next().context("--seed needs a value")?.parse().context("--seed")?,
+            "--seed" => {
+                seed = it
+                    .next()
+                    .context("--seed needs a value")?
+                    .parse()
+                    .context("--seed")?
+            }
             "--out" => out = it.next().context("--out needs a directory")?.into(),
             "-h" | "--help" => {
                 println!("cargo xtask gen-pcap [--seed N] [--out DIR]   (default: seed 1, testdata/pcap)");

@@ -95,7 +95,11 @@ impl Head {
             Some(v) => {
                 let s = std::str::from_utf8(v).map_err(|_| HttpError::BadLength)?;
                 let n: u64 = s.trim().parse().map_err(|_| HttpError::BadLength)?;
-                Ok(if n == 0 { Framing::None } else { Framing::Length(n) })
+                Ok(if n == 0 {
+                    Framing::None
+                } else {
+                    Framing::Length(n)
+                })
             }
             None if request => Ok(Framing::None),
             None => Ok(Framing::UntilClose),
@@ -116,8 +120,23 @@ fn is_token(c: u8) -> bool {
 }
 
 const METHODS: &[&[u8]] = &[
-    b"GET", b"POST", b"PUT", b"HEAD", b"DELETE", b"OPTIONS", b"PATCH", b"CONNECT", b"TRACE",
-    b"PROPFIND", b"PROPPATCH", b"MKCOL", b"COPY", b"MOVE", b"LOCK", b"UNLOCK", b"REPORT",
+    b"GET",
+    b"POST",
+    b"PUT",
+    b"HEAD",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"TRACE",
+    b"PROPFIND",
+    b"PROPPATCH",
+    b"MKCOL",
+    b"COPY",
+    b"MOVE",
+    b"LOCK",
+    b"UNLOCK",
+    b"REPORT",
 ];
 
 /// Whether bytes start like an HTTP/1.x request: `Some(true)` yes,
@@ -133,7 +152,7 @@ pub fn looks_like_request(b: &[u8]) -> Option<bool> {
     match memchr::memchr(b'\n', b) {
         Some(end) => {
             let line = super::trim_crlf(&b[..end]);
-            Some(line.len() > 9 && starts_with_ci(&line[line.len() - 9..], b" HTTP/1.") )
+            Some(line.len() > 9 && starts_with_ci(&line[line.len() - 9..], b" HTTP/1."))
         }
         None if METHODS.contains(&&b[..tok]) => Some(true),
         None if b.len() > 8192 => Some(false),
@@ -174,7 +193,10 @@ fn parse_headers<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<(Vec<u8>, Vec
             continue;
         }
         if let Some(c) = memchr::memchr(b':', line) {
-            headers.push((line[..c].trim_ascii().to_vec(), line[c + 1..].trim_ascii().to_vec()));
+            headers.push((
+                line[..c].trim_ascii().to_vec(),
+                line[c + 1..].trim_ascii().to_vec(),
+            ));
         }
     }
     headers
@@ -184,7 +206,11 @@ fn parse_headers<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<(Vec<u8>, Vec
 /// else the head and its length.
 pub fn parse_request_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError> {
     let Some(end) = head_end(buf) else {
-        return if buf.len() > MAX_HEAD { Err(HttpError::HeadTooLong) } else { Ok(None) };
+        return if buf.len() > MAX_HEAD {
+            Err(HttpError::HeadTooLong)
+        } else {
+            Ok(None)
+        };
     };
     let mut lines = buf[..end].split(|&c| c == b'\n');
     let first = super::trim_crlf(lines.next().unwrap_or_default());
@@ -211,7 +237,11 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpErro
         if buf.len() >= 5 && !buf.starts_with(b"HTTP/") {
             return Err(HttpError::BadStatusLine);
         }
-        return if buf.len() > MAX_HEAD { Err(HttpError::HeadTooLong) } else { Ok(None) };
+        return if buf.len() > MAX_HEAD {
+            Err(HttpError::HeadTooLong)
+        } else {
+            Ok(None)
+        };
     };
     let mut lines = buf[..end].split(|&c| c == b'\n');
     let first = super::trim_crlf(lines.next().unwrap_or_default());
@@ -224,7 +254,14 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpErro
         .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse().ok())
         .ok_or(HttpError::BadStatusLine)?;
-    Ok(Some((Head { status, headers: parse_headers(lines), ..Head::default() }, end)))
+    Ok(Some((
+        Head {
+            status,
+            headers: parse_headers(lines),
+            ..Head::default()
+        },
+        end,
+    )))
 }
 
 /// A streaming decoder of a chunked body; keeps up to [`MAX_BODY`] bytes
@@ -249,7 +286,10 @@ enum ChunkState {
 
 impl Dechunker {
     pub fn new(keep: bool) -> Self {
-        Dechunker { keep, ..Self::default() }
+        Dechunker {
+            keep,
+            ..Self::default()
+        }
     }
 
     /// Consumes what it can of `buf`: (bytes consumed, body complete).
@@ -300,8 +340,11 @@ impl Dechunker {
                     }
                     i += take;
                     let left = left - take as u64;
-                    self.state =
-                        if left == 0 { ChunkState::DataEnd } else { ChunkState::Data(left) };
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
                 }
             }
         }
@@ -346,15 +389,26 @@ pub fn form_pairs(s: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// A credential among form/query pairs: present when a secret field has a
 /// value; the user is the first user field with a value.
 pub fn fields_hit(pairs: &[(Vec<u8>, Vec<u8>)], fields: &Fields, proto: Proto) -> Option<Hit> {
-    let secret = pairs.iter().find(|(n, v)| !v.is_empty() && fields.is_secret(n))?;
-    let user = pairs.iter().find(|(n, v)| !v.is_empty() && fields.is_user(n));
-    Some(Hit::new(proto, user.map(|(_, v)| v.as_slice()), Some(&secret.1)))
+    let secret = pairs
+        .iter()
+        .find(|(n, v)| !v.is_empty() && fields.is_secret(n))?;
+    let user = pairs
+        .iter()
+        .find(|(n, v)| !v.is_empty() && fields.is_user(n));
+    Some(Hit::new(
+        proto,
+        user.map(|(_, v)| v.as_slice()),
+        Some(&secret.1),
+    ))
 }
 
 /// An `Authorization` or `Proxy-Authorization` value → credential.
 pub fn authorization_hit(value: &[u8]) -> Option<Hit> {
     let value = value.trim_ascii();
-    let sp = value.iter().position(|c| c.is_ascii_whitespace()).unwrap_or(value.len());
+    let sp = value
+        .iter()
+        .position(|c| c.is_ascii_whitespace())
+        .unwrap_or(value.len());
     let (scheme, rest) = (&value[..sp], value[sp..].trim_ascii());
     if scheme.eq_ignore_ascii_case(b"basic") {
         let dec = b64(rest)?;
@@ -465,7 +519,11 @@ fn describe(head: &Head) -> String {
     let path = if starts_with_ci(path, b"http://") || host.is_empty() {
         String::from_utf8_lossy(path).into_owned()
     } else {
-        format!("{}{}", String::from_utf8_lossy(host), String::from_utf8_lossy(path))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(host),
+            String::from_utf8_lossy(path)
+        )
     };
     format!("{} {}", String::from_utf8_lossy(&head.method), path)
 }
@@ -482,8 +540,16 @@ pub struct ClientOut {
 enum Req {
     #[default]
     Head,
-    Body { head: Head, left: u64, body: Vec<u8>, keep: bool },
-    Chunked { head: Head, dec: Dechunker },
+    Body {
+        head: Head,
+        left: u64,
+        body: Vec<u8>,
+        keep: bool,
+    },
+    Chunked {
+        head: Head,
+        dec: Dechunker,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -545,10 +611,18 @@ impl HttpStream {
                             match head.framing(true) {
                                 Ok(Framing::Length(len)) => {
                                     let keep = len as usize <= MAX_BODY;
-                                    self.req = Req::Body { head, left: len, body: Vec::new(), keep };
+                                    self.req = Req::Body {
+                                        head,
+                                        left: len,
+                                        body: Vec::new(),
+                                        keep,
+                                    };
                                 }
                                 Ok(Framing::Chunked) => {
-                                    self.req = Req::Chunked { head, dec: Dechunker::new(true) }
+                                    self.req = Req::Chunked {
+                                        head,
+                                        dec: Dechunker::new(true),
+                                    }
                                 }
                                 Ok(_) => self.pending.push_back((ts, head_only)),
                                 Err(e) => {
@@ -563,7 +637,12 @@ impl HttpStream {
                         }
                     }
                 }
-                Req::Body { head, left, body, keep } => {
+                Req::Body {
+                    head,
+                    left,
+                    body,
+                    keep,
+                } => {
                     let take = (*left as usize).min(rest.len());
                     if take == 0 {
                         break;
@@ -702,7 +781,10 @@ mod tests {
         ]);
         assert_eq!(out.requests, 1);
         assert_eq!(out.hits.len(), 1);
-        assert_eq!(pair(&out.hits[0]), (Some(&b"toto"[..]), Some(&b"Str0ngP4ssw0rd"[..])));
+        assert_eq!(
+            pair(&out.hits[0]),
+            (Some(&b"toto"[..]), Some(&b"Str0ngP4ssw0rd"[..]))
+        );
         assert_eq!(out.hits[0].proto, Proto::HttpForm);
         assert_eq!(out.hits[0].detail.as_deref(), Some("POST h:1337/login"));
     }
@@ -724,10 +806,14 @@ mod tests {
 
     #[test]
     fn query_string_credentials() {
-        let out = client(&[b"GET /login?login=admin&password=qwerty1234 HTTP/1.1\r\nHost: x\r\n\r\n"]);
+        let out =
+            client(&[b"GET /login?login=admin&password=qwerty1234 HTTP/1.1\r\nHost: x\r\n\r\n"]);
         assert_eq!(out.hits.len(), 1);
         assert_eq!(out.hits[0].proto, Proto::HttpQuery);
-        assert_eq!(pair(&out.hits[0]), (Some(&b"admin"[..]), Some(&b"qwerty1234"[..])));
+        assert_eq!(
+            pair(&out.hits[0]),
+            (Some(&b"admin"[..]), Some(&b"qwerty1234"[..]))
+        );
     }
 
     #[test]
@@ -753,11 +839,26 @@ mod tests {
     #[test]
     fn basic_digest_bearer() {
         let h = authorization_hit(b"  bAsIc   dGVzdDp0ZTpzdA== ").unwrap();
-        assert_eq!((h.proto, pair(&h)), (Proto::HttpBasic, (Some(&b"test"[..]), Some(&b"te:st"[..]))));
-        let h = authorization_hit(b"Digest realm=\"r\", username=\"user12345678@domain.xxxx\", nonce=\"n\"").unwrap();
-        assert_eq!((h.proto, pair(&h)), (Proto::HttpDigest, (Some(&b"user12345678@domain.xxxx"[..]), None)));
+        assert_eq!(
+            (h.proto, pair(&h)),
+            (Proto::HttpBasic, (Some(&b"test"[..]), Some(&b"te:st"[..])))
+        );
+        let h = authorization_hit(
+            b"Digest realm=\"r\", username=\"user12345678@domain.xxxx\", nonce=\"n\"",
+        )
+        .unwrap();
+        assert_eq!(
+            (h.proto, pair(&h)),
+            (
+                Proto::HttpDigest,
+                (Some(&b"user12345678@domain.xxxx"[..]), None)
+            )
+        );
         let h = authorization_hit(b"Bearer abc.def").unwrap();
-        assert_eq!((h.proto, pair(&h)), (Proto::HttpBearer, (None, Some(&b"abc.def"[..]))));
+        assert_eq!(
+            (h.proto, pair(&h)),
+            (Proto::HttpBearer, (None, Some(&b"abc.def"[..])))
+        );
         assert!(authorization_hit(b"Negotiate abc").is_none());
         let out = client(&[b"GET http://x/ HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\n\r\n"]);
         assert_eq!(out.hits[0].detail.as_deref(), Some("GET http://x/ (proxy)"));

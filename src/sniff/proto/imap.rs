@@ -15,7 +15,10 @@ pub struct Imap {
 /// `tag command...` → (tag, command...).
 pub fn split_tag(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let (tag, rest) = verb(line);
-    let ok = !tag.is_empty() && tag.iter().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(c));
+    let ok = !tag.is_empty()
+        && tag
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(c));
     (ok && !rest.is_empty()).then_some((tag, rest))
 }
 
@@ -23,7 +26,9 @@ pub fn split_tag(line: &[u8]) -> Option<(&[u8], &[u8])> {
 fn literal_len(line: &[u8]) -> Option<(usize, usize)> {
     let line = line.strip_suffix(b"}")?;
     let open = memchr::memrchr(b'{', line)?;
-    let digits = line[open + 1..].strip_suffix(b"+").unwrap_or(&line[open + 1..]);
+    let digits = line[open + 1..]
+        .strip_suffix(b"+")
+        .unwrap_or(&line[open + 1..]);
     let n = std::str::from_utf8(digits).ok()?.parse().ok()?;
     Some((open, n))
 }
@@ -113,7 +118,9 @@ mod tests {
     #[test]
     fn login_quoted_atoms_and_escapes() {
         let mut i = Imap::default();
-        let h = i.client_line(b"a0001 LOGIN \"neulingern\" \"XXXXXX\"").unwrap();
+        let h = i
+            .client_line(b"a0001 LOGIN \"neulingern\" \"XXXXXX\"")
+            .unwrap();
         assert_eq!(pair(h), (b"neulingern".to_vec(), b"XXXXXX".to_vec()));
         let h = i.client_line(b"x login bob p\\w").unwrap();
         assert_eq!(pair(h), (b"bob".to_vec(), b"p\\w".to_vec()));

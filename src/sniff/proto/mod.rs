@@ -72,9 +72,8 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if line.starts_with(b"220") {
             let smtp = contains_ci(line, b"SMTP")
-                || first_line(client).is_some_and(|l| {
-                    starts_with_ci(l, b"EHLO") || starts_with_ci(l, b"HELO")
-                });
+                || first_line(client)
+                    .is_some_and(|l| starts_with_ci(l, b"EHLO") || starts_with_ci(l, b"HELO"));
             if smtp || matches!(server_port, 25 | 465 | 587 | 2525) {
                 return Some(Kind::Smtp);
             }
@@ -127,7 +126,9 @@ pub fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
 
 pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty()
-        || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Splits complete lines off the front of `buf` (each without its line
@@ -146,7 +147,11 @@ pub fn take_lines(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
 /// Decodes standard base64, tolerating missing padding and spaces.
 pub fn b64(s: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine;
-    let s: Vec<u8> = s.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
+    let s: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let trimmed: &[u8] = {
         let mut t = &s[..];
         while let [rest @ .., b'='] = t {
@@ -154,7 +159,9 @@ pub fn b64(s: &[u8]) -> Option<Vec<u8>> {
         }
         t
     };
-    base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).ok()
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .ok()
 }
 
 /// SASL PLAIN: `authzid \0 authcid \0 password` → (user, password).
@@ -243,12 +250,24 @@ mod tests {
 
     #[test]
     fn detect_by_content_before_port() {
-        assert_eq!(detect(b"POST /login HTTP/1.1\r\n", b"", 1337), Some(Kind::Http));
-        assert_eq!(detect(b"\x16\x03\x01\x02\x00\x01", b"", 8443), Some(Kind::Tls));
+        assert_eq!(
+            detect(b"POST /login HTTP/1.1\r\n", b"", 1337),
+            Some(Kind::Http)
+        );
+        assert_eq!(
+            detect(b"\x16\x03\x01\x02\x00\x01", b"", 8443),
+            Some(Kind::Tls)
+        );
         assert_eq!(detect(b"", b"+OK POP3 ready\r\n", 9999), Some(Kind::Pop3));
         assert_eq!(detect(b"", b"* OK IMAP4rev1\r\n", 9999), Some(Kind::Imap));
-        assert_eq!(detect(b"", b"220 mail ESMTP Postfix\r\n", 9999), Some(Kind::Smtp));
-        assert_eq!(detect(b"", b"220 (vsFTPd 3.0.3)\r\n", 9999), Some(Kind::Ftp));
+        assert_eq!(
+            detect(b"", b"220 mail ESMTP Postfix\r\n", 9999),
+            Some(Kind::Smtp)
+        );
+        assert_eq!(
+            detect(b"", b"220 (vsFTPd 3.0.3)\r\n", 9999),
+            Some(Kind::Ftp)
+        );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
         assert_eq!(detect(b"GET", b"", 80), None);
         assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
@@ -267,7 +286,10 @@ mod tests {
     #[test]
     fn lines_are_taken_and_the_rest_kept() {
         let mut b = b"USER a\r\nPASS b\nPAR".to_vec();
-        assert_eq!(take_lines(&mut b), vec![b"USER a".to_vec(), b"PASS b".to_vec()]);
+        assert_eq!(
+            take_lines(&mut b),
+            vec![b"USER a".to_vec(), b"PASS b".to_vec()]
+        );
         assert_eq!(b, b"PAR");
     }
 }

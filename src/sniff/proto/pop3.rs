@@ -19,7 +19,11 @@ impl Pop3 {
         if cmd.eq_ignore_ascii_case(b"USER") {
             self.user = Some(arg.to_vec());
         } else if cmd.eq_ignore_ascii_case(b"PASS") {
-            return Some(Hit::new(Proto::Pop3, self.user.take().as_deref(), Some(arg)));
+            return Some(Hit::new(
+                Proto::Pop3,
+                self.user.take().as_deref(),
+                Some(arg),
+            ));
         } else if cmd.eq_ignore_ascii_case(b"AUTH") {
             let (mech, initial) = verb(arg);
             return self.sasl.start(Proto::Pop3, mech, Some(initial));
@@ -40,17 +44,26 @@ mod tests {
         let h = p
             .client_line(b"AGRpZ2l0YWxpbnZlc3RpZ2F0b3JAbmV0d29ya3NpbXMuY29tAG5hcGllcg==")
             .unwrap();
-        assert_eq!(h.user.as_deref(), Some(&b"digitalinvestigator@networksims.com"[..]));
+        assert_eq!(
+            h.user.as_deref(),
+            Some(&b"digitalinvestigator@networksims.com"[..])
+        );
         assert_eq!(h.password.as_deref(), Some(&b"napier"[..]));
         let h = p.client_line(b"AUTH PLAIN AHUAcHc=").unwrap();
-        assert_eq!((h.user.unwrap(), h.password.unwrap()), (b"u".to_vec(), b"pw".to_vec()));
+        assert_eq!(
+            (h.user.unwrap(), h.password.unwrap()),
+            (b"u".to_vec(), b"pw".to_vec())
+        );
     }
 
     #[test]
     fn user_pass_and_cancelled_auth() {
         let mut p = Pop3::default();
         p.client_line(b"USER bob");
-        assert_eq!(p.client_line(b"PASS s3cret").unwrap().password.unwrap(), b"s3cret");
+        assert_eq!(
+            p.client_line(b"PASS s3cret").unwrap().password.unwrap(),
+            b"s3cret"
+        );
         p.client_line(b"AUTH LOGIN");
         assert_eq!(p.client_line(b"*"), None);
         // After a cancel, lines are commands again.

@@ -46,7 +46,11 @@ pub struct ClientHello {
 impl ClientHello {
     /// The highest version offered.
     pub fn max_version(&self) -> u16 {
-        self.versions.iter().copied().max().unwrap_or(self.legacy_version)
+        self.versions
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(self.legacy_version)
     }
 }
 
@@ -111,7 +115,10 @@ fn alpn_list(data: &[u8]) -> Result<Vec<String>, TlsError> {
 /// Parses a ClientHello handshake body (after the 4-byte message header).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
     let mut r = Reader(body);
-    let mut ch = ClientHello { legacy_version: r.u16()?, ..ClientHello::default() };
+    let mut ch = ClientHello {
+        legacy_version: r.u16()?,
+        ..ClientHello::default()
+    };
     r.take(32)?;
     r.vec8()?; // session id
     r.vec16()?; // cipher suites
@@ -149,7 +156,10 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
 /// Parses a ServerHello handshake body.
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
     let mut r = Reader(body);
-    let mut sh = ServerHello { version: r.u16()?, alpn: None };
+    let mut sh = ServerHello {
+        version: r.u16()?,
+        alpn: None,
+    };
     r.take(32)?;
     r.vec8()?;
     r.u16()?;
@@ -335,7 +345,12 @@ mod tests {
 
     #[test]
     fn server_hello_versions() {
-        assert_eq!(parse_server_hello(&build::server_hello(0x0304, None)).unwrap().version, 0x0304);
+        assert_eq!(
+            parse_server_hello(&build::server_hello(0x0304, None))
+                .unwrap()
+                .version,
+            0x0304
+        );
         let sh = parse_server_hello(&build::server_hello(0x0303, Some("http/1.1"))).unwrap();
         assert_eq!((sh.version, sh.alpn.as_deref()), (0x0303, Some("http/1.1")));
         assert_eq!(parse_server_hello(&[3, 3, 0]), Err(TlsError::Truncated));
