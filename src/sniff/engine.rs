@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
-use super::flow::{Flags, Flow, FlowTable, Limits};
+use super::flow::{End, Flags, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType};
 use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
 
@@ -137,24 +137,20 @@ impl Sniffer {
             rst: seg.rst,
         };
         let mut ended = Vec::new();
-        let (flow, _dir, before) = self.flows.segment(
-            ts,
-            seg.src,
-            seg.dst,
-            seg.seq,
-            flags,
-            seg.payload,
-            &mut ended,
-        );
+        let (src, dst, seq, payload) = (seg.src, seg.dst, seg.seq, seg.payload);
+        let Some((flow, _dir, before)) = self
+            .flows
+            .segment(ts, src, dst, seq, flags, payload, &mut ended)
+        else {
+            self.finish_ended(ended, ts, &mut out);
+            return out;
+        };
         self.ctx.process(flow, ts, &mut out);
         let after = flow.held();
         let (closed, client, server) = (flow.closed(), flow.client, flow.server);
         self.flows.account(before, after);
         self.flows.enforce_memory(&mut ended);
-        for (mut f, _) in ended {
-            self.ctx.process(&mut f, ts, &mut out);
-            self.ctx.finish_flow(f, &mut out);
-        }
+        self.finish_ended(ended, ts, &mut out);
         if closed {
             if let Some(mut f) = self.flows.remove(client, server) {
                 self.ctx.process(&mut f, ts, &mut out);
@@ -162,6 +158,13 @@ impl Sniffer {
             }
         }
         out
+    }
+
+    fn finish_ended(&mut self, ended: Vec<(Flow<App>, End)>, ts: i64, out: &mut Vec<Finding>) {
+        for (mut f, _) in ended {
+            self.ctx.process(&mut f, ts, out);
+            self.ctx.finish_flow(f, out);
+        }
     }
 
     /// Ends the input: flushes every flow (buffered segments delivered,
@@ -338,6 +341,10 @@ impl Ctx {
 
     /// A flow left the table: report its TLS session.
     fn finish_flow(&mut self, flow: Flow<App>, out: &mut Vec<Finding>) {
+        if let App::Undecided = flow.app {
+            let what = if flow.payload_bytes == 0 { "no-payload" } else { "undecided" };
+            bump(&mut self.sum.flows_by_proto, what);
+        }
         let App::Tls(t) = flow.app else {
             return;
         };

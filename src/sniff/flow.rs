@@ -37,6 +37,8 @@ impl Default for Limits {
 pub struct FlowStats {
     pub flows: u64,
     pub segments: u64,
+    /// Bare ACK/FIN/RST segments of no tracked flow (after a close), ignored.
+    pub no_flow: u64,
     pub retransmitted: u64,
     pub overlaps_trimmed: u64,
     pub out_of_order: u64,
@@ -300,10 +302,17 @@ impl<S: Default> FlowTable<S> {
         flags: Flags,
         payload: &[u8],
         ended: &mut Vec<(Flow<S>, End)>,
-    ) -> (&mut Flow<S>, Dir, usize) {
+    ) -> Option<(&mut Flow<S>, Dir, usize)> {
         self.maintain(ts, ended);
         let key = Key::of(src, dst);
+        self.stats.segments += 1;
         if !self.flows.contains_key(&key) {
+            if !flags.syn && payload.is_empty() {
+                // A bare ACK, FIN or RST of a flow that ended (or that
+                // started before the capture): nothing to track.
+                self.stats.no_flow += 1;
+                return None;
+            }
             if self.flows.len() >= self.limits.max_flows {
                 self.evict_oldest(End::Oldest, ended);
             }
@@ -323,7 +332,6 @@ impl<S: Default> FlowTable<S> {
                 },
             );
         }
-        self.stats.segments += 1;
         let flow = self.flows.get_mut(&key).expect("inserted above");
         let dir = if src == flow.client {
             Dir::ToServer
@@ -352,7 +360,7 @@ impl<S: Default> FlowTable<S> {
             self.stats.gaps_skipped += 1;
             self.stats.bytes_skipped += p.gap_skipped;
         }
-        (flow, dir, before)
+        Some((flow, dir, before))
     }
 
     /// Accounts for a flow holding `after` bytes instead of `before`
@@ -538,7 +546,7 @@ mod tests {
             ack: true,
             ..Flags::default()
         };
-        let (f, dir, _) = t.segment(0, s, a, 5, synack, b"", &mut ended);
+        let (f, dir, _) = t.segment(0, s, a, 5, synack, b"", &mut ended).unwrap();
         assert_eq!((f.client, dir), (a, Dir::ToClient));
         for i in 0..3u16 {
             let c = SocketAddr::new(a.ip(), 50000 + i);
@@ -548,8 +556,14 @@ mod tests {
         assert_eq!(t.stats.evicted_oldest, 2);
         assert_eq!(ended[0].0.client, a, "the oldest goes first");
         ended.clear();
-        t.segment(20_000_000, a, s, 1, Flags::default(), b"x", &mut ended);
+        assert!(t
+            .segment(20_000_000, a, s, 1, Flags::default(), b"", &mut ended)
+            .is_none());
+        assert_eq!(
+            t.stats.no_flow, 1,
+            "a bare ACK of an unknown flow makes none"
+        );
         assert_eq!(t.stats.evicted_idle, 2);
-        assert_eq!(t.len(), 1);
+        assert_eq!(t.len(), 0);
     }
 }

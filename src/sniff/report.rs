@@ -255,8 +255,8 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
     let f = &s.flow;
     o.extend_from_slice(
         format!(
-            ",\"reassembly\":{{\"segments\":{},\"retransmitted\":{},\"overlaps_trimmed\":{},\"out_of_order\":{},\"gaps_skipped\":{},\"bytes_skipped\":{},\"evicted_idle\":{},\"evicted_oldest\":{},\"evicted_memory\":{}}}",
-            f.segments, f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped, f.evicted_idle, f.evicted_oldest, f.evicted_memory
+            ",\"reassembly\":{{\"segments\":{},\"no_flow\":{},\"retransmitted\":{},\"overlaps_trimmed\":{},\"out_of_order\":{},\"gaps_skipped\":{},\"bytes_skipped\":{},\"evicted_idle\":{},\"evicted_oldest\":{},\"evicted_memory\":{}}}",
+            f.segments, f.no_flow, f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped, f.evicted_idle, f.evicted_oldest, f.evicted_memory
         )
         .as_bytes(),
     );
@@ -331,8 +331,10 @@ pub fn text_summary(s: &Summary) -> String {
     }
     let _ = writeln!(
         o,
-        "reassembly: {} segments, {} retransmitted, {} overlaps trimmed, {} out of order, {} gaps skipped ({} bytes)",
-        f.segments, f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped
+        "reassembly: {} segments ({} of no open flow), {} retransmitted, {} overlaps trimmed, {} out of order, {} gaps skipped ({} bytes)",
+        f.segments,
+        f.no_flow,
+        f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped
     );
     let _ = writeln!(
         o,
