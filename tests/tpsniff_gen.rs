@@ -9,7 +9,7 @@ use std::process::Command;
 use tplab::sniff::finding::Finding;
 use tplab::sniff::proto::tls::version_name;
 use tplab::sniff::Sniffer;
-use tplab::testgen::pcap::{captures, write_all, Capture, ExpectCred, ExpectTls};
+use tplab::testgen::pcap::{captures, pcapng_bytes, write_all, Capture, ExpectCred, ExpectTls};
 
 fn s(b: &Option<Vec<u8>>) -> Option<String> {
     b.as_ref().map(|v| String::from_utf8(v.clone()).unwrap())
@@ -142,4 +142,29 @@ fn the_binary_reads_the_generated_files() {
             );
         }
     }
+}
+
+#[test]
+fn pcapng_files_are_read_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = captures(11);
+    let c = caps.iter().find(|c| c.name == "sll2-ftp").unwrap();
+    let p = dir.path().join("ftp.pcapng");
+    std::fs::write(&p, pcapng_bytes(c.link.to_pcap(), &c.packets)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+        .arg("-r")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let pw = c.creds[0].password.as_deref().unwrap();
+    assert!(
+        text.contains(&format!("ftp user=grace password={pw}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("packets: {} ", c.packets.len())),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0));
 }

@@ -320,6 +320,42 @@ pub fn pcap_bytes(linktype: i32, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// The same packets as a pcapng file (one interface, microsecond
+/// timestamps): section header, interface description, enhanced packets.
+pub fn pcapng_bytes(linktype: i32, packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    fn block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+        let pad = (4 - body.len() % 4) % 4;
+        let len = (12 + body.len() + pad) as u32;
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(body);
+        out.extend_from_slice(&[0; 3][..pad]);
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    let mut out = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    let mut idb = (linktype as u16).to_le_bytes().to_vec();
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    block(&mut out, 1, &idb);
+    for (ts, p) in packets {
+        let ts = *ts as u64;
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(ts as u32).to_le_bytes());
+        epb.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        epb.extend_from_slice(p);
+        epb.resize(epb.len() + (4 - p.len() % 4) % 4, 0);
+        block(&mut out, 6, &epb);
+    }
+    out
+}
+
 /// Writes every capture of `seed` into `dir` as `NAME.pcap`; returns the paths.
 pub fn write_all(dir: &Path, seed: u64) -> io::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
