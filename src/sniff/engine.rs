@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
-use super::flow::{End, Flags, Flow, FlowTable, Limits};
+use super::flow::{End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType};
 use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
 
@@ -130,18 +130,8 @@ impl Sniffer {
         };
         sum.tcp_packets += 1;
         sum.truncated_packets += seg.truncated as u64;
-        let flags = Flags {
-            syn: seg.syn,
-            ack: seg.ack,
-            fin: seg.fin,
-            rst: seg.rst,
-        };
         let mut ended = Vec::new();
-        let (src, dst, seq, payload) = (seg.src, seg.dst, seg.seq, seg.payload);
-        let Some((flow, _dir, before)) = self
-            .flows
-            .segment(ts, src, dst, seq, flags, payload, &mut ended)
-        else {
+        let Some((flow, _dir, before)) = self.flows.segment(ts, &seg, &mut ended) else {
             self.finish_ended(ended, ts, &mut out);
             return out;
         };
@@ -342,7 +332,11 @@ impl Ctx {
     /// A flow left the table: report its TLS session.
     fn finish_flow(&mut self, flow: Flow<App>, out: &mut Vec<Finding>) {
         if let App::Undecided = flow.app {
-            let what = if flow.payload_bytes == 0 { "no-payload" } else { "undecided" };
+            let what = if flow.payload_bytes == 0 {
+                "no-payload"
+            } else {
+                "undecided"
+            };
             bump(&mut self.sum.flows_by_proto, what);
         }
         let App::Tls(t) = flow.app else {

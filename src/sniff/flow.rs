@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
+use super::link::TcpSegment;
+
 /// Limits on what reassembly may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -37,7 +39,8 @@ impl Default for Limits {
 pub struct FlowStats {
     pub flows: u64,
     pub segments: u64,
-    /// Bare ACK/FIN/RST segments of no tracked flow (after a close), ignored.
+    /// Segments of no tracked flow, ignored: bare ACK/FIN/RST, and late
+    /// retransmissions of a flow that closed.
     pub no_flow: u64,
     pub retransmitted: u64,
     pub overlaps_trimmed: u64,
@@ -57,13 +60,21 @@ pub struct HalfStream {
     /// Stream offset of `next_seq` (bytes delivered so far).
     offset: u64,
     /// Out-of-order segments by stream offset.
-    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo: BTreeMap<u64, Held>,
     ooo_bytes: usize,
     /// Delivered, in-order bytes that the consumer has not taken yet.
     pub data: Vec<u8>,
     /// Set when bytes were skipped; the consumer should resynchronise.
     pub gap: bool,
-    pub fin: bool,
+    /// Stream offset where the FIN was sent, once seen.
+    fin_at: Option<u64>,
+}
+
+/// A buffered segment: the bytes captured and the sequence space it covers.
+#[derive(Debug, Default, Clone)]
+struct Held {
+    data: Vec<u8>,
+    wire: usize,
 }
 
 /// What one segment did to a half stream.
@@ -94,35 +105,63 @@ impl HalfStream {
         }
     }
 
+    /// A FIN whose sequence number (after its payload) is `seq_end`.
+    pub fn fin(&mut self, seq_end: u32) {
+        let base = *self.base.get_or_insert(seq_end);
+        let next = base.wrapping_add(self.offset as u32);
+        let at = self.offset as i64 + seq_end.wrapping_sub(next) as i32 as i64;
+        self.fin_at = Some(at.max(0) as u64);
+    }
+
+    /// The FIN was seen and every byte before it was delivered (a FIN can
+    /// overtake data in a capture).
+    pub fn finished(&self) -> bool {
+        self.fin_at
+            .is_some_and(|at| self.offset >= at && self.ooo.is_empty())
+    }
+
     /// Adds one segment's payload at `seq`.
     pub fn push(&mut self, seq: u32, payload: &[u8], max_bytes: usize) -> Pushed {
+        self.push_cut(seq, payload, payload.len(), max_bytes)
+    }
+
+    /// Adds a segment that covered `wire_len` bytes of sequence space of
+    /// which the capture kept only `payload` (snap length): the missing tail
+    /// is skipped as a gap once the segment is in order.
+    pub fn push_cut(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        wire_len: usize,
+        max_bytes: usize,
+    ) -> Pushed {
         let mut out = Pushed::default();
-        if payload.is_empty() {
+        let wire_len = wire_len.max(payload.len());
+        if wire_len == 0 {
             return out;
         }
         let base = *self.base.get_or_insert(seq);
         let next = base.wrapping_add(self.offset as u32);
         let rel = seq.wrapping_sub(next) as i32 as i64;
         let start = self.offset as i64 + rel;
-        let end = start + payload.len() as i64;
+        let end = start + wire_len as i64;
         if end <= self.offset as i64 {
             out.retransmitted = true;
             return out;
         }
-        if start < 0 {
-            // Before the stream start (only with wrapped garbage): drop.
-            out.retransmitted = true;
-            return out;
-        }
-        let start = start as u64;
-        if start > self.offset {
+        if start > self.offset as i64 {
             // Out of order: keep it until the gap fills, unless it is a
             // duplicate of a buffered segment.
+            let start = start as u64;
             match self.ooo.get(&start) {
-                Some(have) if have.len() >= payload.len() => out.retransmitted = true,
+                Some(have) if have.wire >= wire_len => out.retransmitted = true,
                 _ => {
-                    if let Some(old) = self.ooo.insert(start, payload.to_vec()) {
-                        self.ooo_bytes -= old.len();
+                    let seg = Held {
+                        data: payload.to_vec(),
+                        wire: wire_len,
+                    };
+                    if let Some(old) = self.ooo.insert(start, seg) {
+                        self.ooo_bytes -= old.data.len();
                     }
                     self.ooo_bytes += payload.len();
                     out.buffered = true;
@@ -134,15 +173,34 @@ impl HalfStream {
             }
             return out;
         }
-        let skip = (self.offset - start) as usize;
-        if skip > 0 {
-            out.overlap = true;
-        }
-        self.data.extend_from_slice(&payload[skip..]);
-        self.offset += (payload.len() - skip) as u64;
-        out.delivered += payload.len() - skip;
+        // In order, possibly overlapping what was delivered (also before
+        // the first byte seen, when the capture began mid-stream).
+        let skip = (self.offset as i64 - start) as usize;
+        out.overlap = skip > 0;
+        out.delivered += self.deliver(
+            &Held {
+                data: payload.to_vec(),
+                wire: wire_len,
+            },
+            skip,
+        );
         out.delivered += self.drain();
         out
+    }
+
+    /// Delivers a segment from `skip` bytes in; the part the capture lacks
+    /// is skipped and flagged as a gap.
+    fn deliver(&mut self, seg: &Held, skip: usize) -> usize {
+        let have = seg.data.len().saturating_sub(skip);
+        if have > 0 {
+            self.data.extend_from_slice(&seg.data[skip..]);
+        }
+        let advance = seg.wire - skip;
+        if advance > have {
+            self.gap = true;
+        }
+        self.offset += advance as u64;
+        have
     }
 
     /// Moves buffered segments that are now in order to `data`.
@@ -153,15 +211,11 @@ impl HalfStream {
                 break;
             }
             let seg = self.ooo.remove(&start).unwrap_or_default();
-            self.ooo_bytes -= seg.len();
-            let end = start + seg.len() as u64;
-            if end <= self.offset {
+            self.ooo_bytes -= seg.data.len();
+            if start + seg.wire as u64 <= self.offset {
                 continue;
             }
-            let skip = (self.offset - start) as usize;
-            self.data.extend_from_slice(&seg[skip..]);
-            self.offset = end;
-            n += seg.len() - skip;
+            n += self.deliver(&seg, (self.offset - start) as usize);
         }
         n
     }
@@ -222,8 +276,10 @@ pub struct Flow<S> {
 }
 
 impl<S> Flow<S> {
+    /// Reset, or FIN both ways with nothing still waiting for a gap to
+    /// fill (a FIN can overtake data in a capture).
     pub fn closed(&self) -> bool {
-        self.rst || (self.half[0].fin && self.half[1].fin)
+        self.rst || self.half.iter().all(HalfStream::finished)
     }
 
     pub fn held(&self) -> usize {
@@ -259,6 +315,8 @@ pub enum End {
 #[derive(Debug)]
 pub struct FlowTable<S> {
     flows: HashMap<Key, Flow<S>>,
+    /// Recently closed flows and when they closed.
+    time_wait: HashMap<Key, i64>,
     limits: Limits,
     held: usize,
     last_sweep: i64,
@@ -269,6 +327,7 @@ impl<S: Default> FlowTable<S> {
     pub fn new(limits: Limits) -> Self {
         FlowTable {
             flows: HashMap::new(),
+            time_wait: HashMap::new(),
             limits,
             held: 0,
             last_sweep: i64::MIN,
@@ -292,21 +351,31 @@ impl<S: Default> FlowTable<S> {
     /// the segment's direction, and the bytes the flow held before (pass
     /// it to [`FlowTable::account`]). Flows pushed out to make room are appended
     /// to `ended`.
-    #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
         ts: i64,
-        src: SocketAddr,
-        dst: SocketAddr,
-        seq: u32,
-        flags: Flags,
-        payload: &[u8],
+        seg: &TcpSegment<'_>,
         ended: &mut Vec<(Flow<S>, End)>,
     ) -> Option<(&mut Flow<S>, Dir, usize)> {
+        let (src, dst, seq, payload, wire_len) =
+            (seg.src, seg.dst, seg.seq, seg.payload, seg.wire_len);
+        let flags = Flags {
+            syn: seg.syn,
+            ack: seg.ack,
+            fin: seg.fin,
+            rst: seg.rst,
+        };
         self.maintain(ts, ended);
         let key = Key::of(src, dst);
         self.stats.segments += 1;
         if !self.flows.contains_key(&key) {
+            if !flags.syn && self.time_wait.contains_key(&key) {
+                // A late retransmission of a connection that closed.
+                self.stats.no_flow += 1;
+                self.stats.retransmitted += !payload.is_empty() as u64;
+                return None;
+            }
+            self.time_wait.remove(&key);
             if !flags.syn && payload.is_empty() {
                 // A bare ACK, FIN or RST of a flow that ended (or that
                 // started before the capture): nothing to track.
@@ -345,14 +414,14 @@ impl<S: Default> FlowTable<S> {
             half.syn(seq);
         }
         let data_seq = if flags.syn { seq.wrapping_add(1) } else { seq };
-        let p = half.push(data_seq, payload, self.limits.max_flow_bytes);
+        let p = half.push_cut(data_seq, payload, wire_len, self.limits.max_flow_bytes);
         if flags.fin {
-            half.fin = true;
+            half.fin(data_seq.wrapping_add(wire_len.max(payload.len()) as u32));
         }
         if flags.rst {
             flow.rst = true;
         }
-        flow.payload_bytes += payload.len() as u64;
+        flow.payload_bytes += wire_len.max(payload.len()) as u64;
         self.stats.retransmitted += p.retransmitted as u64;
         self.stats.overlaps_trimmed += p.overlap as u64;
         self.stats.out_of_order += p.buffered as u64;
@@ -374,9 +443,20 @@ impl<S: Default> FlowTable<S> {
         self.held
     }
 
-    /// Removes a flow (after it closed), flushing its buffers.
+    /// Removes a flow (after it closed), flushing its buffers. Segments of
+    /// it that come later (without a new SYN) are ignored for the idle
+    /// timeout.
     pub fn remove(&mut self, client: SocketAddr, server: SocketAddr) -> Option<Flow<S>> {
-        let mut f = self.flows.remove(&Key::of(client, server))?;
+        let key = Key::of(client, server);
+        let mut f = self.flows.remove(&key)?;
+        if self.time_wait.len() >= self.limits.max_flows {
+            let horizon = f.last_ts.saturating_sub(self.limits.idle_timeout_us);
+            self.time_wait.retain(|_, ts| *ts >= horizon);
+            if self.time_wait.len() >= self.limits.max_flows {
+                self.time_wait.clear();
+            }
+        }
+        self.time_wait.insert(key, f.last_ts);
         self.held = self.held.saturating_sub(f.held());
         self.flush(&mut f);
         Some(f)
@@ -397,6 +477,7 @@ impl<S: Default> FlowTable<S> {
         if ts >= self.last_sweep.saturating_add(1_000_000) {
             self.last_sweep = ts;
             let idle = self.limits.idle_timeout_us;
+            self.time_wait.retain(|_, t| ts.saturating_sub(*t) <= idle);
             let old: Vec<Key> = self
                 .flows
                 .iter()
@@ -499,6 +580,50 @@ mod tests {
     }
 
     #[test]
+    fn snap_cut_segments_leave_a_gap_instead_of_stalling() {
+        let mut h = HalfStream::default();
+        h.syn(0);
+        // "abcdef" on the wire, "abc" captured; then "gh" in order.
+        h.push_cut(1, b"abc", 6, 100);
+        h.push(7, b"gh", 100);
+        assert_eq!(h.data, b"abcgh");
+        assert!(h.gap);
+        assert_eq!(h.offset(), 8);
+        // Out of order first: the same.
+        let mut h = HalfStream::default();
+        h.syn(0);
+        h.push(7, b"gh", 100);
+        h.push_cut(1, b"abc", 6, 100);
+        assert_eq!(h.data, b"abcgh");
+    }
+
+    #[test]
+    fn retransmission_reaching_before_the_first_byte_seen_is_trimmed() {
+        // No SYN seen: the stream starts at the first segment.
+        let mut h = HalfStream::default();
+        h.push(100, b"cd", 100);
+        let p = h.push(98, b"abcdef", 100);
+        assert!(p.overlap);
+        assert_eq!(h.data, b"cdef");
+    }
+
+    #[test]
+    fn a_fin_that_overtakes_data_waits_for_it() {
+        let mut h = HalfStream::default();
+        h.syn(10);
+        h.push(11, b"ab", 100);
+        h.fin(15);
+        assert!(!h.finished(), "bytes 13..15 not seen yet");
+        h.push(13, b"cd", 100);
+        assert!(h.finished());
+        // A bare FIN (no data at all) finishes at once.
+        let mut h = HalfStream::default();
+        h.syn(10);
+        h.fin(11);
+        assert!(h.finished());
+    }
+
+    #[test]
     fn sequence_numbers_wrap() {
         let mut h = HalfStream::default();
         h.syn(u32::MAX - 1);
@@ -524,6 +649,27 @@ mod tests {
         assert_eq!(h.data, b"abxxxxyyyyzz");
     }
 
+    fn seg<'a>(
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        f: Flags,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
+        TcpSegment {
+            src,
+            dst,
+            seq,
+            syn: f.syn,
+            ack: f.ack,
+            fin: f.fin,
+            rst: f.rst,
+            payload,
+            truncated: false,
+            wire_len: payload.len(),
+        }
+    }
+
     #[test]
     fn table_orients_bounds_and_evicts() {
         let lim = Limits {
@@ -546,18 +692,20 @@ mod tests {
             ack: true,
             ..Flags::default()
         };
-        let (f, dir, _) = t.segment(0, s, a, 5, synack, b"", &mut ended).unwrap();
+        let (f, dir, _) = t
+            .segment(0, &seg(s, a, 5, synack, b""), &mut ended)
+            .unwrap();
         assert_eq!((f.client, dir), (a, Dir::ToClient));
         for i in 0..3u16 {
             let c = SocketAddr::new(a.ip(), 50000 + i);
-            t.segment(1 + i as i64, c, s, 0, syn, b"", &mut ended);
+            t.segment(1 + i as i64, &seg(c, s, 0, syn, b""), &mut ended);
         }
         assert_eq!(t.len(), 2);
         assert_eq!(t.stats.evicted_oldest, 2);
         assert_eq!(ended[0].0.client, a, "the oldest goes first");
         ended.clear();
         assert!(t
-            .segment(20_000_000, a, s, 1, Flags::default(), b"", &mut ended)
+            .segment(20_000_000, &seg(a, s, 1, Flags::default(), b""), &mut ended)
             .is_none());
         assert_eq!(
             t.stats.no_flow, 1,

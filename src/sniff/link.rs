@@ -82,6 +82,9 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
     /// The capture holds less than the IP header announced (snap length).
     pub truncated: bool,
+    /// The payload length on the wire (more than `payload.len()` when
+    /// truncated): the sequence space the segment covers.
+    pub wire_len: usize,
 }
 
 /// What a packet turned out to be.
@@ -164,17 +167,29 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
             _ => Ok(Decoded::Other),
         };
     };
-    let (src, dst, payload) = match net {
-        LaxNetSlice::Ipv4(v4) => (
-            IpAddr::V4(v4.header().source_addr()),
-            IpAddr::V4(v4.header().destination_addr()),
-            v4.payload(),
-        ),
-        LaxNetSlice::Ipv6(v6) => (
-            IpAddr::V6(v6.header().source_addr()),
-            IpAddr::V6(v6.header().destination_addr()),
-            v6.payload(),
-        ),
+    // `missing`: bytes the IP header announces that the capture lacks.
+    let (src, dst, payload, missing) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+            let present = h.slice().len() + auth + v4.payload().payload.len();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+                (h.total_len() as usize).saturating_sub(present),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let present = v6.extensions().slice().len() + v6.payload().payload.len();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+                (h.payload_length() as usize).saturating_sub(present),
+            )
+        }
         LaxNetSlice::Arp(_) => return Ok(Decoded::Other),
     };
     if payload.ip_number != etherparse::IpNumber::TCP {
@@ -194,6 +209,7 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
             rst: tcp.rst(),
             payload: tcp.payload(),
             truncated: payload.incomplete,
+            wire_len: tcp.payload().len() + if payload.incomplete { missing } else { 0 },
         })),
         _ => Err(LinkError::BadTcp),
     }
@@ -265,6 +281,7 @@ mod tests {
         let s = seg(decode(LinkType::Ethernet, &p[..p.len() - 4]));
         assert_eq!(s.payload, b"012345");
         assert!(s.truncated);
+        assert_eq!(s.wire_len, 10);
     }
 
     #[test]

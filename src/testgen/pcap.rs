@@ -182,6 +182,18 @@ impl Conn {
         }
     }
 
+    /// A FIN from one side at its current sequence number (not written).
+    pub fn fin_seg(&self, from_client: bool) -> Seg {
+        let seq = if from_client { self.cseq } else { self.sseq };
+        Seg {
+            from_client,
+            seq,
+            syn: false,
+            fin: true,
+            payload: vec![],
+        }
+    }
+
     /// FIN both ways.
     pub fn close(&mut self) {
         let a = Seg {
