@@ -4,8 +4,8 @@
 //! strings and `Authorization`/`Proxy-Authorization` (Basic, Digest,
 //! Bearer). Responses are parsed only to time requests.
 //!
-//! This file parses heads and bodies; [`creds`] finds credentials in them
-//! and [`stream`] follows a connection's requests and responses.
+//! This file parses heads and bodies; `creds.rs` finds credentials in them
+//! and `stream.rs` follows a connection's requests and responses.
 
 mod creds;
 mod stream;
