@@ -117,3 +117,47 @@ proptest! {
         prop_assert_eq!(sum.http_requests, 1);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
+
+    /// A poor man's fuzz run until `cargo fuzz` exists: generated captures
+    /// with bytes flipped, packets cut short or fed as the wrong link type
+    /// never panic, and every packet is counted.
+    #[test]
+    fn damaged_packets_are_counted_never_panic(
+        seed in any::<u64>(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), any::<u8>()), 1..40),
+        cut in any::<prop::sample::Index>(),
+        wrong_link in 0usize..9,
+    ) {
+        let links = [
+            tplab::sniff::LinkType::Ethernet, tplab::sniff::LinkType::Null, tplab::sniff::LinkType::Loop,
+            tplab::sniff::LinkType::Raw, tplab::sniff::LinkType::Ipv4, tplab::sniff::LinkType::Ipv6,
+            tplab::sniff::LinkType::LinuxSll, tplab::sniff::LinkType::LinuxSll2, tplab::sniff::LinkType::Ethernet,
+        ];
+        let mut sn = Sniffer::default();
+        let mut n = 0u64;
+        for cap in tplab::testgen::pcap::captures(seed) {
+            let mut pkts = cap.packets.clone();
+            for (p, at, v) in &flips {
+                let pkt = &mut pkts[p.index(cap.packets.len())].1;
+                let i = at.index(pkt.len());
+                pkt[i] ^= v | 1;
+            }
+            let k = cut.index(pkts.len());
+            let len = pkts[k].1.len();
+            pkts[k].1.truncate(len / 2);
+            let link = if wrong_link == 8 { cap.link } else { links[wrong_link] };
+            for (ts, p) in &pkts {
+                sn.feed(link, *ts, p);
+                n += 1;
+            }
+        }
+        sn.finish();
+        prop_assert_eq!(sn.summary().packets, n);
+    }
+}
