@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut seed = 1u64;
-    let mut out = PathBuf::from("testdata/pcap");
+    // Default: <repo>/testdata/pcap, wherever cargo xtask is run from.
+    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/pcap");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
