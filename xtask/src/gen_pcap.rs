@@ -27,6 +27,8 @@ pub fn run(args: &[String]) -> Result<()> {
             other => bail!("gen-pcap: unknown argument {other:?}"),
         }
     }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let out = out.canonicalize().unwrap_or(out);
     let paths = tplab::testgen::pcap::write_all(&out, seed)
         .with_context(|| format!("writing captures to {}", out.display()))?;
     for (p, c) in paths.iter().zip(tplab::testgen::pcap::captures(seed)) {
