@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
-use super::flow::{End, Flow, FlowTable, Limits};
+use super::flow::{AppState, End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType};
 use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
 
@@ -51,6 +51,15 @@ enum App {
     Smtp(smtp::Smtp),
     Telnet(Box<telnet::Telnet>),
     Other,
+}
+
+impl AppState for App {
+    fn held(&self) -> usize {
+        match self {
+            App::Http(h) => h.held(),
+            _ => 0,
+        }
+    }
 }
 
 impl App {
@@ -417,6 +426,39 @@ mod tests {
         assert!(s.flow.evicted_memory >= 2, "{:?}", s.flow);
         assert!(sn.open_flows() <= 2);
         assert_eq!(s.flow.out_of_order, 4);
+    }
+
+    #[test]
+    fn request_bodies_being_collected_count_against_the_memory_bound() {
+        let limits = Limits {
+            max_total_bytes: 10_000,
+            ..Limits::default()
+        };
+        let mut sn = Sniffer::new(Config {
+            limits,
+            ..Config::default()
+        });
+        let mut rng = Rng::new(3);
+        for i in 0..2u16 {
+            let client = format!("10.9.2.{}:{}", i + 1, 40000 + i).parse().unwrap();
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.2.100:80".parse().unwrap(),
+                &mut rng,
+                0,
+            );
+            c.send(
+                true,
+                b"POST / HTTP/1.1\r\nContent-Length: 8000\r\n\r\n",
+                1460,
+            );
+            c.send(true, &[b'x'; 6000], 1460);
+            feed_all(&mut sn, &c.packets);
+        }
+        // In order, so reassembly holds nothing: the bodies are the parser's.
+        assert_eq!(sn.summary().flow.out_of_order, 0);
+        assert_eq!(sn.summary().flow.evicted_memory, 1);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub struct FlowStats {
 pub struct HalfStream {
     /// Sequence number of stream offset 0, once known.
     base: Option<u32>,
-    /// Stream offset of `next_seq` (bytes delivered so far).
+    /// Stream offset of the next expected byte (bytes delivered so far).
     offset: u64,
     /// Out-of-order segments by stream offset.
     ooo: BTreeMap<u64, Held>,
@@ -275,15 +275,26 @@ pub struct Flow<S> {
     pub app: S,
 }
 
-impl<S> Flow<S> {
+/// Application state of a flow, which may hold bytes of its own (a request
+/// body being collected): they count against the memory bounds.
+pub trait AppState: Default {
+    fn held(&self) -> usize {
+        0
+    }
+}
+
+impl AppState for () {}
+
+impl<S: AppState> Flow<S> {
     /// Reset, or FIN both ways with nothing still waiting for a gap to
     /// fill (a FIN can overtake data in a capture).
     pub fn closed(&self) -> bool {
         self.rst || self.half.iter().all(HalfStream::finished)
     }
 
+    /// Bytes held by reassembly and by the application state.
     pub fn held(&self) -> usize {
-        self.half[0].held() + self.half[1].held()
+        self.half[0].held() + self.half[1].held() + self.app.held()
     }
 }
 
@@ -323,7 +334,7 @@ pub struct FlowTable<S> {
     pub stats: FlowStats,
 }
 
-impl<S: Default> FlowTable<S> {
+impl<S: AppState> FlowTable<S> {
     pub fn new(limits: Limits) -> Self {
         FlowTable {
             flows: HashMap::new(),

@@ -53,6 +53,15 @@ pub struct HttpStream {
 }
 
 impl HttpStream {
+    /// Bytes of request body held while it is collected.
+    pub fn held(&self) -> usize {
+        match &self.req {
+            Req::Head => 0,
+            Req::Body { body, .. } => body.len(),
+            Req::Chunked { dec, .. } => dec.body.len(),
+        }
+    }
+
     /// After a gap in the client stream: look for the next request line.
     pub fn client_gap(&mut self) {
         self.req = Req::Head;
