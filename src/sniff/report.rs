@@ -127,8 +127,13 @@ pub fn text_line(f: &Finding, style: Style) -> String {
     s
 }
 
+/// The chosen version; `(offered)` after it when no ServerHello was seen.
 fn tls_version(t: &TlsSession) -> String {
-    t.version().map_or_else(|| "-".into(), version_name)
+    match (t.version(), t.chosen) {
+        (None, _) => "-".into(),
+        (Some(v), Some(_)) => version_name(v),
+        (Some(v), None) => format!("{}(offered)", version_name(v)),
+    }
 }
 
 fn join(it: impl Iterator<Item = String>) -> String {
@@ -366,6 +371,35 @@ mod tests {
             password: Some("Str0ngé".as_bytes().to_vec()),
             detail: None,
         }
+    }
+
+    #[test]
+    fn tls_text_says_whether_the_version_was_negotiated() {
+        let mut t = TlsSession {
+            ts: 0,
+            client: "10.0.0.1:1".parse().unwrap(),
+            server: "10.0.0.2:443".parse().unwrap(),
+            sni: None,
+            offered: vec![0x0304, 0x0303],
+            chosen: None,
+            alpn: vec![],
+            bytes: 10,
+        };
+        let line = text_line(&Finding::Tls(t.clone()), Style::default());
+        assert!(
+            line.contains(
+                "tls sni=- version=TLS1.3(offered) offered=TLS1.3,TLS1.2 alpn=- bytes=10"
+            ),
+            "{line}"
+        );
+        t.chosen = Some(0x0303);
+        let line = text_line(&Finding::Tls(t.clone()), Style::default());
+        assert!(line.contains("version=TLS1.2 "), "{line}");
+        let j = String::from_utf8(json_line(&Finding::Tls(t), Style::default())).unwrap();
+        assert!(
+            j.contains("\"sni\":null,\"version\":\"TLS1.2\",\"negotiated\":true"),
+            "{j}"
+        );
     }
 
     #[test]
