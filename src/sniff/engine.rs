@@ -215,6 +215,11 @@ impl Ctx {
     /// directions; the server's bytes first, so prompts precede answers).
     fn process(&mut self, flow: &mut Flow<App>, ts: i64, out: &mut Vec<Finding>) {
         if let App::Undecided = flow.app {
+            if flow.syn_seen.is_none() && proto::opens_conversation(&flow.half[1].data) {
+                // No handshake seen and the ports guessed wrong: the end
+                // taken for the server sent a request or a ClientHello.
+                flow.swap_ends();
+            }
             let (c, s) = (&flow.half[0].data, &flow.half[1].data);
             if c.is_empty() && s.is_empty() {
                 return;
@@ -459,6 +464,38 @@ mod tests {
         // In order, so reassembly holds nothing: the bodies are the parser's.
         assert_eq!(sn.summary().flow.out_of_order, 0);
         assert_eq!(sn.summary().flow.evicted_memory, 1);
+    }
+
+    #[test]
+    fn ends_guessed_wrong_from_ports_are_swapped_by_content() {
+        // No handshake in the capture and the client's port is the lower.
+        let mut rng = Rng::new(4);
+        let client = "10.9.3.1:1000".parse().unwrap();
+        let server = "10.9.3.2:8080".parse().unwrap();
+        let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
+        c.packets.clear();
+        // The response's first segment is captured before the request.
+        let resp = c.segments(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &[1460],
+        );
+        c.emit(&resp);
+        c.send(
+            true,
+            &crate::testgen::pcap::login_post("h", "amy", "pw1"),
+            1460,
+        );
+        let mut sn = Sniffer::default();
+        let mut found = feed_all(&mut sn, &c.packets);
+        found.extend(sn.finish());
+        match &found[..] {
+            [Finding::Credential(cr)] => {
+                assert_eq!((cr.client, cr.server), (client, server));
+                assert_eq!(cr.password.as_deref(), Some(&b"pw1"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

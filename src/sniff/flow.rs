@@ -272,6 +272,8 @@ pub struct Flow<S> {
     pub half: [HalfStream; 2],
     pub payload_bytes: u64,
     pub rst: bool,
+    /// The flags of the first SYN seen (it fixed who is the client).
+    pub syn_seen: Option<Flags>,
     pub app: S,
 }
 
@@ -290,6 +292,13 @@ impl<S: AppState> Flow<S> {
     /// fill (a FIN can overtake data in a capture).
     pub fn closed(&self) -> bool {
         self.rst || self.half.iter().all(HalfStream::finished)
+    }
+
+    /// Exchanges the roles of the two ends (when the guess from the
+    /// ports was wrong and no handshake told).
+    pub fn swap_ends(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.half.swap(0, 1);
     }
 
     /// Bytes held by reassembly and by the application state.
@@ -408,6 +417,7 @@ impl<S: AppState> FlowTable<S> {
                     half: Default::default(),
                     payload_bytes: 0,
                     rst: false,
+                    syn_seen: None,
                     app: S::default(),
                 },
             );
@@ -420,6 +430,9 @@ impl<S: AppState> FlowTable<S> {
         };
         flow.last_ts = flow.last_ts.max(ts);
         let before = flow.held();
+        if flags.syn && flow.syn_seen.is_none() {
+            flow.syn_seen = Some(flags);
+        }
         let half = &mut flow.half[dir.index()];
         if flags.syn {
             half.syn(seq);

@@ -50,6 +50,11 @@ pub enum Kind {
 /// Decides the protocol from the first bytes each way. `None`: wait for
 /// more bytes.
 pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
+    if client.starts_with(b"HTTP/1.") && server.is_empty() {
+        // A response seen first: the ends may be the wrong way round; wait
+        // for the request.
+        return None;
+    }
     if !client.is_empty() {
         if tls::looks_like_record(client) {
             return Some(Kind::Tls);
@@ -104,6 +109,12 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         return Some(Kind::Other);
     }
     None
+}
+
+/// Whether bytes can only be a client's opening: an HTTP request or a TLS
+/// ClientHello record.
+pub fn opens_conversation(b: &[u8]) -> bool {
+    http::looks_like_request(b) == Some(true) || (tls::looks_like_record(b) && b.get(5) == Some(&1))
 }
 
 /// The first complete line (without CR LF).
@@ -271,6 +282,17 @@ mod tests {
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
         assert_eq!(detect(b"GET", b"", 80), None);
         assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
+    }
+
+    #[test]
+    fn a_conversation_is_opened_by_a_request_or_client_hello() {
+        assert!(opens_conversation(b"GET / HTTP/1.1\r\n"));
+        assert!(opens_conversation(b"\x16\x03\x01\x00\x10\x01\x00"));
+        assert!(
+            !opens_conversation(b"\x16\x03\x03\x00\x10\x02\x00"),
+            "ServerHello"
+        );
+        assert!(!opens_conversation(b"HTTP/1.1 200 OK\r\n"));
     }
 
     #[test]
