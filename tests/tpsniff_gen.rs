@@ -168,3 +168,55 @@ fn pcapng_files_are_read_too() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn field_extends_the_secret_names_and_all_reports_repeats() {
+    use tplab::testgen::pcap::{pcap_bytes, Conn, Link, Rng};
+    let mut rng = Rng::new(21);
+    let mut packets = Vec::new();
+    for i in 0..2u16 {
+        let client = format!("10.3.0.1:{}", 41000 + i).parse().unwrap();
+        let mut c = Conn::open(
+            Link::Ethernet,
+            client,
+            "10.3.0.2:80".parse().unwrap(),
+            &mut rng,
+            i as i64 * 1_000_000,
+        );
+        let body = "login=kim&pin%20code=0042";
+        let req = format!("POST /unlock HTTP/1.1\r\nHost: door\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        c.send(true, req.as_bytes(), 1460);
+        c.close();
+        packets.extend(c.packets);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pin.pcap");
+    std::fs::write(&p, pcap_bytes(1, &packets)).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+            .args(args)
+            .arg("-r")
+            .arg(&p)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+        )
+    };
+    let (code, text) = run(&[]);
+    assert_eq!(code, 1, "`pin code` is no default field: {text}");
+    let (code, text) = run(&["--field", "pin code"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        text.matches("http-form user=kim password=0042").count(),
+        1,
+        "{text}"
+    );
+    let (_, text) = run(&["--field", "pin code", "--all"]);
+    assert_eq!(
+        text.matches("http-form user=kim password=0042").count(),
+        2,
+        "{text}"
+    );
+}
