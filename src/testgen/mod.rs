@@ -2,6 +2,7 @@
 //! the tests and the benches).
 
 pub mod log;
+pub mod pcap;
 
 /// SplitMix64: a tiny, well-known generator. Written here rather than
 /// taken from `rand` so that a seed gives the same bytes whatever crate

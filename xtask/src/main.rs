@@ -5,6 +5,7 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod gen_pcap;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ tasks:
       --size SIZE        stop at this size instead (e.g. 500M, 1G, 10G)
       --seed N           seed (default 1)
       --plain            no lookalikes or malformed lines (grep and tplog then agree)
+  gen-pcap [--seed N] [--out DIR]
+                       write the deterministic test captures (default testdata/pcap) and
+                       what each must yield
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
 ";
@@ -41,6 +45,7 @@ fn main() {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("gen-log") => gen_log(&args[1..]),
+        Some("gen-pcap") => gen_pcap::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");

@@ -1,0 +1,543 @@
+//! The engine: packets in, findings out. It never prints.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+
+use hdrhistogram::Histogram;
+
+use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
+use super::flow::{AppState, End, Flow, FlowTable, Limits};
+use super::link::{self, Decoded, LinkType};
+use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
+
+/// What the engine looks for and how much it may hold.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub fields: http::Fields,
+    pub limits: Limits,
+    /// Report each distinct credential (protocol, server, user, password)
+    /// once; repeats are counted in the summary.
+    pub dedup: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fields: http::Fields::default(),
+            limits: Limits::default(),
+            dedup: true,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct TlsState {
+    client: tls::HelloReader,
+    server: tls::HelloReader,
+    hello: Option<tls::ClientHello>,
+    server_hello: Option<tls::ServerHello>,
+}
+
+/// What the engine keeps per flow.
+#[derive(Debug, Default)]
+enum App {
+    #[default]
+    Undecided,
+    Http(Box<http::HttpStream>),
+    Tls(Box<TlsState>),
+    Ftp(ftp::Ftp),
+    Pop3(pop3::Pop3),
+    Imap(imap::Imap),
+    Smtp(smtp::Smtp),
+    Telnet(Box<telnet::Telnet>),
+    Other,
+}
+
+impl AppState for App {
+    fn held(&self) -> usize {
+        match self {
+            App::Http(h) => h.held(),
+            _ => 0,
+        }
+    }
+}
+
+impl App {
+    fn kind_name(&self) -> &'static str {
+        match self {
+            App::Undecided => "undecided",
+            App::Http(_) => "http",
+            App::Tls(_) => "tls",
+            App::Ftp(_) => "ftp",
+            App::Pop3(_) => "pop3",
+            App::Imap(_) => "imap",
+            App::Smtp(_) => "smtp",
+            App::Telnet(_) => "telnet",
+            App::Other => "other",
+        }
+    }
+}
+
+type CredKey = (Proto, SocketAddr, Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Everything but the flow table (so both can be borrowed at once).
+#[derive(Debug)]
+struct Ctx {
+    cfg: Config,
+    sum: Summary,
+    seen: HashSet<CredKey>,
+    latency: HashMap<SocketAddr, Histogram<u64>>,
+}
+
+/// The sniffer: feed it packets, collect findings.
+#[derive(Debug)]
+pub struct Sniffer {
+    flows: FlowTable<App>,
+    ctx: Ctx,
+}
+
+impl Default for Sniffer {
+    fn default() -> Self {
+        Sniffer::new(Config::default())
+    }
+}
+
+impl Sniffer {
+    pub fn new(cfg: Config) -> Self {
+        Sniffer {
+            flows: FlowTable::new(cfg.limits),
+            ctx: Ctx {
+                cfg,
+                sum: Summary::default(),
+                seen: HashSet::new(),
+                latency: HashMap::new(),
+            },
+        }
+    }
+
+    /// Feeds one captured packet (`ts` in µs since the epoch) and returns
+    /// what it completed. Never fails: undecodable packets are counted.
+    pub fn feed(&mut self, link: LinkType, ts: i64, bytes: &[u8]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let sum = &mut self.ctx.sum;
+        sum.packets += 1;
+        sum.bytes += bytes.len() as u64;
+        let seg = match link::decode(link, bytes) {
+            Err(e) => {
+                *sum.bad_packets.entry(e.to_string()).or_default() += 1;
+                return out;
+            }
+            Ok(Decoded::Other) => {
+                sum.other_packets += 1;
+                return out;
+            }
+            Ok(Decoded::Fragment) => {
+                sum.fragments += 1;
+                return out;
+            }
+            Ok(Decoded::Tcp(seg)) => seg,
+        };
+        sum.tcp_packets += 1;
+        sum.truncated_packets += seg.truncated as u64;
+        let mut ended = Vec::new();
+        let Some((flow, _dir, before)) = self.flows.segment(ts, &seg, &mut ended) else {
+            self.finish_ended(ended, ts, &mut out);
+            return out;
+        };
+        self.ctx.process(flow, ts, &mut out);
+        let after = flow.held();
+        let (closed, client, server) = (flow.closed(), flow.client, flow.server);
+        self.flows.account(before, after);
+        self.flows.enforce_memory(&mut ended);
+        self.finish_ended(ended, ts, &mut out);
+        if closed {
+            if let Some(mut f) = self.flows.remove(client, server) {
+                self.ctx.process(&mut f, ts, &mut out);
+                self.ctx.finish_flow(f, &mut out);
+            }
+        }
+        out
+    }
+
+    fn finish_ended(&mut self, ended: Vec<(Flow<App>, End)>, ts: i64, out: &mut Vec<Finding>) {
+        for (mut f, _) in ended {
+            self.ctx.process(&mut f, ts, out);
+            self.ctx.finish_flow(f, out);
+        }
+    }
+
+    /// Ends the input: flushes every flow (buffered segments delivered,
+    /// gaps skipped) and returns the last findings.
+    pub fn finish(&mut self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for mut f in self.flows.drain_all() {
+            let ts = f.last_ts;
+            self.ctx.process(&mut f, ts, &mut out);
+            self.ctx.finish_flow(f, &mut out);
+        }
+        out
+    }
+
+    /// The totals so far.
+    pub fn summary(&self) -> Summary {
+        let mut s = self.ctx.sum.clone();
+        s.flow = self.flows.stats;
+        let mut lat: Vec<Latency> = self
+            .ctx
+            .latency
+            .iter()
+            .map(|(server, h)| Latency {
+                server: *server,
+                count: h.len(),
+                p50: h.value_at_quantile(0.50),
+                p90: h.value_at_quantile(0.90),
+                p99: h.value_at_quantile(0.99),
+                max: h.max(),
+            })
+            .collect();
+        lat.sort_by_key(|l| l.server);
+        s.latency = lat;
+        s
+    }
+
+    /// Flows currently tracked.
+    pub fn open_flows(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
+    *map.entry(key.to_string()).or_default() += 1;
+}
+
+impl Ctx {
+    /// Runs the flow's protocol parser on what reassembly delivered (both
+    /// directions; the server's bytes first, so prompts precede answers).
+    fn process(&mut self, flow: &mut Flow<App>, ts: i64, out: &mut Vec<Finding>) {
+        if let App::Undecided = flow.app {
+            if flow.syn_seen.is_none() && proto::opens_conversation(&flow.half[1].data) {
+                // No handshake seen and the ports guessed wrong: the end
+                // taken for the server sent a request or a ClientHello.
+                flow.swap_ends();
+            }
+            let (c, s) = (&flow.half[0].data, &flow.half[1].data);
+            if c.is_empty() && s.is_empty() {
+                return;
+            }
+            let Some(kind) = proto::detect(c, s, flow.server.port()) else {
+                return;
+            };
+            flow.app = match kind {
+                Kind::Http => App::Http(Box::default()),
+                Kind::Tls => App::Tls(Box::default()),
+                Kind::Ftp => App::Ftp(Default::default()),
+                Kind::Pop3 => App::Pop3(Default::default()),
+                Kind::Imap => App::Imap(Default::default()),
+                Kind::Smtp => App::Smtp(Default::default()),
+                Kind::Telnet => App::Telnet(Box::default()),
+                Kind::Other => App::Other,
+            };
+            bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
+        }
+        let [to_server, to_client] = &mut flow.half;
+        let mut hits: Vec<Hit> = Vec::new();
+        match &mut flow.app {
+            App::Undecided => return,
+            App::Other => {
+                to_server.data.clear();
+                to_client.data.clear();
+            }
+            App::Http(h) => {
+                if std::mem::take(&mut to_server.gap) {
+                    h.client_gap();
+                }
+                if std::mem::take(&mut to_client.gap) {
+                    h.server_gap();
+                }
+                let mut co = http::ClientOut::default();
+                h.client(&mut to_server.data, ts, &self.cfg.fields, &mut co);
+                self.sum.http_requests += co.requests;
+                for e in co.errors {
+                    bump(&mut self.sum.parse_errors, &format!("http: {e}"));
+                }
+                hits = co.hits;
+                for l in h.server(&mut to_client.data, ts) {
+                    let hist = self.latency.entry(flow.server).or_insert_with(|| {
+                        Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+                    });
+                    let _ = hist.record((l as u64).clamp(1, 3_600_000_000));
+                }
+            }
+            App::Tls(t) => {
+                match t.client.feed(&mut to_server.data) {
+                    Ok(Some((1, body))) => match tls::parse_client_hello(&body) {
+                        Ok(ch) => t.hello = Some(ch),
+                        Err(e) => bump(&mut self.sum.parse_errors, &format!("tls: {e}")),
+                    },
+                    Ok(_) => {}
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("tls: {e}")),
+                }
+                match t.server.feed(&mut to_client.data) {
+                    Ok(Some((2, body))) => match tls::parse_server_hello(&body) {
+                        Ok(sh) => t.server_hello = Some(sh),
+                        Err(e) => bump(&mut self.sum.parse_errors, &format!("tls: {e}")),
+                    },
+                    Ok(_) => {}
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("tls: {e}")),
+                }
+            }
+            App::Telnet(t) => {
+                t.server(&to_client.data);
+                to_client.data.clear();
+                hits = t.client(&to_server.data);
+                to_server.data.clear();
+            }
+            App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
+                to_client.data.clear();
+                to_server.gap = false;
+                for line in proto::take_lines(&mut to_server.data) {
+                    let hit = match &mut flow.app {
+                        App::Ftp(p) => p.client_line(&line),
+                        App::Pop3(p) => p.client_line(&line),
+                        App::Imap(p) => p.client_line(&line),
+                        App::Smtp(p) => p.client_line(&line),
+                        _ => None,
+                    };
+                    hits.extend(hit);
+                }
+                if to_server.data.len() > 64 * 1024 {
+                    to_server.data.clear();
+                }
+            }
+        }
+        for h in hits {
+            self.credential(flow.client, flow.server, ts, h, out);
+        }
+    }
+
+    fn credential(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        ts: i64,
+        h: Hit,
+        out: &mut Vec<Finding>,
+    ) {
+        self.sum.credential_sightings += 1;
+        if self.cfg.dedup {
+            let key = (h.proto, server, h.user.clone(), h.password.clone());
+            if !self.seen.insert(key) {
+                return;
+            }
+        }
+        self.sum.credentials += 1;
+        bump(&mut self.sum.credentials_by_proto, h.proto.as_str());
+        out.push(Finding::Credential(Credential {
+            ts,
+            client,
+            server,
+            proto: h.proto,
+            user: h.user,
+            password: h.password,
+            detail: h.detail,
+        }));
+    }
+
+    /// A flow left the table: report its TLS session.
+    fn finish_flow(&mut self, flow: Flow<App>, out: &mut Vec<Finding>) {
+        if let App::Undecided = flow.app {
+            let what = if flow.payload_bytes == 0 {
+                "no-payload"
+            } else {
+                "undecided"
+            };
+            bump(&mut self.sum.flows_by_proto, what);
+        }
+        let App::Tls(t) = flow.app else {
+            return;
+        };
+        let hello = t.hello.unwrap_or_default();
+        let offered = if hello.versions.is_empty() && hello.legacy_version != 0 {
+            vec![hello.legacy_version]
+        } else {
+            hello.versions
+        };
+        let mut alpn = hello.alpn;
+        if let Some(chosen) = t.server_hello.as_ref().and_then(|s| s.alpn.clone()) {
+            alpn = vec![chosen];
+        }
+        let s = TlsSession {
+            ts: flow.first_ts,
+            client: flow.client,
+            server: flow.server,
+            sni: hello.sni,
+            offered,
+            chosen: t.server_hello.map(|s| s.version),
+            alpn,
+            bytes: flow.payload_bytes,
+        };
+        self.sum.tls_sessions += 1;
+        let v = s
+            .version()
+            .map_or_else(|| "unknown".to_string(), tls::version_name);
+        bump(&mut self.sum.tls_by_version, &v);
+        bump(
+            &mut self.sum.tls_by_sni,
+            s.sni.as_deref().unwrap_or("(none)"),
+        );
+        out.push(Finding::Tls(s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testgen::pcap::{Conn, Link, Rng};
+
+    fn feed_all(sn: &mut Sniffer, packets: &[(i64, Vec<u8>)]) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for (ts, p) in packets {
+            out.extend(sn.feed(LinkType::Ethernet, *ts, p));
+        }
+        out
+    }
+
+    #[test]
+    fn memory_bound_evicts_oldest_flows_and_counts_them() {
+        let limits = Limits {
+            max_total_bytes: 1500,
+            ..Limits::default()
+        };
+        let mut sn = Sniffer::new(Config {
+            limits,
+            ..Config::default()
+        });
+        let mut rng = Rng::new(1);
+        for i in 0..4u16 {
+            let client = format!("10.9.0.{}:{}", i + 1, 40000 + i).parse().unwrap();
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.0.100:80".parse().unwrap(),
+                &mut rng,
+                i as i64 * 1000,
+            );
+            let mut segs = c.segments(true, &[b'A'; 1400], &[700]);
+            segs.remove(0); // a gap that never fills: the second half waits
+            c.emit(&segs);
+            feed_all(&mut sn, &c.packets);
+        }
+        let s = sn.summary();
+        assert!(s.flow.evicted_memory >= 2, "{:?}", s.flow);
+        assert!(sn.open_flows() <= 2);
+        assert_eq!(s.flow.out_of_order, 4);
+    }
+
+    #[test]
+    fn request_bodies_being_collected_count_against_the_memory_bound() {
+        let limits = Limits {
+            max_total_bytes: 10_000,
+            ..Limits::default()
+        };
+        let mut sn = Sniffer::new(Config {
+            limits,
+            ..Config::default()
+        });
+        let mut rng = Rng::new(3);
+        for i in 0..2u16 {
+            let client = format!("10.9.2.{}:{}", i + 1, 40000 + i).parse().unwrap();
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.2.100:80".parse().unwrap(),
+                &mut rng,
+                0,
+            );
+            c.send(
+                true,
+                b"POST / HTTP/1.1\r\nContent-Length: 8000\r\n\r\n",
+                1460,
+            );
+            c.send(true, &[b'x'; 6000], 1460);
+            feed_all(&mut sn, &c.packets);
+        }
+        // In order, so reassembly holds nothing: the bodies are the parser's.
+        assert_eq!(sn.summary().flow.out_of_order, 0);
+        assert_eq!(sn.summary().flow.evicted_memory, 1);
+    }
+
+    #[test]
+    fn ends_guessed_wrong_from_ports_are_swapped_by_content() {
+        // No handshake in the capture and the client's port is the lower.
+        let mut rng = Rng::new(4);
+        let client = "10.9.3.1:1000".parse().unwrap();
+        let server = "10.9.3.2:8080".parse().unwrap();
+        let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
+        c.packets.clear();
+        // The response's first segment is captured before the request.
+        let resp = c.segments(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            &[1460],
+        );
+        c.emit(&resp);
+        c.send(
+            true,
+            &crate::testgen::pcap::login_post("h", "amy", "pw1"),
+            1460,
+        );
+        let mut sn = Sniffer::default();
+        let mut found = feed_all(&mut sn, &c.packets);
+        found.extend(sn.finish());
+        match &found[..] {
+            [Finding::Credential(cr)] => {
+                assert_eq!((cr.client, cr.server), (client, server));
+                assert_eq!(cr.password.as_deref(), Some(&b"pw1"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn repeats_are_counted_not_reported_unless_asked() {
+        let mut rng = Rng::new(2);
+        let mut packets = Vec::new();
+        for i in 0..3u16 {
+            let client = format!("10.9.1.1:{}", 40000 + i).parse().unwrap();
+            let mut c = Conn::open(
+                Link::Ethernet,
+                client,
+                "10.9.1.2:21".parse().unwrap(),
+                &mut rng,
+                i as i64 * 1000,
+            );
+            c.send(false, b"220 ftp\r\n", 1460);
+            c.send(true, b"USER a\r\nPASS b\r\n", 1460);
+            c.close();
+            packets.extend(c.packets);
+        }
+        let mut sn = Sniffer::default();
+        assert_eq!(feed_all(&mut sn, &packets).len(), 1);
+        assert_eq!(
+            (sn.summary().credentials, sn.summary().credential_sightings),
+            (1, 3)
+        );
+        let mut sn = Sniffer::new(Config {
+            dedup: false,
+            ..Config::default()
+        });
+        assert_eq!(feed_all(&mut sn, &packets).len(), 3);
+    }
+
+    #[test]
+    fn garbage_packets_are_counted_never_fatal() {
+        let mut sn = Sniffer::default();
+        assert!(sn.feed(LinkType::Ethernet, 0, &[1, 2, 3]).is_empty());
+        assert!(sn.feed(LinkType::Raw, 0, &[0x45, 0, 0, 0]).is_empty());
+        assert!(sn.feed(LinkType::LinuxSll, 0, &[0; 16]).is_empty());
+        let s = sn.summary();
+        assert_eq!(s.packets, 3);
+        assert_eq!(s.bad_packets.values().sum::<u64>(), 2);
+        assert_eq!(s.other_packets, 1);
+    }
+}

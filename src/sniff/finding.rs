@@ -1,0 +1,129 @@
+//! What the engine reports: credentials seen in cleartext, TLS sessions,
+//! and the summary of a run.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use super::flow::FlowStats;
+
+/// The protocol (and mechanism) a credential was seen in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    HttpForm,
+    HttpQuery,
+    HttpBasic,
+    HttpDigest,
+    HttpBearer,
+    Ftp,
+    Pop3,
+    Imap,
+    Smtp,
+    Telnet,
+}
+
+impl Proto {
+    /// The name used in both outputs (`http-form`, `ftp`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::HttpForm => "http-form",
+            Proto::HttpQuery => "http-query",
+            Proto::HttpBasic => "http-basic",
+            Proto::HttpDigest => "http-digest",
+            Proto::HttpBearer => "http-bearer",
+            Proto::Ftp => "ftp",
+            Proto::Pop3 => "pop3",
+            Proto::Imap => "imap",
+            Proto::Smtp => "smtp",
+            Proto::Telnet => "telnet",
+        }
+    }
+}
+
+/// A credential seen in cleartext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Capture time of the packet that completed it, µs since the epoch.
+    pub ts: i64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub proto: Proto,
+    pub user: Option<Vec<u8>>,
+    /// `None` when no password is visible (HTTP Digest).
+    pub password: Option<Vec<u8>>,
+    /// Where it was seen (`POST host/path`) or a remark.
+    pub detail: Option<String>,
+}
+
+/// A TLS connection: encrypted, no credentials visible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// Time of the connection's first packet.
+    pub ts: i64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub sni: Option<String>,
+    /// Versions the client offered (`supported_versions`, GREASE removed;
+    /// else the ClientHello's legacy version).
+    pub offered: Vec<u16>,
+    /// The version the ServerHello chose, when seen.
+    pub chosen: Option<u16>,
+    pub alpn: Vec<String>,
+    /// TCP payload bytes both ways.
+    pub bytes: u64,
+}
+
+impl TlsSession {
+    /// The chosen version, else the highest offered.
+    pub fn version(&self) -> Option<u16> {
+        self.chosen.or_else(|| self.offered.iter().copied().max())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    Credential(Credential),
+    Tls(TlsSession),
+}
+
+/// Request-to-response latency of one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Latency {
+    pub server: SocketAddr,
+    pub count: u64,
+    /// Microseconds.
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub packets: u64,
+    pub bytes: u64,
+    pub tcp_packets: u64,
+    /// Packets that are not TCP (ARP, ICMP, UDP...).
+    pub other_packets: u64,
+    /// IP fragments (not reassembled).
+    pub fragments: u64,
+    /// Packets that could not be decoded, by reason.
+    pub bad_packets: BTreeMap<String, u64>,
+    /// Packets the capture's snap length cut short (decoded as far as they go).
+    pub truncated_packets: u64,
+    pub flow: FlowStats,
+    /// Flows by the protocol recognised in them.
+    pub flows_by_proto: BTreeMap<String, u64>,
+    pub http_requests: u64,
+    /// Parse errors by protocol and reason (the rest of that data skipped).
+    pub parse_errors: BTreeMap<String, u64>,
+    /// Distinct credentials reported.
+    pub credentials: u64,
+    /// Every sighting, repeats included.
+    pub credential_sightings: u64,
+    pub credentials_by_proto: BTreeMap<String, u64>,
+    pub tls_sessions: u64,
+    pub tls_by_version: BTreeMap<String, u64>,
+    pub tls_by_sni: BTreeMap<String, u64>,
+    pub latency: Vec<Latency>,
+}

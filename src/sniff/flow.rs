@@ -1,0 +1,741 @@
+//! Bounded TCP reassembly: one [`HalfStream`] per direction, ordered by
+//! sequence number; retransmissions and overlaps dropped, out-of-order
+//! segments buffered until the gap fills. The [`FlowTable`] bounds the number
+//! of flows and the bytes they hold, evicting idle and then oldest flows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use super::link::TcpSegment;
+
+/// Limits on what reassembly may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Flows tracked at once; beyond it the least recently seen is evicted.
+    pub max_flows: usize,
+    /// Bytes one direction may hold (out-of-order plus unconsumed data).
+    /// Beyond it the oldest gap is skipped.
+    pub max_flow_bytes: usize,
+    /// Bytes all flows together may hold; beyond it the least recently
+    /// seen flows are evicted.
+    pub max_total_bytes: usize,
+    /// A flow with no packet for this long (capture time, µs) is evicted.
+    pub idle_timeout_us: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_flows: 65_536,
+            max_flow_bytes: 1 << 20,
+            max_total_bytes: 256 << 20,
+            idle_timeout_us: 300_000_000,
+        }
+    }
+}
+
+/// Counters of what reassembly did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub flows: u64,
+    pub segments: u64,
+    /// Segments of no tracked flow, ignored: bare ACK/FIN/RST, and late
+    /// retransmissions of a flow that closed.
+    pub no_flow: u64,
+    pub retransmitted: u64,
+    pub overlaps_trimmed: u64,
+    pub out_of_order: u64,
+    pub gaps_skipped: u64,
+    pub bytes_skipped: u64,
+    pub evicted_idle: u64,
+    pub evicted_oldest: u64,
+    pub evicted_memory: u64,
+}
+
+/// One direction of a TCP connection.
+#[derive(Debug, Default)]
+pub struct HalfStream {
+    /// Sequence number of stream offset 0, once known.
+    base: Option<u32>,
+    /// Stream offset of the next expected byte (bytes delivered so far).
+    offset: u64,
+    /// Out-of-order segments by stream offset.
+    ooo: BTreeMap<u64, Held>,
+    ooo_bytes: usize,
+    /// Delivered, in-order bytes that the consumer has not taken yet.
+    pub data: Vec<u8>,
+    /// Set when bytes were skipped; the consumer should resynchronise.
+    pub gap: bool,
+    /// Stream offset where the FIN was sent, once seen.
+    fin_at: Option<u64>,
+}
+
+/// A buffered segment: the bytes captured and the sequence space it covers.
+#[derive(Debug, Default, Clone)]
+struct Held {
+    data: Vec<u8>,
+    wire: usize,
+}
+
+/// What one segment did to a half stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pushed {
+    pub delivered: usize,
+    pub retransmitted: bool,
+    pub overlap: bool,
+    pub buffered: bool,
+    pub gap_skipped: u64,
+}
+
+impl HalfStream {
+    /// Bytes held (out-of-order plus undelivered data).
+    pub fn held(&self) -> usize {
+        self.ooo_bytes + self.data.len()
+    }
+
+    /// Bytes delivered in order so far (including skipped gaps).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// A SYN fixes the initial sequence number.
+    pub fn syn(&mut self, seq: u32) {
+        if self.base.is_none() {
+            self.base = Some(seq.wrapping_add(1));
+        }
+    }
+
+    /// A FIN whose sequence number (after its payload) is `seq_end`.
+    pub fn fin(&mut self, seq_end: u32) {
+        let base = *self.base.get_or_insert(seq_end);
+        let next = base.wrapping_add(self.offset as u32);
+        let at = self.offset as i64 + seq_end.wrapping_sub(next) as i32 as i64;
+        self.fin_at = Some(at.max(0) as u64);
+    }
+
+    /// The FIN was seen and every byte before it was delivered (a FIN can
+    /// overtake data in a capture).
+    pub fn finished(&self) -> bool {
+        self.fin_at
+            .is_some_and(|at| self.offset >= at && self.ooo.is_empty())
+    }
+
+    /// Adds one segment's payload at `seq`.
+    pub fn push(&mut self, seq: u32, payload: &[u8], max_bytes: usize) -> Pushed {
+        self.push_cut(seq, payload, payload.len(), max_bytes)
+    }
+
+    /// Adds a segment that covered `wire_len` bytes of sequence space of
+    /// which the capture kept only `payload` (snap length): the missing tail
+    /// is skipped as a gap once the segment is in order.
+    pub fn push_cut(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        wire_len: usize,
+        max_bytes: usize,
+    ) -> Pushed {
+        let mut out = Pushed::default();
+        let wire_len = wire_len.max(payload.len());
+        if wire_len == 0 {
+            return out;
+        }
+        let base = *self.base.get_or_insert(seq);
+        let next = base.wrapping_add(self.offset as u32);
+        let rel = seq.wrapping_sub(next) as i32 as i64;
+        let start = self.offset as i64 + rel;
+        let end = start + wire_len as i64;
+        if end <= self.offset as i64 {
+            out.retransmitted = true;
+            return out;
+        }
+        if start > self.offset as i64 {
+            // Out of order: keep it until the gap fills, unless it is a
+            // duplicate of a buffered segment.
+            let start = start as u64;
+            match self.ooo.get(&start) {
+                Some(have) if have.wire >= wire_len => out.retransmitted = true,
+                _ => {
+                    let seg = Held {
+                        data: payload.to_vec(),
+                        wire: wire_len,
+                    };
+                    if let Some(old) = self.ooo.insert(start, seg) {
+                        self.ooo_bytes -= old.data.len();
+                    }
+                    self.ooo_bytes += payload.len();
+                    out.buffered = true;
+                }
+            }
+            while self.held() > max_bytes && !self.ooo.is_empty() {
+                out.gap_skipped += self.skip_gap();
+                out.delivered += self.drain();
+            }
+            return out;
+        }
+        // In order, possibly overlapping what was delivered (also before
+        // the first byte seen, when the capture began mid-stream).
+        let skip = (self.offset as i64 - start) as usize;
+        out.overlap = skip > 0;
+        out.delivered += self.deliver(
+            &Held {
+                data: payload.to_vec(),
+                wire: wire_len,
+            },
+            skip,
+        );
+        out.delivered += self.drain();
+        out
+    }
+
+    /// Delivers a segment from `skip` bytes in; the part the capture lacks
+    /// is skipped and flagged as a gap.
+    fn deliver(&mut self, seg: &Held, skip: usize) -> usize {
+        let have = seg.data.len().saturating_sub(skip);
+        if have > 0 {
+            self.data.extend_from_slice(&seg.data[skip..]);
+        }
+        let advance = seg.wire - skip;
+        if advance > have {
+            self.gap = true;
+        }
+        self.offset += advance as u64;
+        have
+    }
+
+    /// Moves buffered segments that are now in order to `data`.
+    fn drain(&mut self) -> usize {
+        let mut n = 0;
+        while let Some((&start, _)) = self.ooo.first_key_value() {
+            if start > self.offset {
+                break;
+            }
+            let seg = self.ooo.remove(&start).unwrap_or_default();
+            self.ooo_bytes -= seg.data.len();
+            if start + seg.wire as u64 <= self.offset {
+                continue;
+            }
+            n += self.deliver(&seg, (self.offset - start) as usize);
+        }
+        n
+    }
+
+    /// Gives up on the bytes missing before the first buffered segment.
+    fn skip_gap(&mut self) -> u64 {
+        let Some((&start, _)) = self.ooo.first_key_value() else {
+            return 0;
+        };
+        let skipped = start.saturating_sub(self.offset);
+        if skipped > 0 {
+            self.offset = start;
+            self.gap = true;
+        }
+        skipped
+    }
+
+    /// At the end of a flow: delivers what is buffered, skipping gaps.
+    /// Returns the bytes skipped.
+    pub fn flush(&mut self) -> u64 {
+        let mut skipped = 0;
+        while !self.ooo.is_empty() {
+            skipped += self.skip_gap();
+            self.drain();
+        }
+        skipped
+    }
+}
+
+/// Direction of a segment relative to the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        match self {
+            Dir::ToServer => 0,
+            Dir::ToClient => 1,
+        }
+    }
+}
+
+/// One TCP connection and what the application layer keeps for it.
+#[derive(Debug)]
+pub struct Flow<S> {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// `[to server, to client]`.
+    pub half: [HalfStream; 2],
+    pub payload_bytes: u64,
+    pub rst: bool,
+    /// The flags of the first SYN seen (it fixed who is the client).
+    pub syn_seen: Option<Flags>,
+    pub app: S,
+}
+
+/// Application state of a flow, which may hold bytes of its own (a request
+/// body being collected): they count against the memory bounds.
+pub trait AppState: Default {
+    fn held(&self) -> usize {
+        0
+    }
+}
+
+impl AppState for () {}
+
+impl<S: AppState> Flow<S> {
+    /// Reset, or FIN both ways with nothing still waiting for a gap to
+    /// fill (a FIN can overtake data in a capture).
+    pub fn closed(&self) -> bool {
+        self.rst || self.half.iter().all(HalfStream::finished)
+    }
+
+    /// Exchanges the roles of the two ends (when the guess from the
+    /// ports was wrong and no handshake told).
+    pub fn swap_ends(&mut self) {
+        std::mem::swap(&mut self.client, &mut self.server);
+        self.half.swap(0, 1);
+    }
+
+    /// Bytes held by reassembly and by the application state.
+    pub fn held(&self) -> usize {
+        self.half[0].held() + self.half[1].held() + self.app.held()
+    }
+}
+
+/// Key of a flow, the same in both directions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(SocketAddr, SocketAddr);
+
+impl Key {
+    fn of(a: SocketAddr, b: SocketAddr) -> Key {
+        if a <= b {
+            Key(a, b)
+        } else {
+            Key(b, a)
+        }
+    }
+}
+
+/// Why a flow left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Closed,
+    Idle,
+    Oldest,
+    Memory,
+    Finish,
+}
+
+/// The flow table. `S` is the application state of a flow.
+#[derive(Debug)]
+pub struct FlowTable<S> {
+    flows: HashMap<Key, Flow<S>>,
+    /// Recently closed flows and when they closed.
+    time_wait: HashMap<Key, i64>,
+    limits: Limits,
+    held: usize,
+    last_sweep: i64,
+    pub stats: FlowStats,
+}
+
+impl<S: AppState> FlowTable<S> {
+    pub fn new(limits: Limits) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            time_wait: HashMap::new(),
+            limits,
+            held: 0,
+            last_sweep: i64::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// Adds a segment to its flow (creating it) and returns the flow and
+    /// the segment's direction, and the bytes the flow held before (pass
+    /// it to [`FlowTable::account`]). Flows pushed out to make room are appended
+    /// to `ended`.
+    pub fn segment(
+        &mut self,
+        ts: i64,
+        seg: &TcpSegment<'_>,
+        ended: &mut Vec<(Flow<S>, End)>,
+    ) -> Option<(&mut Flow<S>, Dir, usize)> {
+        let (src, dst, seq, payload, wire_len) =
+            (seg.src, seg.dst, seg.seq, seg.payload, seg.wire_len);
+        let flags = Flags {
+            syn: seg.syn,
+            ack: seg.ack,
+            fin: seg.fin,
+            rst: seg.rst,
+        };
+        self.maintain(ts, ended);
+        let key = Key::of(src, dst);
+        self.stats.segments += 1;
+        if !self.flows.contains_key(&key) {
+            if !flags.syn && self.time_wait.contains_key(&key) {
+                // A late retransmission of a connection that closed.
+                self.stats.no_flow += 1;
+                self.stats.retransmitted += !payload.is_empty() as u64;
+                return None;
+            }
+            self.time_wait.remove(&key);
+            if !flags.syn && payload.is_empty() {
+                // A bare ACK, FIN or RST of a flow that ended (or that
+                // started before the capture): nothing to track.
+                self.stats.no_flow += 1;
+                return None;
+            }
+            if self.flows.len() >= self.limits.max_flows {
+                self.evict_oldest(End::Oldest, ended);
+            }
+            let (client, server) = orient(src, dst, flags);
+            self.stats.flows += 1;
+            self.flows.insert(
+                key,
+                Flow {
+                    client,
+                    server,
+                    first_ts: ts,
+                    last_ts: ts,
+                    half: Default::default(),
+                    payload_bytes: 0,
+                    rst: false,
+                    syn_seen: None,
+                    app: S::default(),
+                },
+            );
+        }
+        let flow = self.flows.get_mut(&key).expect("inserted above");
+        let dir = if src == flow.client {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
+        flow.last_ts = flow.last_ts.max(ts);
+        let before = flow.held();
+        if flags.syn && flow.syn_seen.is_none() {
+            flow.syn_seen = Some(flags);
+        }
+        let half = &mut flow.half[dir.index()];
+        if flags.syn {
+            half.syn(seq);
+        }
+        let data_seq = if flags.syn { seq.wrapping_add(1) } else { seq };
+        let p = half.push_cut(data_seq, payload, wire_len, self.limits.max_flow_bytes);
+        if flags.fin {
+            half.fin(data_seq.wrapping_add(wire_len.max(payload.len()) as u32));
+        }
+        if flags.rst {
+            flow.rst = true;
+        }
+        flow.payload_bytes += wire_len.max(payload.len()) as u64;
+        self.stats.retransmitted += p.retransmitted as u64;
+        self.stats.overlaps_trimmed += p.overlap as u64;
+        self.stats.out_of_order += p.buffered as u64;
+        if p.gap_skipped > 0 {
+            self.stats.gaps_skipped += 1;
+            self.stats.bytes_skipped += p.gap_skipped;
+        }
+        Some((flow, dir, before))
+    }
+
+    /// Accounts for a flow holding `after` bytes instead of `before`
+    /// (call after the application consumed what it could).
+    pub fn account(&mut self, before: usize, after: usize) {
+        self.held = (self.held + after).saturating_sub(before);
+    }
+
+    /// Bytes all flows hold.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Removes a flow (after it closed), flushing its buffers. Segments of
+    /// it that come later (without a new SYN) are ignored for the idle
+    /// timeout.
+    pub fn remove(&mut self, client: SocketAddr, server: SocketAddr) -> Option<Flow<S>> {
+        let key = Key::of(client, server);
+        let mut f = self.flows.remove(&key)?;
+        if self.time_wait.len() >= self.limits.max_flows {
+            let horizon = f.last_ts.saturating_sub(self.limits.idle_timeout_us);
+            self.time_wait.retain(|_, ts| *ts >= horizon);
+            if self.time_wait.len() >= self.limits.max_flows {
+                self.time_wait.clear();
+            }
+        }
+        self.time_wait.insert(key, f.last_ts);
+        self.held = self.held.saturating_sub(f.held());
+        self.flush(&mut f);
+        Some(f)
+    }
+
+    fn flush(&mut self, f: &mut Flow<S>) {
+        for h in &mut f.half {
+            let s = h.flush();
+            if s > 0 {
+                self.stats.gaps_skipped += 1;
+                self.stats.bytes_skipped += s;
+            }
+        }
+    }
+
+    /// Idle sweep (once a second of capture time) and the memory bound.
+    fn maintain(&mut self, ts: i64, ended: &mut Vec<(Flow<S>, End)>) {
+        if ts >= self.last_sweep.saturating_add(1_000_000) {
+            self.last_sweep = ts;
+            let idle = self.limits.idle_timeout_us;
+            self.time_wait.retain(|_, t| ts.saturating_sub(*t) <= idle);
+            let old: Vec<Key> = self
+                .flows
+                .iter()
+                .filter(|(_, f)| ts.saturating_sub(f.last_ts) > idle)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in old {
+                if let Some(mut f) = self.flows.remove(&k) {
+                    self.held = self.held.saturating_sub(f.held());
+                    self.stats.evicted_idle += 1;
+                    self.flush(&mut f);
+                    ended.push((f, End::Idle));
+                }
+            }
+        }
+        self.enforce_memory(ended);
+    }
+
+    /// Evicts the least recently seen flows while all flows together hold
+    /// more than the limit.
+    pub fn enforce_memory(&mut self, ended: &mut Vec<(Flow<S>, End)>) {
+        while self.held > self.limits.max_total_bytes && !self.flows.is_empty() {
+            self.evict_oldest(End::Memory, ended);
+        }
+    }
+
+    fn evict_oldest(&mut self, why: End, ended: &mut Vec<(Flow<S>, End)>) {
+        let Some(k) = self
+            .flows
+            .iter()
+            .min_by_key(|(_, f)| f.last_ts)
+            .map(|(k, _)| *k)
+        else {
+            return;
+        };
+        if let Some(mut f) = self.flows.remove(&k) {
+            self.held = self.held.saturating_sub(f.held());
+            match why {
+                End::Memory => self.stats.evicted_memory += 1,
+                _ => self.stats.evicted_oldest += 1,
+            }
+            self.flush(&mut f);
+            ended.push((f, why));
+        }
+    }
+
+    /// Ends every flow (end of input), oldest first.
+    pub fn drain_all(&mut self) -> Vec<Flow<S>> {
+        let mut all: Vec<Flow<S>> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| (f.first_ts, f.client, f.server));
+        self.held = 0;
+        for f in &mut all {
+            self.flush(f);
+        }
+        all
+    }
+}
+
+/// The TCP flags that matter to the flow table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// Which end is the client: the sender of a bare SYN, the receiver of a
+/// SYN-ACK, else the end with the higher port (ephemeral ports are high).
+fn orient(src: SocketAddr, dst: SocketAddr, f: Flags) -> (SocketAddr, SocketAddr) {
+    if f.syn && !f.ack {
+        (src, dst)
+    } else if f.syn && f.ack {
+        (dst, src)
+    } else if src.port() >= dst.port() {
+        (src, dst)
+    } else {
+        (dst, src)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_out_of_order_retransmitted_and_overlapping() {
+        let mut h = HalfStream::default();
+        h.syn(1000);
+        assert_eq!(h.push(1001, b"abc", 1 << 20).delivered, 3);
+        let p = h.push(1007, b"ghi", 1 << 20);
+        assert!(p.buffered && p.delivered == 0);
+        assert!(h.push(1001, b"abc", 1 << 20).retransmitted);
+        // Overlaps the delivered "c" and fills the gap.
+        let p = h.push(1003, b"cdef", 1 << 20);
+        assert!(p.overlap);
+        assert_eq!(p.delivered, 6);
+        assert_eq!(h.data, b"abcdefghi");
+        assert_eq!(h.held(), 9);
+    }
+
+    #[test]
+    fn snap_cut_segments_leave_a_gap_instead_of_stalling() {
+        let mut h = HalfStream::default();
+        h.syn(0);
+        // "abcdef" on the wire, "abc" captured; then "gh" in order.
+        h.push_cut(1, b"abc", 6, 100);
+        h.push(7, b"gh", 100);
+        assert_eq!(h.data, b"abcgh");
+        assert!(h.gap);
+        assert_eq!(h.offset(), 8);
+        // Out of order first: the same.
+        let mut h = HalfStream::default();
+        h.syn(0);
+        h.push(7, b"gh", 100);
+        h.push_cut(1, b"abc", 6, 100);
+        assert_eq!(h.data, b"abcgh");
+    }
+
+    #[test]
+    fn retransmission_reaching_before_the_first_byte_seen_is_trimmed() {
+        // No SYN seen: the stream starts at the first segment.
+        let mut h = HalfStream::default();
+        h.push(100, b"cd", 100);
+        let p = h.push(98, b"abcdef", 100);
+        assert!(p.overlap);
+        assert_eq!(h.data, b"cdef");
+    }
+
+    #[test]
+    fn a_fin_that_overtakes_data_waits_for_it() {
+        let mut h = HalfStream::default();
+        h.syn(10);
+        h.push(11, b"ab", 100);
+        h.fin(15);
+        assert!(!h.finished(), "bytes 13..15 not seen yet");
+        h.push(13, b"cd", 100);
+        assert!(h.finished());
+        // A bare FIN (no data at all) finishes at once.
+        let mut h = HalfStream::default();
+        h.syn(10);
+        h.fin(11);
+        assert!(h.finished());
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let mut h = HalfStream::default();
+        h.syn(u32::MAX - 1);
+        h.push(5, b"world", 100);
+        h.push(u32::MAX, b"hel", 100);
+        assert_eq!(h.data, b"hel");
+        h.push(2, b"lo ", 100);
+        assert_eq!(h.data, b"hello world");
+    }
+
+    #[test]
+    fn a_gap_that_never_fills_is_skipped_past_the_limit() {
+        let mut h = HalfStream::default();
+        h.syn(0);
+        h.push(1, b"ab", 8);
+        h.push(10, b"xxxx", 8);
+        let p = h.push(14, b"yyyy", 8);
+        assert_eq!(p.gap_skipped, 7);
+        assert!(h.gap);
+        assert_eq!(h.data, b"abxxxxyyyy");
+        h.push(20, b"zz", 100);
+        assert_eq!(h.flush(), 2);
+        assert_eq!(h.data, b"abxxxxyyyyzz");
+    }
+
+    fn seg<'a>(
+        src: SocketAddr,
+        dst: SocketAddr,
+        seq: u32,
+        f: Flags,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
+        TcpSegment {
+            src,
+            dst,
+            seq,
+            syn: f.syn,
+            ack: f.ack,
+            fin: f.fin,
+            rst: f.rst,
+            payload,
+            truncated: false,
+            wire_len: payload.len(),
+        }
+    }
+
+    #[test]
+    fn table_orients_bounds_and_evicts() {
+        let lim = Limits {
+            max_flows: 2,
+            max_flow_bytes: 100,
+            max_total_bytes: 1000,
+            idle_timeout_us: 10_000_000,
+        };
+        let mut t: FlowTable<()> = FlowTable::new(lim);
+        let mut ended = Vec::new();
+        let a: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let syn = Flags {
+            syn: true,
+            ..Flags::default()
+        };
+        // The SYN-ACK seen first still makes 10.0.0.1 the client.
+        let synack = Flags {
+            syn: true,
+            ack: true,
+            ..Flags::default()
+        };
+        let (f, dir, _) = t
+            .segment(0, &seg(s, a, 5, synack, b""), &mut ended)
+            .unwrap();
+        assert_eq!((f.client, dir), (a, Dir::ToClient));
+        for i in 0..3u16 {
+            let c = SocketAddr::new(a.ip(), 50000 + i);
+            t.segment(1 + i as i64, &seg(c, s, 0, syn, b""), &mut ended);
+        }
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.stats.evicted_oldest, 2);
+        assert_eq!(ended[0].0.client, a, "the oldest goes first");
+        ended.clear();
+        assert!(t
+            .segment(20_000_000, &seg(a, s, 1, Flags::default(), b""), &mut ended)
+            .is_none());
+        assert_eq!(
+            t.stats.no_flow, 1,
+            "a bare ACK of an unknown flow makes none"
+        );
+        assert_eq!(t.stats.evicted_idle, 2);
+        assert_eq!(t.len(), 0);
+    }
+}

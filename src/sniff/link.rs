@@ -1,0 +1,330 @@
+//! Link layers → IP → TCP segment, with etherparse's lax slicing so that
+//! segmentation-offload packets (IPv4 total length 0) and packets the snap
+//! length cut short are decoded as far as they go.
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+
+/// The link types tpsniff decodes (pcap `LINKTYPE_*` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    /// 1: Ethernet II, with up to three stacked 802.1Q/802.1ad tags.
+    Ethernet,
+    /// 0: BSD loopback, address family in host byte order.
+    Null,
+    /// 108: OpenBSD loopback, address family in network byte order.
+    Loop,
+    /// 101 (and DLT_RAW 12/14): raw IPv4 or IPv6.
+    Raw,
+    /// 228: raw IPv4 only.
+    Ipv4,
+    /// 229: raw IPv6 only.
+    Ipv6,
+    /// 113: Linux cooked capture v1.
+    LinuxSll,
+    /// 276: Linux cooked capture v2 (`tcpdump -i any`).
+    LinuxSll2,
+}
+
+impl LinkType {
+    /// Maps a pcap link-type number; `None` when tpsniff cannot decode it.
+    pub fn from_pcap(linktype: i32) -> Option<LinkType> {
+        Some(match linktype {
+            0 => LinkType::Null,
+            1 => LinkType::Ethernet,
+            12 | 14 | 101 => LinkType::Raw,
+            108 => LinkType::Loop,
+            113 => LinkType::LinuxSll,
+            228 => LinkType::Ipv4,
+            229 => LinkType::Ipv6,
+            276 => LinkType::LinuxSll2,
+            _ => return None,
+        })
+    }
+
+    /// The pcap link-type number (the canonical one for `Raw`).
+    pub fn to_pcap(self) -> i32 {
+        match self {
+            LinkType::Null => 0,
+            LinkType::Ethernet => 1,
+            LinkType::Raw => 101,
+            LinkType::Loop => 108,
+            LinkType::LinuxSll => 113,
+            LinkType::Ipv4 => 228,
+            LinkType::Ipv6 => 229,
+            LinkType::LinuxSll2 => 276,
+        }
+    }
+}
+
+/// Why a packet could not be decoded (counted, never fatal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("link header truncated")]
+    LinkTruncated,
+    #[error("IP header malformed or truncated")]
+    BadIp,
+    #[error("TCP header malformed or truncated")]
+    BadTcp,
+}
+
+/// One decoded TCP segment; the payload borrows the packet.
+#[derive(Debug, Clone)]
+pub struct TcpSegment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub syn: bool,
+    pub ack: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub payload: &'a [u8],
+    /// The capture holds less than the IP header announced (snap length).
+    pub truncated: bool,
+    /// The payload length on the wire (more than `payload.len()` when
+    /// truncated): the sequence space the segment covers.
+    pub wire_len: usize,
+}
+
+/// What a packet turned out to be.
+#[derive(Debug, Clone)]
+pub enum Decoded<'a> {
+    Tcp(TcpSegment<'a>),
+    /// A fragment of a fragmented IP datagram (not reassembled).
+    Fragment,
+    /// Anything else: ARP, ICMP, UDP, other ether types.
+    Other,
+}
+
+/// Decodes one packet of the given link type.
+pub fn decode(link: LinkType, data: &[u8]) -> Result<Decoded<'_>, LinkError> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| LinkError::LinkTruncated)?
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+            LaxSlicedPacket::from_ip(data).map_err(|_| LinkError::BadIp)?
+        }
+        LinkType::Null | LinkType::Loop => {
+            let fam: [u8; 4] = data
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(LinkError::LinkTruncated)?;
+            // NULL is host byte order of the writer: accept both orders.
+            let fam = if link == LinkType::Loop {
+                u32::from_be_bytes(fam)
+            } else {
+                let le = u32::from_le_bytes(fam);
+                if le < 0x10000 {
+                    le
+                } else {
+                    u32::from_be_bytes(fam)
+                }
+            };
+            match fam {
+                2 => from_ether_type(EtherType::IPV4, &data[4..]),
+                24 | 28 | 30 => from_ether_type(EtherType::IPV6, &data[4..]),
+                _ => return Ok(Decoded::Other),
+            }
+        }
+        LinkType::LinuxSll => {
+            if data.len() < 16 {
+                return Err(LinkError::LinkTruncated);
+            }
+            let arphrd = u16::from_be_bytes([data[2], data[3]]);
+            let proto = u16::from_be_bytes([data[14], data[15]]);
+            sll_payload(arphrd, proto, &data[16..])
+        }
+        LinkType::LinuxSll2 => {
+            if data.len() < 20 {
+                return Err(LinkError::LinkTruncated);
+            }
+            let proto = u16::from_be_bytes([data[0], data[1]]);
+            let arphrd = u16::from_be_bytes([data[8], data[9]]);
+            sll_payload(arphrd, proto, &data[20..])
+        }
+    };
+    from_sliced(sliced)
+}
+
+fn from_ether_type(et: EtherType, data: &[u8]) -> LaxSlicedPacket<'_> {
+    LaxSlicedPacket::from_ether_type(et, data)
+}
+
+/// SLL/SLL2 carry an ether type, except for a few ARPHRD types; the ones
+/// that carry IP (tunnels: ARPHRD_IPGRE 778, ARPHRD_NONE 0xfffe) still put
+/// an ether type in the protocol field, so the field is used as is.
+fn sll_payload(_arphrd: u16, proto: u16, data: &[u8]) -> LaxSlicedPacket<'_> {
+    from_ether_type(EtherType(proto), data)
+}
+
+fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
+    let Some(net) = &p.net else {
+        return match p.stop_err {
+            Some((_, layer)) if is_ip_layer(layer) => Err(LinkError::BadIp),
+            Some((_, etherparse::err::Layer::VlanHeader)) => Err(LinkError::LinkTruncated),
+            _ => Ok(Decoded::Other),
+        };
+    };
+    // `missing`: bytes the IP header announces that the capture lacks.
+    let (src, dst, payload, missing) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
+            let present = h.slice().len() + auth + v4.payload().payload.len();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+                (h.total_len() as usize).saturating_sub(present),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            let present = v6.extensions().slice().len() + v6.payload().payload.len();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+                (h.payload_length() as usize).saturating_sub(present),
+            )
+        }
+        LaxNetSlice::Arp(_) => return Ok(Decoded::Other),
+    };
+    if payload.ip_number != etherparse::IpNumber::TCP {
+        return Ok(Decoded::Other);
+    }
+    if payload.fragmented {
+        return Ok(Decoded::Fragment);
+    }
+    match &p.transport {
+        Some(TransportSlice::Tcp(tcp)) => Ok(Decoded::Tcp(TcpSegment {
+            src: SocketAddr::new(src, tcp.source_port()),
+            dst: SocketAddr::new(dst, tcp.destination_port()),
+            seq: tcp.sequence_number(),
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+            payload: tcp.payload(),
+            truncated: payload.incomplete,
+            wire_len: tcp.payload().len() + if payload.incomplete { missing } else { 0 },
+        })),
+        _ => Err(LinkError::BadTcp),
+    }
+}
+
+fn is_ip_layer(layer: etherparse::err::Layer) -> bool {
+    use etherparse::err::Layer as L;
+    matches!(
+        layer,
+        L::IpHeader
+            | L::Ipv4Header
+            | L::Ipv6Header
+            | L::Ipv4Packet
+            | L::Ipv6Packet
+            | L::IpAuthHeader
+            | L::Ipv6ExtHeader
+            | L::Ipv6HopByHopHeader
+            | L::Ipv6DestOptionsHeader
+            | L::Ipv6RouteHeader
+            | L::Ipv6FragHeader
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_v4(payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1000, 64000);
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn seg(d: Result<Decoded<'_>, LinkError>) -> TcpSegment<'_> {
+        match d {
+            Ok(Decoded::Tcp(s)) => s,
+            other => panic!("not tcp: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ethernet_ipv4_tcp_is_decoded() {
+        let p = tcp_v4(b"hello");
+        let s = seg(decode(LinkType::Ethernet, &p));
+        assert_eq!(s.src.to_string(), "10.0.0.1:40000");
+        assert_eq!(s.dst.to_string(), "10.0.0.2:80");
+        assert_eq!(s.seq, 1000);
+        assert_eq!(s.payload, b"hello");
+        assert!(!s.truncated);
+    }
+
+    #[test]
+    fn zero_total_length_is_decoded_from_the_slice() {
+        let mut p = tcp_v4(b"offloaded payload");
+        // IPv4 total length field at ethernet(14) + 2.
+        p[16] = 0;
+        p[17] = 0;
+        let s = seg(decode(LinkType::Ethernet, &p));
+        assert_eq!(s.payload, b"offloaded payload");
+    }
+
+    #[test]
+    fn snap_cut_packet_is_marked_truncated() {
+        let p = tcp_v4(b"0123456789");
+        let s = seg(decode(LinkType::Ethernet, &p[..p.len() - 4]));
+        assert_eq!(s.payload, b"012345");
+        assert!(s.truncated);
+        assert_eq!(s.wire_len, 10);
+    }
+
+    #[test]
+    fn stacked_vlans_and_sll2_and_null() {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .double_vlan(
+                etherparse::VlanId::try_new(10).unwrap(),
+                etherparse::VlanId::try_new(20).unwrap(),
+            )
+            .ipv6([1; 16], [2; 16], 64)
+            .tcp(1, 2, 3, 4);
+        let mut p = Vec::new();
+        b.write(&mut p, b"x").unwrap();
+        let s = seg(decode(LinkType::Ethernet, &p));
+        assert_eq!(s.payload, b"x");
+        assert!(s.src.is_ipv6());
+
+        // The same IPv6 packet behind SLL2 and NULL headers.
+        let ip = &p[14 + 8..];
+        let mut sll2 = vec![
+            0x86, 0xdd, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
+        sll2.extend_from_slice(ip);
+        assert_eq!(seg(decode(LinkType::LinuxSll2, &sll2)).payload, b"x");
+        let mut null = 30u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        assert_eq!(seg(decode(LinkType::Null, &null)).payload, b"x");
+        assert_eq!(seg(decode(LinkType::Raw, ip)).payload, b"x");
+        assert!(matches!(
+            decode(LinkType::LinuxSll2, &sll2[..10]),
+            Err(LinkError::LinkTruncated)
+        ));
+    }
+
+    #[test]
+    fn garbage_ip_is_an_error_not_a_panic() {
+        assert_eq!(
+            decode(LinkType::Raw, &[0x45, 0, 0]).unwrap_err(),
+            LinkError::BadIp
+        );
+        let mut p = tcp_v4(b"");
+        p.truncate(14 + 20 + 5); // TCP header cut
+        assert!(decode(LinkType::Ethernet, &p).is_err());
+        assert!(LinkType::from_pcap(147).is_none());
+    }
+}

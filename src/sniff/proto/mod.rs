@@ -1,0 +1,317 @@
+//! One parser per protocol: pure functions (and small state machines fed
+//! with reassembled bytes) that return [`Hit`]s. No I/O, no pcap types.
+
+pub mod ftp;
+pub mod http;
+pub mod imap;
+pub mod pop3;
+pub mod smtp;
+pub mod telnet;
+pub mod tls;
+
+use crate::sniff::finding::Proto;
+
+/// A credential as a parser sees it; the engine adds time and endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub proto: Proto,
+    pub user: Option<Vec<u8>>,
+    /// `None` when no password is visible (HTTP Digest).
+    pub password: Option<Vec<u8>>,
+    /// Where it was seen, e.g. `POST example.com/login`.
+    pub detail: Option<String>,
+}
+
+impl Hit {
+    pub fn new(proto: Proto, user: Option<&[u8]>, password: Option<&[u8]>) -> Hit {
+        Hit {
+            proto,
+            user: user.map(<[u8]>::to_vec),
+            password: password.map(<[u8]>::to_vec),
+            detail: None,
+        }
+    }
+}
+
+/// What a flow carries, decided from its first bytes (and its port when
+/// the bytes do not tell).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Http,
+    Tls,
+    Ftp,
+    Pop3,
+    Imap,
+    Smtp,
+    Telnet,
+    Other,
+}
+
+/// Decides the protocol from the first bytes each way. `None`: wait for
+/// more bytes.
+pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
+    if client.starts_with(b"HTTP/1.") && server.is_empty() {
+        // A response seen first: the ends may be the wrong way round; wait
+        // for the request.
+        return None;
+    }
+    if !client.is_empty() {
+        if tls::looks_like_record(client) {
+            return Some(Kind::Tls);
+        }
+        match http::looks_like_request(client) {
+            Some(true) => return Some(Kind::Http),
+            None if server.is_empty() => return None,
+            _ => {}
+        }
+    }
+    if client.first() == Some(&0xff) || server.first() == Some(&0xff) {
+        return Some(Kind::Telnet);
+    }
+    if let Some(line) = first_line(server) {
+        if line.starts_with(b"+OK") {
+            return Some(Kind::Pop3);
+        }
+        if starts_with_ci(line, b"* OK") || starts_with_ci(line, b"* PREAUTH") {
+            return Some(Kind::Imap);
+        }
+        if line.starts_with(b"220") {
+            let smtp = contains_ci(line, b"SMTP")
+                || first_line(client)
+                    .is_some_and(|l| starts_with_ci(l, b"EHLO") || starts_with_ci(l, b"HELO"));
+            if smtp || matches!(server_port, 25 | 465 | 587 | 2525) {
+                return Some(Kind::Smtp);
+            }
+            return Some(Kind::Ftp);
+        }
+    }
+    let by_port = match server_port {
+        21 => Some(Kind::Ftp),
+        23 => Some(Kind::Telnet),
+        25 | 587 | 2525 => Some(Kind::Smtp),
+        110 => Some(Kind::Pop3),
+        143 => Some(Kind::Imap),
+        _ => None,
+    };
+    if by_port.is_some() {
+        return by_port;
+    }
+    if let Some(l) = first_line(client) {
+        if starts_with_ci(l, b"EHLO") || starts_with_ci(l, b"HELO") {
+            return Some(Kind::Smtp);
+        }
+        if imap::split_tag(l).is_some_and(|(_, cmd)| starts_with_ci(cmd, b"LOGIN ")) {
+            return Some(Kind::Imap);
+        }
+        return Some(Kind::Other);
+    }
+    if client.len() + server.len() > 4096 {
+        return Some(Kind::Other);
+    }
+    None
+}
+
+/// Whether bytes can only be a client's opening: an HTTP request or a TLS
+/// ClientHello record.
+pub fn opens_conversation(b: &[u8]) -> bool {
+    http::looks_like_request(b) == Some(true) || (tls::looks_like_record(b) && b.get(5) == Some(&1))
+}
+
+/// The first complete line (without CR LF).
+pub fn first_line(b: &[u8]) -> Option<&[u8]> {
+    let end = memchr::memchr(b'\n', b)?;
+    Some(trim_crlf(&b[..end]))
+}
+
+/// Removes a trailing `\r\n`, `\n` or `\r`.
+pub fn trim_crlf(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r' | b'\n'] = b {
+        b = rest;
+    }
+    b
+}
+
+pub fn starts_with_ci(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && hay[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Splits complete lines off the front of `buf` (each without its line
+/// end) and removes them from `buf`.
+pub fn take_lines(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
+        lines.push(trim_crlf(&buf[start..start + i]).to_vec());
+        start += i + 1;
+    }
+    buf.drain(..start);
+    lines
+}
+
+/// Decodes standard base64, tolerating missing padding and spaces.
+pub fn b64(s: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let s: Vec<u8> = s
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let trimmed: &[u8] = {
+        let mut t = &s[..];
+        while let [rest @ .., b'='] = t {
+            t = rest;
+        }
+        t
+    };
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .ok()
+}
+
+/// SASL PLAIN: `authzid \0 authcid \0 password` → (user, password).
+pub fn sasl_plain(decoded: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut parts = decoded.splitn(3, |&c| c == 0);
+    let authz = parts.next()?;
+    let authc = parts.next()?;
+    let pass = parts.next()?;
+    let user = if authc.is_empty() { authz } else { authc };
+    Some((user.to_vec(), pass.to_vec()))
+}
+
+/// SASL exchanges on a line protocol (SMTP, POP3 and IMAP AUTH/AUTHENTICATE):
+/// PLAIN and LOGIN, with or without an initial response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Sasl {
+    #[default]
+    Idle,
+    /// PLAIN sent without an initial response: the next line is it.
+    Plain,
+    /// LOGIN: the next line is the base64 user name.
+    LoginUser,
+    /// LOGIN: the next line is the base64 password.
+    LoginPass(Vec<u8>),
+}
+
+impl Sasl {
+    /// `mech` and the optional initial response of an AUTH command.
+    pub fn start(&mut self, proto: Proto, mech: &[u8], initial: Option<&[u8]>) -> Option<Hit> {
+        *self = Sasl::Idle;
+        let initial = initial.filter(|i| !i.is_empty() && *i != b"=");
+        if mech.eq_ignore_ascii_case(b"PLAIN") {
+            match initial {
+                Some(i) => return plain_hit(proto, i),
+                None => *self = Sasl::Plain,
+            }
+        } else if mech.eq_ignore_ascii_case(b"LOGIN") {
+            match initial.and_then(b64) {
+                Some(u) => *self = Sasl::LoginPass(u),
+                None => *self = Sasl::LoginUser,
+            }
+        }
+        None
+    }
+
+    /// True while a SASL exchange waits for a client line.
+    pub fn active(&self) -> bool {
+        *self != Sasl::Idle
+    }
+
+    /// The next client line of the exchange.
+    pub fn line(&mut self, proto: Proto, line: &[u8]) -> Option<Hit> {
+        let state = std::mem::take(self);
+        if line == b"*" {
+            return None;
+        }
+        match state {
+            Sasl::Idle => None,
+            Sasl::Plain => plain_hit(proto, line),
+            Sasl::LoginUser => {
+                *self = Sasl::LoginPass(b64(line)?);
+                None
+            }
+            Sasl::LoginPass(user) => Some(Hit::new(proto, Some(&user), Some(&b64(line)?))),
+        }
+    }
+}
+
+fn plain_hit(proto: Proto, b64_line: &[u8]) -> Option<Hit> {
+    let (u, p) = sasl_plain(&b64(b64_line)?)?;
+    Some(Hit::new(proto, Some(&u), Some(&p)))
+}
+
+/// Splits `VERB rest` at the first space (rest trimmed; empty when absent).
+pub fn verb(line: &[u8]) -> (&[u8], &[u8]) {
+    let line = line.trim_ascii_start();
+    match memchr::memchr(b' ', line) {
+        Some(i) => (&line[..i], line[i + 1..].trim_ascii()),
+        None => (line, &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_by_content_before_port() {
+        assert_eq!(
+            detect(b"POST /login HTTP/1.1\r\n", b"", 1337),
+            Some(Kind::Http)
+        );
+        assert_eq!(
+            detect(b"\x16\x03\x01\x02\x00\x01", b"", 8443),
+            Some(Kind::Tls)
+        );
+        assert_eq!(detect(b"", b"+OK POP3 ready\r\n", 9999), Some(Kind::Pop3));
+        assert_eq!(detect(b"", b"* OK IMAP4rev1\r\n", 9999), Some(Kind::Imap));
+        assert_eq!(
+            detect(b"", b"220 mail ESMTP Postfix\r\n", 9999),
+            Some(Kind::Smtp)
+        );
+        assert_eq!(
+            detect(b"", b"220 (vsFTPd 3.0.3)\r\n", 9999),
+            Some(Kind::Ftp)
+        );
+        assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
+        assert_eq!(detect(b"GET", b"", 80), None);
+        assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
+    }
+
+    #[test]
+    fn a_conversation_is_opened_by_a_request_or_client_hello() {
+        assert!(opens_conversation(b"GET / HTTP/1.1\r\n"));
+        assert!(opens_conversation(b"\x16\x03\x01\x00\x10\x01\x00"));
+        assert!(
+            !opens_conversation(b"\x16\x03\x03\x00\x10\x02\x00"),
+            "ServerHello"
+        );
+        assert!(!opens_conversation(b"HTTP/1.1 200 OK\r\n"));
+    }
+
+    #[test]
+    fn sasl_plain_and_base64() {
+        let d = b64(b"AGRpZ2l0YWxpbnZlc3RpZ2F0b3JAbmV0d29ya3NpbXMuY29tAG5hcGllcg==").unwrap();
+        let (u, p) = sasl_plain(&d).unwrap();
+        assert_eq!(u, b"digitalinvestigator@networksims.com");
+        assert_eq!(p, b"napier");
+        assert_eq!(b64(b"dGVzdDp0ZXN0").unwrap(), b"test:test");
+        assert!(b64(b"!!").is_none());
+    }
+
+    #[test]
+    fn lines_are_taken_and_the_rest_kept() {
+        let mut b = b"USER a\r\nPASS b\nPAR".to_vec();
+        assert_eq!(
+            take_lines(&mut b),
+            vec![b"USER a".to_vec(), b"PASS b".to_vec()]
+        );
+        assert_eq!(b, b"PAR");
+    }
+}

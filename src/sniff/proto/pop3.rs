@@ -1,0 +1,72 @@
+//! POP3 `USER` / `PASS` and `AUTH PLAIN` / `AUTH LOGIN`.
+
+use super::{verb, Hit, Sasl};
+use crate::sniff::finding::Proto;
+
+#[derive(Debug, Default)]
+pub struct Pop3 {
+    user: Option<Vec<u8>>,
+    sasl: Sasl,
+}
+
+impl Pop3 {
+    /// One client line (without its line end).
+    pub fn client_line(&mut self, line: &[u8]) -> Option<Hit> {
+        if self.sasl.active() {
+            return self.sasl.line(Proto::Pop3, line);
+        }
+        let (cmd, arg) = verb(line);
+        if cmd.eq_ignore_ascii_case(b"USER") {
+            self.user = Some(arg.to_vec());
+        } else if cmd.eq_ignore_ascii_case(b"PASS") {
+            return Some(Hit::new(
+                Proto::Pop3,
+                self.user.take().as_deref(),
+                Some(arg),
+            ));
+        } else if cmd.eq_ignore_ascii_case(b"AUTH") {
+            let (mech, initial) = verb(arg);
+            return self.sasl.start(Proto::Pop3, mech, Some(initial));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_plain_on_its_own_line_and_inline() {
+        let mut p = Pop3::default();
+        assert_eq!(p.client_line(b"CAPA"), None);
+        assert_eq!(p.client_line(b"AUTH PLAIN"), None);
+        let h = p
+            .client_line(b"AGRpZ2l0YWxpbnZlc3RpZ2F0b3JAbmV0d29ya3NpbXMuY29tAG5hcGllcg==")
+            .unwrap();
+        assert_eq!(
+            h.user.as_deref(),
+            Some(&b"digitalinvestigator@networksims.com"[..])
+        );
+        assert_eq!(h.password.as_deref(), Some(&b"napier"[..]));
+        let h = p.client_line(b"AUTH PLAIN AHUAcHc=").unwrap();
+        assert_eq!(
+            (h.user.unwrap(), h.password.unwrap()),
+            (b"u".to_vec(), b"pw".to_vec())
+        );
+    }
+
+    #[test]
+    fn user_pass_and_cancelled_auth() {
+        let mut p = Pop3::default();
+        p.client_line(b"USER bob");
+        assert_eq!(
+            p.client_line(b"PASS s3cret").unwrap().password.unwrap(),
+            b"s3cret"
+        );
+        p.client_line(b"AUTH LOGIN");
+        assert_eq!(p.client_line(b"*"), None);
+        // After a cancel, lines are commands again.
+        assert_eq!(p.client_line(b"dXNlcg=="), None);
+    }
+}

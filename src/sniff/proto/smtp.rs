@@ -1,0 +1,61 @@
+//! SMTP `AUTH PLAIN` and `AUTH LOGIN` (base64 decoded).
+
+use super::{verb, Hit, Sasl};
+use crate::sniff::finding::Proto;
+
+#[derive(Debug, Default)]
+pub struct Smtp {
+    sasl: Sasl,
+    /// After DATA: message lines until the lone dot are not commands.
+    in_data: bool,
+}
+
+impl Smtp {
+    /// One client line (without its line end).
+    pub fn client_line(&mut self, line: &[u8]) -> Option<Hit> {
+        if self.in_data {
+            self.in_data = line != b".";
+            return None;
+        }
+        if self.sasl.active() {
+            return self.sasl.line(Proto::Smtp, line);
+        }
+        let (cmd, arg) = verb(line);
+        if cmd.eq_ignore_ascii_case(b"AUTH") {
+            let (mech, initial) = verb(arg);
+            return self.sasl.start(Proto::Smtp, mech, Some(initial));
+        }
+        if cmd.eq_ignore_ascii_case(b"DATA") {
+            self.in_data = true;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_login_user_and_password_on_their_own_lines() {
+        let mut s = Smtp::default();
+        assert_eq!(s.client_line(b"EHLO GP"), None);
+        assert_eq!(s.client_line(b"AUTH LOGIN"), None);
+        assert_eq!(s.client_line(b"Z3VycGFydGFwQHBhdHJpb3RzLmlu"), None);
+        let h = s.client_line(b"cHVuamFiQDEyMw==").unwrap();
+        assert_eq!(h.user.as_deref(), Some(&b"gurpartap@patriots.in"[..]));
+        assert_eq!(h.password.as_deref(), Some(&b"punjab@123"[..]));
+        assert_eq!(h.proto, Proto::Smtp);
+    }
+
+    #[test]
+    fn auth_login_with_initial_user_and_message_bodies_ignored() {
+        let mut s = Smtp::default();
+        s.client_line(b"AUTH LOGIN dXNlcg==");
+        assert_eq!(s.client_line(b"cGFzcw==").unwrap().user.unwrap(), b"user");
+        s.client_line(b"DATA");
+        assert_eq!(s.client_line(b"AUTH PLAIN AHUAcA=="), None);
+        s.client_line(b".");
+        assert!(s.client_line(b"AUTH PLAIN AHUAcA==").is_some());
+    }
+}
