@@ -33,7 +33,12 @@ mod with_nom {
     }
 
     fn quoted(i: &[u8]) -> IResult<&[u8], &[u8]> {
-        delimited(tag("\""), alt((escaped(is_not("\"\\"), '\\', take(1usize)), tag(""))), tag("\"")).parse(i)
+        delimited(
+            tag("\""),
+            alt((escaped(is_not("\"\\"), '\\', take(1usize)), tag(""))),
+            tag("\""),
+        )
+        .parse(i)
     }
 
     fn time(i: &[u8]) -> IResult<&[u8], i64> {
@@ -41,7 +46,13 @@ mod with_nom {
             tag("["),
             terminated(
                 map_opt(take(20usize), tplab::log::time::parse_log_clock),
-                opt(preceded(tag(" "), recognize((alt((tag("+"), tag("-"))), take_while_m_n(4, 4, |b: u8| b.is_ascii_digit()))))),
+                opt(preceded(
+                    tag(" "),
+                    recognize((
+                        alt((tag("+"), tag("-"))),
+                        take_while_m_n(4, 4, |b: u8| b.is_ascii_digit()),
+                    )),
+                )),
             ),
             tag("]"),
         )
@@ -52,15 +63,28 @@ mod with_nom {
         let (i, (host, _ident, _user)) = (token, token, token).parse(i)?;
         let (i, time) = terminated(time, tag(" ")).parse(i)?;
         let (i, request) = terminated(quoted, tag(" ")).parse(i)?;
-        let (i, status) = terminated(take_while_m_n(3, 3, |b: u8| b.is_ascii_digit()), tag(" ")).parse(i)?;
+        let (i, status) =
+            terminated(take_while_m_n(3, 3, |b: u8| b.is_ascii_digit()), tag(" ")).parse(i)?;
         let (i, bytes) = alt((
             tag("-").map(|_| None),
-            take_while1(|b: u8| b.is_ascii_digit()).map(|d: &[u8]| Some(d.iter().fold(0u64, |n, &c| n * 10 + (c - b'0') as u64))),
+            take_while1(|b: u8| b.is_ascii_digit())
+                .map(|d: &[u8]| Some(d.iter().fold(0u64, |n, &c| n * 10 + (c - b'0') as u64))),
         ))
         .parse(i)?;
         let (i, ra) = opt((preceded(tag(" "), quoted), preceded(tag(" "), quoted))).parse(i)?;
         let (i, _) = eof(i)?;
-        Ok((i, Rec { host, time, request, status, bytes, referer: ra.map(|r| r.0), agent: ra.map(|r| r.1) }))
+        Ok((
+            i,
+            Rec {
+                host,
+                time,
+                request,
+                status,
+                bytes,
+                referer: ra.map(|r| r.0),
+                agent: ra.map(|r| r.1),
+            },
+        ))
     }
 }
 
@@ -118,7 +142,10 @@ fn parse(c: &mut Criterion) {
     // Same answers on the valid lines (the mix has no nginx trailing fields).
     for l in &lines {
         if let (Ok(a), Ok((_, b))) = (parse_line(l), with_nom::line(l)) {
-            assert_eq!((a.host, a.time, a.request, a.status, a.bytes, a.referer, a.agent), (b.host, b.time, b.request, b.status, b.bytes, b.referer, b.agent));
+            assert_eq!(
+                (a.host, a.time, a.request, a.status, a.bytes, a.referer, a.agent),
+                (b.host, b.time, b.request, b.status, b.bytes, b.referer, b.agent)
+            );
         }
     }
 }

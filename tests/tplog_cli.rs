@@ -211,7 +211,7 @@ fn exit_codes_and_messages() {
     assert_eq!(o.status.code(), Some(0));
     let listed: Vec<String> = text(&o.stdout)
         .lines()
-        .map(|l| l.splitn(3, ':').nth(1).unwrap().to_string())
+        .map(|l| l.split(':').nth(1).unwrap().to_string())
         .collect();
     assert_eq!(
         listed,

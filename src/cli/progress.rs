@@ -16,7 +16,7 @@ impl Progress {
     /// A bar for `total` bytes (None when unknown, e.g. stdin), shown when
     /// stderr is a terminal, `quiet` is false and the input is large.
     pub fn bytes(total: Option<u64>, quiet: bool) -> Progress {
-        let large = total.map_or(false, |t| t >= SHOW_ABOVE_BYTES);
+        let large = total.is_some_and(|t| t >= SHOW_ABOVE_BYTES);
         if quiet || !large || !std::io::stderr().is_terminal() {
             return Progress(None);
         }

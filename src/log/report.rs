@@ -123,7 +123,7 @@ pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
         }
     };
     if opts.sort == SortBy::Count {
-        rows.sort_by(|a, b| b.count.cmp(&a.count)); // stable: ties keep key order
+        rows.sort_by_key(|r| std::cmp::Reverse(r.count)); // stable: ties keep key order
     }
     if let Some(n) = opts.top {
         rows.truncate(n);

@@ -202,8 +202,11 @@ fn date(i: &str) -> IResult<&str, (u32, u32, u32)> {
     .parse(i)
 }
 
+/// Hours, minutes and seconds, each present only if the one before is.
+type Clock = (Option<u32>, Option<u32>, Option<u32>);
+
 /// `[:HH[:MM[:SS]]]` after a date; the ISO form uses `T` (or a space) first.
-fn clock(i: &str) -> IResult<&str, (Option<u32>, Option<u32>, Option<u32>)> {
+fn clock(i: &str) -> IResult<&str, Clock> {
     let (i, h) = opt(preceded(alt((tag(":"), tag("T"), tag(" "))), num(2))).parse(i)?;
     if h.is_none() {
         return Ok((i, (None, None, None)));

@@ -116,7 +116,7 @@ fn clients(rng: &mut SplitMix64, n: usize) -> Vec<String> {
     v.push("192.168.11.12".to_string());
     v.push("192.168.11.53".to_string());
     while v.len() < n {
-        let r = rng.next();
+        let r = rng.next_u64();
         let c = match r % 10 {
             0 | 1 => format!("2001:db8:{:x}::{:x}", (r >> 8) & 0xffff, (r >> 24) & 0xfff),
             2..=4 => format!("192.168.{}.{}", (r >> 8) % 4 + 10, (r >> 16) % 250 + 2),
@@ -300,7 +300,7 @@ fn write_malformed(rng: &mut SplitMix64, line: &mut Vec<u8>, ip: &str, t: Secs) 
             line.extend_from_slice(good.as_bytes());
         }
         // Binary junk.
-        _ => line.extend((0..40).map(|_| (rng.next() & 0xff) as u8).map(|b| {
+        _ => line.extend((0..40).map(|_| (rng.next_u64() & 0xff) as u8).map(|b| {
             if b == b'\n' {
                 b' '
             } else {

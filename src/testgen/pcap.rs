@@ -14,24 +14,20 @@ use crate::sniff::finding::Proto;
 use crate::sniff::proto::tls::build as tlsb;
 use crate::sniff::LinkType;
 
-/// splitmix64: small, deterministic, good enough for test data.
+/// The shared [`SplitMix64`](super::SplitMix64), plus what captures need.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(super::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(super::SplitMix64::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        self.0.below(n as u64) as usize
     }
     /// A printable secret of `len` characters.
     pub fn secret(&mut self, len: usize) -> String {

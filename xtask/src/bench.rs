@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, parse_size, root, run as must};
+use crate::{parse_size, root, run as must};
 
 struct Opts {
     size: u64,
@@ -153,15 +153,7 @@ fn warm(path: &Path) -> Result<()> {
 pub fn run_bench(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     crate::sys::ensure_packages(&["ripgrep", "mawk", "goaccess"])?;
-    must(cargo().args([
-        "build",
-        "--quiet",
-        "--release",
-        "--no-default-features",
-        "--bin",
-        "tplog",
-    ]))?;
-    let tplog = root().join("target/release/tplog");
+    let tplog = crate::build_tplog()?;
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let name = format!("access-{}.log", o.size);

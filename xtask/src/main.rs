@@ -76,9 +76,9 @@ fn cargo() -> Command {
     c
 }
 
-/// The lab's four queries on the bundled sample, each under a heading.
-fn demo() -> Result<()> {
-    // tplog needs no C library: build it without the capture and libvirt features.
+/// Builds the release tplog and returns its path. tplog needs no C
+/// library: it is built without the capture and libvirt features.
+pub fn build_tplog() -> Result<PathBuf> {
     run(cargo().args([
         "build",
         "--quiet",
@@ -87,7 +87,12 @@ fn demo() -> Result<()> {
         "--bin",
         "tplog",
     ]))?;
-    let tplog = root().join("target/release/tplog");
+    Ok(root().join("target/release/tplog"))
+}
+
+/// The lab's four queries on the bundled sample, each under a heading.
+fn demo() -> Result<()> {
+    let tplog = build_tplog()?;
     let log = "testdata/access.log";
     let queries: [(&str, &[&str]); 4] = [
         ("Who asked for truc.html?", &["ips", "--page", "truc.html"]),
