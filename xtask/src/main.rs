@@ -5,6 +5,7 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod fuzz;
 mod gen_pcap;
 mod sys;
 
@@ -30,6 +31,9 @@ tasks:
                        what each must yield
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
+  fuzz [--secs N] [TARGET...]
+                       run the cargo-fuzz targets of fuzz/ one after the other, N seconds
+                       each (default 600), niced; prints executions, coverage, crashes
 ";
 
 fn root() -> PathBuf {
@@ -47,6 +51,7 @@ fn main() {
         Some("gen-log") => gen_log(&args[1..]),
         Some("gen-pcap") => gen_pcap::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz::run_cmd(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -152,6 +157,13 @@ fn test(args: &[String]) -> Result<()> {
         "--no-default-features",
         "--bin",
         "tplog",
+    ]))?;
+    // The fuzz targets must build (plain stable build: no sanitizer, no run).
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
     ]))?;
     // The doc tests (all-targets leaves them out).
     run(cargo().args(["test", "--quiet", "--doc"]))

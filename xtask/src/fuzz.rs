@@ -1,0 +1,260 @@
+//! `cargo xtask fuzz [--secs N] [TARGET...]`: runs the cargo-fuzz targets
+//! of `fuzz/` one after the other, each for N seconds (default 600), niced
+//! so that the machine stays usable, then prints executions, coverage,
+//! corpus size and crashes per target.
+//!
+//! cargo-fuzz needs nightly flags (`-Zsanitizer=address`); on a stable
+//! toolchain they are allowed with `RUSTC_BOOTSTRAP=1`, as cargo-fuzz
+//! users do. cargo-fuzz itself is installed with `cargo install` when
+//! missing. Seeds are written to `fuzz/seeds/TARGET` (from the bundled log
+//! and the capture generator); the corpus grows in `fuzz/corpus/TARGET`
+//! and crashes land in `fuzz/artifacts/TARGET` (all three gitignored;
+//! minimized crashes go to `testdata/fuzz-regressions/TARGET/`, which
+//! `cargo test` replays).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{root, run};
+
+/// Every target in `fuzz/Cargo.toml`.
+pub const TARGETS: &[&str] = &[
+    "log_parse_line",
+    "log_args",
+    "sniff_feed",
+    "http_request",
+    "tls_client_hello",
+    "tcp_reassembly",
+];
+
+/// The figures of one run, from libFuzzer's output.
+#[derive(Debug, Default)]
+struct Figures {
+    execs: Option<u64>,
+    cov: Option<u64>,
+    ft: Option<u64>,
+    corpus: Option<u64>,
+    crashes: Vec<PathBuf>,
+    ok: bool,
+}
+
+pub fn run_cmd(args: &[String]) -> Result<()> {
+    let mut secs: u64 = 600;
+    let mut targets: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--secs" => {
+                secs = it
+                    .next()
+                    .context("--secs needs a value")?
+                    .parse()
+                    .context("--secs")?
+            }
+            t if TARGETS.contains(&t) => targets.push(t.to_string()),
+            other => bail!("fuzz: unknown option or target {other:?}; targets: {TARGETS:?}"),
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.iter().map(|s| s.to_string()).collect();
+    }
+    ensure_cargo_fuzz()?;
+    let fuzz = root().join("fuzz");
+    write_seeds(&fuzz.join("seeds"))?;
+    // Build all targets once (niced), then run them one at a time.
+    run(cargo_fuzz().args(["build", "-O"]))?;
+    let logs = fuzz.join("target/logs");
+    fs::create_dir_all(&logs)?;
+    let mut table = Vec::new();
+    for t in &targets {
+        eprintln!("xtask: fuzzing {t} for {secs} s (log: fuzz/target/logs/{t}.log)");
+        let f = fuzz_one(t, secs, &fuzz, &logs)?;
+        table.push((t.clone(), f));
+    }
+    println!(
+        "{:<18} {:>12} {:>7} {:>7} {:>7} {:>8}",
+        "target", "execs", "cov", "ft", "corpus", "crashes"
+    );
+    let show = |v: Option<u64>| v.map_or("?".to_string(), |v| v.to_string());
+    let mut failed = false;
+    for (t, f) in &table {
+        println!(
+            "{:<18} {:>12} {:>7} {:>7} {:>7} {:>8}",
+            t,
+            show(f.execs),
+            show(f.cov),
+            show(f.ft),
+            show(f.corpus),
+            f.crashes.len()
+        );
+        for c in &f.crashes {
+            println!("    crash: {}", c.display());
+        }
+        failed |= !f.ok || !f.crashes.is_empty();
+    }
+    if failed {
+        bail!("a fuzz target crashed: minimize it (cargo fuzz tmin TARGET FILE) into testdata/fuzz-regressions/TARGET/, fix, rerun");
+    }
+    Ok(())
+}
+
+fn cargo_fuzz() -> Command {
+    let mut c = Command::new("nice");
+    c.args(["-n", "19", "cargo", "fuzz"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .current_dir(root());
+    c
+}
+
+fn ensure_cargo_fuzz() -> Result<()> {
+    let have = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        eprintln!("xtask: installing cargo-fuzz");
+        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))?;
+    }
+    Ok(())
+}
+
+fn fuzz_one(target: &str, secs: u64, fuzz: &Path, logs: &Path) -> Result<Figures> {
+    let corpus = fuzz.join("corpus").join(target);
+    let artifacts = fuzz.join("artifacts").join(target);
+    fs::create_dir_all(&corpus)?;
+    fs::create_dir_all(&artifacts)?;
+    let before: Vec<PathBuf> = list(&artifacts);
+    let log = logs.join(format!("{target}.log"));
+    let out = fs::File::create(&log)?;
+    let status = cargo_fuzz()
+        .args(["run", "-O", target])
+        .arg(&corpus)
+        .arg(fuzz.join("seeds").join(target))
+        .arg("--")
+        .arg(format!("-max_total_time={secs}"))
+        .args(["-rss_limit_mb=2048", "-timeout=10", "-print_final_stats=1"])
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .context("running cargo fuzz")?;
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    let mut f = parse_figures(&text);
+    f.ok = status.success();
+    f.crashes = list(&artifacts)
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    if !f.ok && f.crashes.is_empty() {
+        eprintln!("xtask: {target} failed without a crash file; see {}", log.display());
+    }
+    Ok(f)
+}
+
+fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `#123 DONE cov: 456 ft: 789 corp: 12/34b ...` and
+/// `stat::number_of_executed_units: 123`.
+fn parse_figures(text: &str) -> Figures {
+    let mut f = Figures::default();
+    let field = |line: &str, key: &str| -> Option<u64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        let num: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        num.parse().ok()
+    };
+    for line in text.lines() {
+        if line.starts_with('#') && line.contains(" cov: ") {
+            f.cov = field(line, "cov:").or(f.cov);
+            f.ft = field(line, "ft:").or(f.ft);
+            f.corpus = field(line, "corp:").or(f.corpus);
+            f.execs = field(line, "#").or(f.execs);
+        }
+        if let Some(v) = field(line, "stat::number_of_executed_units:") {
+            f.execs = Some(v);
+        }
+    }
+    f
+}
+
+/// Seeds: valid inputs of each target, so the fuzzers start deep.
+fn write_seeds(dir: &Path) -> Result<()> {
+    use tplab::sniff::proto::tls::build as tlsb;
+    use tplab::testgen::pcap::{captures, login_post};
+    let put = |target: &str, name: &str, bytes: &[u8]| -> Result<()> {
+        let d = dir.join(target);
+        fs::create_dir_all(&d)?;
+        fs::write(d.join(name), bytes).with_context(|| format!("writing seed {target}/{name}"))
+    };
+    let log = fs::read(root().join("testdata/access.log")).unwrap_or_default();
+    for (i, line) in log.split(|&b| b == b'\n').step_by(97).take(100).enumerate() {
+        put("log_parse_line", &format!("line{i}"), line)?;
+    }
+    for (i, a) in [
+        "08/Feb/2014:07:00",
+        "2014-02-08T07:00:59",
+        "29/Feb/2016",
+        "15m",
+        "truc.html\u{0}192.168.11.0/24\u{0}08/Feb/2014:07:00\u{0}09/Feb/2014\u{0}\u{0}4xx\u{0}POST",
+        "/a b\u{0}::ffff:10.0.0.1\u{0}\u{0}\u{0}2014-02-08\u{0}404\u{0}GET",
+    ]
+    .iter()
+    .enumerate()
+    {
+        put("log_args", &format!("arg{i}"), a.as_bytes())?;
+    }
+    let links = [1, 0, 108, 101, 228, 229, 113, 276];
+    for (i, c) in captures(1).iter().enumerate() {
+        let sel = links
+            .iter()
+            .position(|&l| l == c.link.to_pcap())
+            .unwrap_or(0) as u8;
+        let mut b = vec![sel];
+        let mut last = c.packets.first().map_or(0, |p| p.0);
+        for (ts, p) in &c.packets {
+            let n = p.len().min(u16::MAX as usize);
+            b.extend_from_slice(&(n as u16).to_be_bytes());
+            b.push(((ts - last) / 1_000_000).clamp(0, 255) as u8);
+            last = *ts;
+            b.extend_from_slice(&p[..n]);
+        }
+        put("sniff_feed", &format!("{i}-{}", c.name), &b)?;
+    }
+    let post = login_post("cloud.lab", "alice", "s3cret");
+    let mut cut = vec![0u8, 40];
+    cut.extend_from_slice(&post);
+    put("http_request", "post", &cut)?;
+    put(
+        "http_request",
+        "chunked",
+        b"\0\x10POST /l HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n9\r\nuser=bob&\r\nb\r\npassword=pw\r\n0\r\n\r\nGET /?pass=x HTTP/1.1\r\nAuthorization: Basic dTpw\r\n\r\n",
+    )?;
+    let hello = tlsb::client_hello("example.org", &[0x0a0a, 0x0304, 0x0303], &["h2", "http/1.1"]);
+    put("tls_client_hello", "body", &hello)?;
+    put("tls_client_hello", "record", &tlsb::record(1, &hello))?;
+    put(
+        "tls_client_hello",
+        "server",
+        &tlsb::server_hello(0x0304, Some("h2")),
+    )?;
+    // SYN, data in order, data out of order, FIN both ways.
+    put(
+        "tcp_reassembly",
+        "handshake",
+        &[1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 2, 0, 0, 20, 1, 0, 2, 0, 40, 20, 1, 0, 2, 0, 20, 20, 1, 0, 4, 0, 60, 0, 1, 0, 4, 1, 0, 0, 1, 0],
+    )?;
+    Ok(())
+}
