@@ -3,7 +3,8 @@
 //! segments buffered until the gap fills. The [`FlowTable`] bounds the number
 //! of flows and the bytes they hold, evicting idle and then oldest flows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use super::link::TcpSegment;
@@ -308,7 +309,7 @@ impl<S: AppState> Flow<S> {
 }
 
 /// Key of a flow, the same in both directions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key(SocketAddr, SocketAddr);
 
 impl Key {
@@ -337,6 +338,15 @@ pub struct FlowTable<S> {
     flows: HashMap<Key, Flow<S>>,
     /// Recently closed flows and when they closed.
     time_wait: HashMap<Key, i64>,
+    /// `time_wait` in the order flows closed (entries whose flow reopened
+    /// are skipped), so that expiring them is not a scan.
+    time_wait_order: VecDeque<(i64, Key)>,
+    /// Flows by when they were last seen, least recent first: an entry is
+    /// pushed each time a flow's `last_ts` grows, and stale entries (the
+    /// flow left or was seen since) are skipped when they come up. Evicting
+    /// the oldest or the idle flows is then not a scan of the table, which
+    /// made a flood of one-packet flows quadratic.
+    lru: BinaryHeap<Reverse<(i64, Key)>>,
     limits: Limits,
     held: usize,
     last_sweep: i64,
@@ -348,6 +358,8 @@ impl<S: AppState> FlowTable<S> {
         FlowTable {
             flows: HashMap::new(),
             time_wait: HashMap::new(),
+            time_wait_order: VecDeque::new(),
+            lru: BinaryHeap::new(),
             limits,
             held: 0,
             last_sweep: i64::MIN,
@@ -406,6 +418,7 @@ impl<S: AppState> FlowTable<S> {
                 self.evict_oldest(End::Oldest, ended);
             }
             let (client, server) = orient(src, dst, flags);
+            self.touch(key, ts);
             self.stats.flows += 1;
             self.flows.insert(
                 key,
@@ -421,6 +434,9 @@ impl<S: AppState> FlowTable<S> {
                     app: S::default(),
                 },
             );
+        }
+        if self.flows.get(&key).is_some_and(|f| ts > f.last_ts) {
+            self.touch(key, ts);
         }
         let flow = self.flows.get_mut(&key).expect("inserted above");
         let dir = if src == flow.client {
@@ -473,14 +489,22 @@ impl<S: AppState> FlowTable<S> {
     pub fn remove(&mut self, client: SocketAddr, server: SocketAddr) -> Option<Flow<S>> {
         let key = Key::of(client, server);
         let mut f = self.flows.remove(&key)?;
-        if self.time_wait.len() >= self.limits.max_flows {
-            let horizon = f.last_ts.saturating_sub(self.limits.idle_timeout_us);
-            self.time_wait.retain(|_, ts| *ts >= horizon);
-            if self.time_wait.len() >= self.limits.max_flows {
+        // Full: forget the flows that closed first.
+        while self.time_wait.len() >= self.limits.max_flows {
+            let Some((t, k)) = self.time_wait_order.pop_front() else {
                 self.time_wait.clear();
+                break;
+            };
+            if self.time_wait.get(&k) == Some(&t) {
+                self.time_wait.remove(&k);
             }
         }
         self.time_wait.insert(key, f.last_ts);
+        self.time_wait_order.push_back((f.last_ts, key));
+        if self.time_wait_order.len() > 2 * self.time_wait.len() + 1024 {
+            let tw = &self.time_wait;
+            self.time_wait_order.retain(|(t, k)| tw.get(k) == Some(t));
+        }
         self.held = self.held.saturating_sub(f.held());
         self.flush(&mut f);
         Some(f)
@@ -501,14 +525,19 @@ impl<S: AppState> FlowTable<S> {
         if ts >= self.last_sweep.saturating_add(1_000_000) {
             self.last_sweep = ts;
             let idle = self.limits.idle_timeout_us;
-            self.time_wait.retain(|_, t| ts.saturating_sub(*t) <= idle);
-            let old: Vec<Key> = self
-                .flows
-                .iter()
-                .filter(|(_, f)| ts.saturating_sub(f.last_ts) > idle)
-                .map(|(k, _)| *k)
-                .collect();
-            for k in old {
+            while let Some(&(t, k)) = self.time_wait_order.front() {
+                if ts.saturating_sub(t) <= idle {
+                    break;
+                }
+                self.time_wait_order.pop_front();
+                if self.time_wait.get(&k) == Some(&t) {
+                    self.time_wait.remove(&k);
+                }
+            }
+            while let Some((last, k)) = self.oldest() {
+                if ts.saturating_sub(last) <= idle {
+                    break;
+                }
                 if let Some(mut f) = self.flows.remove(&k) {
                     self.held = self.held.saturating_sub(f.held());
                     self.stats.evicted_idle += 1;
@@ -529,12 +558,7 @@ impl<S: AppState> FlowTable<S> {
     }
 
     fn evict_oldest(&mut self, why: End, ended: &mut Vec<(Flow<S>, End)>) {
-        let Some(k) = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| f.last_ts)
-            .map(|(k, _)| *k)
-        else {
+        let Some((_, k)) = self.oldest() else {
             return;
         };
         if let Some(mut f) = self.flows.remove(&k) {
@@ -548,10 +572,35 @@ impl<S: AppState> FlowTable<S> {
         }
     }
 
+    /// Records that the flow `key` was seen at `ts` (its new `last_ts`).
+    fn touch(&mut self, key: Key, ts: i64) {
+        if self.lru.len() > 2 * self.flows.len() + 1024 {
+            // Mostly stale: rebuild from the live flows (amortised O(1)).
+            self.lru = self
+                .flows
+                .iter()
+                .map(|(k, f)| Reverse((f.last_ts, *k)))
+                .collect();
+        }
+        self.lru.push(Reverse((ts, key)));
+    }
+
+    /// The least recently seen flow and when, dropping stale entries.
+    fn oldest(&mut self) -> Option<(i64, Key)> {
+        while let Some(&Reverse((t, k))) = self.lru.peek() {
+            if self.flows.get(&k).is_some_and(|f| f.last_ts == t) {
+                return Some((t, k));
+            }
+            self.lru.pop();
+        }
+        None
+    }
+
     /// Ends every flow (end of input), oldest first.
     pub fn drain_all(&mut self) -> Vec<Flow<S>> {
         let mut all: Vec<Flow<S>> = self.flows.drain().map(|(_, f)| f).collect();
         all.sort_by_key(|f| (f.first_ts, f.client, f.server));
+        self.lru.clear();
         self.held = 0;
         for f in &mut all {
             self.flush(f);
@@ -737,5 +786,81 @@ mod tests {
         );
         assert_eq!(t.stats.evicted_idle, 2);
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn eviction_follows_last_activity_and_a_flood_is_not_quadratic() {
+        // Regression (issue 7): evicting the oldest flow and the idle sweep
+        // scanned the whole table, so a flood of one-packet flows cost
+        // O(flows x table) (48 s for 200k packets in release).
+        let lim = Limits {
+            max_flows: 1000,
+            max_flow_bytes: 100,
+            max_total_bytes: 1 << 20,
+            idle_timeout_us: 10_000_000,
+        };
+        let mut t: FlowTable<()> = FlowTable::new(lim);
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let c = |i: u32| SocketAddr::new(std::net::Ipv4Addr::from(0x0b00_0000 + i).into(), 40000);
+        let mut ended = Vec::new();
+        // Flows 0..1000, then flow 0 seen again: flow 1 is now the oldest.
+        for i in 0..1000u32 {
+            t.segment(
+                i as i64,
+                &seg(c(i), s, 1, Flags::default(), b"x"),
+                &mut ended,
+            );
+        }
+        t.segment(1000, &seg(c(0), s, 2, Flags::default(), b"y"), &mut ended);
+        t.segment(
+            1001,
+            &seg(c(5000), s, 1, Flags::default(), b"x"),
+            &mut ended,
+        );
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].0.client, c(1), "least recently seen first");
+        // A flood: 100k one-packet flows into a table of 20k (an eviction
+        // per packet). Quadratic, this took minutes in a debug build.
+        let t0 = std::time::Instant::now();
+        let mut big: FlowTable<()> = FlowTable::new(Limits {
+            max_flows: 20_000,
+            ..lim
+        });
+        for i in 0..100_000u32 {
+            big.segment(
+                i as i64,
+                &seg(c(10_000 + i), s, 1, Flags::default(), b"x"),
+                &mut ended,
+            );
+            ended.clear();
+        }
+        assert_eq!((big.len(), big.stats.evicted_oldest), (20_000, 80_000));
+        assert!(big.lru.len() <= 2 * big.len() + 1025);
+        // Then one packet per 2 s of capture time: the idle sweep at every
+        // packet keeps the table small.
+        for i in 0..20_000u32 {
+            let ts = 100_000 + 2_000_000 * (i as i64 + 1);
+            big.segment(ts, &seg(c(i), s, 1, Flags::default(), b"x"), &mut ended);
+            ended.clear();
+            assert!(big.len() <= 6 || i < 6, "idle flows swept: {}", big.len());
+        }
+        // Closed flows: the time-wait set stays bounded too.
+        for i in 0..5000u32 {
+            let ts = 1_000_000_000_000 + i as i64;
+            let rst = Flags {
+                rst: true,
+                ..Flags::default()
+            };
+            t.segment(ts, &seg(c(i), s, 1, Flags::default(), b"x"), &mut ended);
+            t.segment(ts, &seg(c(i), s, 2, rst, b""), &mut ended);
+            t.remove(c(i), s);
+        }
+        assert!(t.time_wait.len() <= lim.max_flows);
+        assert!(t.time_wait_order.len() <= 2 * t.time_wait.len() + 1025);
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}",
+            t0.elapsed()
+        );
     }
 }

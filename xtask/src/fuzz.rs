@@ -150,7 +150,10 @@ fn fuzz_one(target: &str, secs: u64, fuzz: &Path, logs: &Path) -> Result<Figures
         .filter(|p| !before.contains(p))
         .collect();
     if !f.ok && f.crashes.is_empty() {
-        eprintln!("xtask: {target} failed without a crash file; see {}", log.display());
+        eprintln!(
+            "xtask: {target} failed without a crash file; see {}",
+            log.display()
+        );
     }
     Ok(f)
 }
@@ -242,7 +245,11 @@ fn write_seeds(dir: &Path) -> Result<()> {
         "chunked",
         b"\0\x10POST /l HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n9\r\nuser=bob&\r\nb\r\npassword=pw\r\n0\r\n\r\nGET /?pass=x HTTP/1.1\r\nAuthorization: Basic dTpw\r\n\r\n",
     )?;
-    let hello = tlsb::client_hello("example.org", &[0x0a0a, 0x0304, 0x0303], &["h2", "http/1.1"]);
+    let hello = tlsb::client_hello(
+        "example.org",
+        &[0x0a0a, 0x0304, 0x0303],
+        &["h2", "http/1.1"],
+    );
     put("tls_client_hello", "body", &hello)?;
     put("tls_client_hello", "record", &tlsb::record(1, &hello))?;
     put(
@@ -254,7 +261,10 @@ fn write_seeds(dir: &Path) -> Result<()> {
     put(
         "tcp_reassembly",
         "handshake",
-        &[1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 2, 0, 0, 20, 1, 0, 2, 0, 40, 20, 1, 0, 2, 0, 20, 20, 1, 0, 4, 0, 60, 0, 1, 0, 4, 1, 0, 0, 1, 0],
+        &[
+            1, 0, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 2, 0, 0, 20, 1, 0, 2, 0, 40, 20, 1, 0, 2, 0, 20,
+            20, 1, 0, 4, 0, 60, 0, 1, 0, 4, 1, 0, 0, 1, 0,
+        ],
     )?;
     Ok(())
 }

@@ -159,12 +159,7 @@ fn test(args: &[String]) -> Result<()> {
         "tplog",
     ]))?;
     // The fuzz targets must build (plain stable build: no sanitizer, no run).
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "--manifest-path",
-        "fuzz/Cargo.toml",
-    ]))?;
+    run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     // The doc tests (all-targets leaves them out).
     run(cargo().args(["test", "--quiet", "--doc"]))
 }
