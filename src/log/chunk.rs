@@ -185,10 +185,17 @@ pub fn split_chunks(data: &[u8], size: usize) -> Vec<Range<usize>> {
     out
 }
 
+/// The longest line a stream (stdin, `.gz`) may hold: the rest of a longer
+/// line, up to its newline, is dropped (the line is then reported
+/// malformed). Without it one endless line (a few KB of gzip) grows
+/// memory without bound. Apache and nginx cap a request line at 8 KB.
+pub const MAX_STREAM_LINE: usize = 1 << 20;
+
 /// Reads a stream on its own thread into blocks of whole lines (each about
-/// `block` bytes; a longer line makes a longer block). The receiver gets
-/// the blocks in order, then at most one error. At most `depth` blocks
-/// wait in the channel, which bounds memory.
+/// `block` bytes; a longer line makes a longer block, up to
+/// [`MAX_STREAM_LINE`]). The receiver gets the blocks in order, then at
+/// most one error. At most `depth` blocks wait in the channel, which
+/// bounds memory.
 pub fn stream_blocks(
     mut reader: Box<dyn Read + Send>,
     name: String,
@@ -204,6 +211,8 @@ pub fn stream_blocks(
         // How many bytes to gather before looking for the last newline; it
         // grows while one line is longer than a block.
         let mut want = block;
+        // In a line longer than MAX_STREAM_LINE: drop bytes up to its newline.
+        let mut skipping = false;
         loop {
             let mut eof = false;
             while buf.len() < want {
@@ -221,6 +230,15 @@ pub fn stream_blocks(
                     Ok(n) => {
                         buf.truncate(len + n);
                         offset += n as u64;
+                        if skipping {
+                            match memchr::memchr(b'\n', &buf[len..]) {
+                                Some(k) => {
+                                    buf.drain(len..len + k);
+                                    skipping = false;
+                                }
+                                None => buf.truncate(len),
+                            }
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
                     Err(source) => {
@@ -263,6 +281,11 @@ pub fn stream_blocks(
                     }
                     want = block;
                 }
+                None if buf.len() >= MAX_STREAM_LINE => {
+                    buf.truncate(MAX_STREAM_LINE);
+                    skipping = true;
+                    want = MAX_STREAM_LINE + block;
+                }
                 None => want = buf.len() + block,
             }
         }
@@ -303,6 +326,27 @@ mod tests {
             for b in &blocks[..blocks.len() - 1] {
                 assert_eq!(*b.last().unwrap(), b'\n', "block {block}");
             }
+        }
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_and_the_next_lines_still_come() {
+        // Regression (issue 7): one 100 MB line from stdin or a .gz was
+        // held whole (136 MB peak); it is now cut at MAX_STREAM_LINE.
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'a', 3 * MAX_STREAM_LINE + 5));
+        data.extend_from_slice(b"\nnext\nlast\n");
+        for block in [1000, 4096, 65536, MAX_STREAM_LINE + 7] {
+            let blocks = collect(data.clone(), block);
+            let all = blocks.concat();
+            let lines: Vec<&[u8]> = all.split(|&b| b == b'\n').collect();
+            assert_eq!(lines.len(), 5, "block {block}");
+            assert_eq!(lines[0], b"first");
+            assert_eq!(lines[1].len(), MAX_STREAM_LINE, "block {block}");
+            assert_eq!(&lines[2..], [&b"next"[..], b"last", b""]);
+            assert!(blocks
+                .iter()
+                .all(|b| b.len() <= MAX_STREAM_LINE + block + 4096));
         }
     }
 
