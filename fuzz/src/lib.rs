@@ -1,0 +1,356 @@
+//! The fuzz targets' bodies, one function per target, so that the same
+//! code runs under libFuzzer (`fuzz_targets/*.rs`) and in plain `cargo
+//! test`, which replays `testdata/fuzz-regressions/TARGET/*` through them
+//! (`tests/fuzz_regressions.rs` includes this file as a module). Each is
+//! one call to a pure entry point of tplab plus a cheap invariant; a panic
+//! is a finding.
+
+/// The access-log line parser on arbitrary bytes. Invariant: every field
+/// of a parsed record is a slice of the input line (zero copy).
+pub mod log_parse_line {
+    use tplab::log::parse_line;
+
+    fn inside(line: &[u8], field: &[u8]) -> bool {
+        let (a, b) = (line.as_ptr() as usize, line.as_ptr() as usize + line.len());
+        let (s, e) = (
+            field.as_ptr() as usize,
+            field.as_ptr() as usize + field.len(),
+        );
+        field.is_empty() || (a <= s && e <= b)
+    }
+
+    pub fn run(line: &[u8]) {
+        if let Ok(r) = parse_line(line) {
+            for f in [r.host, r.ident, r.user, r.zone, r.request, r.status] {
+                assert!(inside(line, f), "field outside the line");
+            }
+            for f in [r.referer, r.agent].into_iter().flatten() {
+                assert!(inside(line, f), "field outside the line");
+            }
+            let _ = r.request_line();
+        }
+    }
+}
+
+/// The command-line argument parsers of tplog: `--from/--to` times,
+/// `--day`, `timeline --every`, and the whole filter (`--page --ip --from
+/// --to --day --status --method`). The input is cut at NUL bytes into the
+/// argument values.
+pub mod log_args {
+    use tplab::log::filter::{Filter, FilterArgs};
+    use tplab::log::time::{parse_day_arg, parse_every, parse_time_arg};
+
+    pub fn run(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        let mut parts = text.split('\0').map(str::to_string);
+        let first = parts.next().unwrap_or_default();
+        if let Ok(t) = parse_time_arg(&first) {
+            assert!(t.start <= t.end_inclusive());
+        }
+        if let Ok((a, b)) = parse_day_arg(&first) {
+            assert!(a <= b);
+        }
+        if let Ok(every) = parse_every(&first) {
+            assert!(every > 0, "a zero --every would divide by zero");
+        }
+        let mut next = || parts.next().filter(|s| !s.is_empty());
+        let args = FilterArgs {
+            page: Some(first.clone()).filter(|s| !s.is_empty()),
+            ip: next(),
+            from: next(),
+            to: next(),
+            day: next(),
+            status: next(),
+            method: next(),
+        };
+        if let Ok(f) = Filter::from_args(&args) {
+            let _ = f.window();
+            let _ = f.prefilter();
+            let _ = f.is_empty();
+        }
+    }
+}
+
+/// Packets to findings: `Sniffer::feed` on any link type and any bytes,
+/// then `finish`. The input is: one byte choosing the link type and the
+/// limits, then packets, each a 2-byte length and a 1-byte time step
+/// (seconds) before its bytes. Small limits so that eviction, gap skipping
+/// and the memory bound are exercised. Invariant: the flow table stays
+/// within its limit.
+pub mod sniff_feed {
+    use tplab::sniff::flow::Limits;
+    use tplab::sniff::{Config, LinkType, Sniffer};
+
+    const LINKS: [LinkType; 8] = [
+        LinkType::Ethernet,
+        LinkType::Null,
+        LinkType::Loop,
+        LinkType::Raw,
+        LinkType::Ipv4,
+        LinkType::Ipv6,
+        LinkType::LinuxSll,
+        LinkType::LinuxSll2,
+    ];
+
+    pub fn run(data: &[u8]) {
+        let Some((&sel, mut rest)) = data.split_first() else {
+            return;
+        };
+        let link = LINKS[(sel & 7) as usize];
+        let mut cfg = Config::default();
+        if sel & 8 != 0 {
+            cfg.limits = Limits {
+                max_flows: 4,
+                max_flow_bytes: 512,
+                max_total_bytes: 1024,
+                idle_timeout_us: 5_000_000,
+            };
+        }
+        cfg.dedup = sel & 16 == 0;
+        if sel & 32 != 0 {
+            cfg.fields.add_secret("pin");
+        }
+        let max_flows = cfg.limits.max_flows;
+        let mut s = Sniffer::new(cfg);
+        let mut ts: i64 = 1_500_000_000_000_000;
+        while rest.len() >= 3 {
+            let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            ts += rest[2] as i64 * 1_000_000;
+            rest = &rest[3..];
+            let (pkt, tail) = rest.split_at(len.min(rest.len()));
+            rest = tail;
+            let _ = s.feed(link, ts, pkt);
+            assert!(s.open_flows() <= max_flows);
+        }
+        let _ = s.finish();
+        let _ = s.summary();
+    }
+}
+
+/// The HTTP request parser: the request head on its own, then the whole
+/// client side of a connection (bodies, chunked encoding, pipelining,
+/// credentials) fed in two pieces cut where the first two bytes say, and
+/// the same bytes as a server's responses.
+pub mod http_request {
+    use tplab::sniff::proto::http::{
+        looks_like_request, parse_request_head, ClientOut, Fields, HttpStream,
+    };
+
+    pub fn run(data: &[u8]) {
+        let _ = looks_like_request(data);
+        if let Ok(Some((head, used))) = parse_request_head(data) {
+            assert!(used <= data.len());
+            let _ = head.framing(true);
+        }
+        let (cut, body) = match data {
+            [a, b, rest @ ..] => (
+                u16::from_be_bytes([*a, *b]) as usize % (rest.len() + 1),
+                rest,
+            ),
+            _ => (0, data),
+        };
+        let fields = Fields::default();
+        let mut out = ClientOut::default();
+        let mut st = HttpStream::default();
+        let mut buf = body[..cut].to_vec();
+        st.client(&mut buf, 1, &fields, &mut out);
+        buf.extend_from_slice(&body[cut..]);
+        st.client(&mut buf, 2, &fields, &mut out);
+        assert!(buf.len() <= body.len());
+        let mut srv = body.to_vec();
+        let _ = st.server(&mut srv, 3);
+    }
+}
+
+/// The TLS hello parsers: a ClientHello (and ServerHello) body on its own,
+/// and the record reader that reassembles the first handshake message
+/// across records, fed in two pieces.
+pub mod tls_client_hello {
+    use tplab::sniff::proto::tls::{self, HelloReader};
+
+    pub fn run(data: &[u8]) {
+        if let Ok(h) = tls::parse_client_hello(data) {
+            let _ = tls::version_name(h.max_version());
+        }
+        let _ = tls::parse_server_hello(data);
+        let cut = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
+        let mut r = HelloReader::default();
+        let mut buf = data[..cut].to_vec();
+        let mut got = r.feed(&mut buf);
+        if matches!(got, Ok(None)) {
+            buf.extend_from_slice(&data[cut..]);
+            got = r.feed(&mut buf);
+        }
+        if let Ok(Some((typ, body))) = got {
+            assert!(body.len() <= 65536);
+            if typ == 1 {
+                let _ = tls::parse_client_hello(&body);
+            }
+        }
+    }
+}
+
+/// TCP reassembly (`FlowTable` and `HalfStream`) fed arbitrary segment
+/// sequences: any order, duplicates, overlaps, SYN/FIN/RST anywhere,
+/// sequence numbers around the 2^32 wrap, snap-length cuts, idle time,
+/// more flows than the table holds.
+///
+/// Each segment is 6 bytes: flags, which connection and direction, a
+/// 16-bit sequence offset from that direction's ISN, a length, a time step
+/// and a snap-length cut. A segment's payload is the low byte of each
+/// byte's own sequence number (what a consistent sender sends), unless the
+/// flags ask for arbitrary bytes taken from the input.
+///
+/// Invariants, after a consumer takes what was delivered (as the engine
+/// does): the table holds at most `max_flows` flows; a direction holds at
+/// most `max_flow_bytes`; and, until a gap is skipped or the flow is
+/// replaced, consistent bytes come out in sequence order with nothing lost,
+/// doubled or reordered.
+pub mod tcp_reassembly {
+    use std::collections::HashMap;
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use tplab::sniff::flow::{FlowTable, Limits};
+    use tplab::sniff::link::TcpSegment;
+
+    const LIMITS: Limits = Limits {
+        max_flows: 3,
+        max_flow_bytes: 600,
+        max_total_bytes: 1500,
+        idle_timeout_us: 20_000_000,
+    };
+
+    fn addr(host: u8, port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, host)), port)
+    }
+
+    /// What the checker remembers of one direction.
+    #[derive(Default, Clone, Copy)]
+    struct Track {
+        /// Low byte of the last byte delivered, while the run is unbroken.
+        last: Option<u8>,
+        /// Arbitrary bytes were sent: no content check any more.
+        tainted: bool,
+    }
+
+    pub fn run(data: &[u8]) {
+        let mut table: FlowTable<()> = FlowTable::new(LIMITS);
+        let mut track: HashMap<(SocketAddr, SocketAddr), Track> = HashMap::new();
+        let mut ts: i64 = 0;
+        let mut rest = data;
+        while rest.len() >= 6 {
+            let (h, tail) = rest.split_at(6);
+            rest = tail;
+            let flags = h[0];
+            // Four connections, two of them sharing a server; 80 makes the
+            // server side guessable by port, 40000 does not.
+            let conn = (h[1] >> 1) & 3;
+            let (client, server) = match conn {
+                0 => (addr(1, 40001), addr(2, 80)),
+                1 => (addr(1, 40002), addr(2, 80)),
+                2 => (addr(3, 40003), addr(4, 40000)),
+                _ => (addr(5, 40004), addr(6, 443)),
+            };
+            let to_server = h[1] & 1 == 0;
+            let (src, dst) = if to_server {
+                (client, server)
+            } else {
+                (server, client)
+            };
+            // ISNs near the wrap so that offsets cross it.
+            let isn: u32 =
+                0xffff_ff00u32.wrapping_add(conn as u32 * 0x10 + to_server as u32 * 0x1000);
+            let off = u16::from_be_bytes([h[1] >> 3, h[2]]) as u32;
+            let len = (h[3] & 0x7f) as usize * if h[3] & 0x80 != 0 { 4 } else { 1 };
+            ts += (h[4] as i64) * 250_000;
+            let cut = (h[5] & 0x0f) as usize;
+            let syn = flags & 1 != 0;
+            let seq = if syn {
+                isn
+            } else {
+                isn.wrapping_add(1).wrapping_add(off)
+            };
+            let data_seq = if syn { isn.wrapping_add(1) } else { seq };
+            let arbitrary = flags & 0x40 != 0;
+            let payload: Vec<u8> = if arbitrary {
+                let n = len.min(rest.len());
+                let (p, tail) = rest.split_at(n);
+                rest = tail;
+                p.to_vec()
+            } else {
+                (0..len)
+                    .map(|i| data_seq.wrapping_add(i as u32) as u8)
+                    .collect()
+            };
+            let kept = payload.len().saturating_sub(cut);
+            let seg = TcpSegment {
+                src,
+                dst,
+                seq,
+                syn,
+                ack: flags & 2 != 0,
+                fin: flags & 4 != 0,
+                rst: flags & 8 != 0,
+                payload: &payload[..kept],
+                truncated: kept < payload.len(),
+                wire_len: payload.len(),
+            };
+            let mut ended = Vec::new();
+            let res = table.segment(ts, &seg, &mut ended);
+            let mut closed = None;
+            if let Some((flow, _dir, before)) = res {
+                let (c, s) = (flow.client, flow.server);
+                for (i, half) in flow.half.iter_mut().enumerate() {
+                    let key = if i == 0 { (c, s) } else { (s, c) };
+                    let t = track.entry(key).or_default();
+                    if key == (src, dst) && arbitrary {
+                        t.tainted = true;
+                    }
+                    if half.gap {
+                        t.last = None;
+                        half.gap = false;
+                    } else if !t.tainted {
+                        for &b in &half.data {
+                            if let Some(prev) = t.last {
+                                assert_eq!(
+                                    b,
+                                    prev.wrapping_add(1),
+                                    "bytes lost, doubled or reordered"
+                                );
+                            }
+                            t.last = Some(b);
+                        }
+                    }
+                    half.data.clear();
+                    assert!(
+                        half.held() <= LIMITS.max_flow_bytes,
+                        "a direction holds {} bytes",
+                        half.held()
+                    );
+                }
+                let after = flow.held();
+                if flow.closed() {
+                    closed = Some((c, s));
+                }
+                table.account(before, after);
+                table.enforce_memory(&mut ended);
+            }
+            if let Some((c, s)) = closed {
+                if table.remove(c, s).is_some() {
+                    track.remove(&(c, s));
+                    track.remove(&(s, c));
+                }
+            }
+            for (f, _why) in ended {
+                track.remove(&(f.client, f.server));
+                track.remove(&(f.server, f.client));
+            }
+            assert!(table.len() <= LIMITS.max_flows);
+            assert!(table.held() <= LIMITS.max_total_bytes);
+        }
+        for mut f in table.drain_all() {
+            for h in &mut f.half {
+                h.flush();
+            }
+        }
+    }
+}
