@@ -65,7 +65,8 @@ pub fn run_cmd(args: &[String]) -> Result<()> {
     let fuzz = root().join("fuzz");
     write_seeds(&fuzz.join("seeds"))?;
     // Build all targets once (niced), then run them one at a time.
-    run(cargo_fuzz().args(["build", "-O"]))?;
+    // Optimized, with debug assertions: an arithmetic overflow is a crash.
+    run(cargo_fuzz().args(["build", "-O", "-a"]))?;
     let logs = fuzz.join("target/logs");
     fs::create_dir_all(&logs)?;
     let mut table = Vec::new();
@@ -132,7 +133,7 @@ fn fuzz_one(target: &str, secs: u64, fuzz: &Path, logs: &Path) -> Result<Figures
     let log = logs.join(format!("{target}.log"));
     let out = fs::File::create(&log)?;
     let status = cargo_fuzz()
-        .args(["run", "-O", target])
+        .args(["run", "-O", "-a", target])
         .arg(&corpus)
         .arg(fuzz.join("seeds").join(target))
         .arg("--")
