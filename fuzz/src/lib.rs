@@ -27,7 +27,7 @@ pub mod log_parse_line {
             for f in [r.referer, r.agent].into_iter().flatten() {
                 assert!(inside(line, f), "field outside the line");
             }
-            let _ = r.request_line();
+            let _ = (r.request_line(), r.method(), r.path(), r.status_code());
         }
     }
 }
@@ -79,7 +79,19 @@ pub mod log_args {
 /// within its limit.
 pub mod sniff_feed {
     use tplab::sniff::flow::Limits;
-    use tplab::sniff::{Config, LinkType, Sniffer};
+    use tplab::sniff::report::{json_line, text_line, Style};
+    use tplab::sniff::{Config, Finding, LinkType, Sniffer};
+
+    /// Findings go through both printers (escaping arbitrary bytes).
+    fn show(found: &[Finding], sel: u8) {
+        let style = Style {
+            redact: sel & 64 != 0,
+        };
+        for f in found {
+            let _ = text_line(f, style);
+            let _ = json_line(f, style);
+        }
+    }
 
     const LINKS: [LinkType; 8] = [
         LinkType::Ethernet,
@@ -119,10 +131,10 @@ pub mod sniff_feed {
             rest = &rest[3..];
             let (pkt, tail) = rest.split_at(len.min(rest.len()));
             rest = tail;
-            let _ = s.feed(link, ts, pkt);
+            show(&s.feed(link, ts, pkt), sel);
             assert!(s.open_flows() <= max_flows);
         }
-        let _ = s.finish();
+        show(&s.finish(), sel);
         let _ = s.summary();
     }
 }
