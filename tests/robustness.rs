@@ -933,6 +933,56 @@ fn tpsniff_flood_of_a_million_flows_default_limits() {
     assert!(r.peak_kb < 256 * 1024, "peak {} MB", r.peak_mb());
 }
 
+/// Many HTTP servers, each answering one request: the latency histograms
+/// (one per server) stay bounded. Regression: a fixed-size histogram took
+/// 190 KB per server, 935 MB for a 2.3 MB capture of 5000 servers.
+#[test]
+fn tpsniff_many_http_servers_latency_memory_is_bounded() {
+    let d = tmp();
+    let f = d.path().join("servers.pcap");
+    let n = 3000u32;
+    let mut rng = Rng::new(11);
+    let mut ts: i64 = 1_700_000_000_000_000;
+    let mut packets = Vec::new();
+    for i in 0..n {
+        let server =
+            std::net::SocketAddr::new(std::net::Ipv4Addr::from(0x0c00_0000 + i).into(), 80);
+        let mut c = Conn::open(
+            Link::Raw,
+            "10.0.0.1:40000".parse().unwrap(),
+            server,
+            &mut rng,
+            ts,
+        );
+        c.send(true, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1460);
+        c.send(
+            false,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            1460,
+        );
+        c.close();
+        ts = c.ts;
+        packets.extend(c.packets);
+    }
+    write_pcap(&f, packets.into_iter());
+    let r = tpsniff(&f, &[]);
+    report("3000 http servers", "tpsniff", &r);
+    assert_eq!(r.code(), Some(1), "no credentials: {r:?}");
+    let out = r.out();
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("latency 12.")).count(),
+        1024
+    );
+    assert!(
+        out.contains(&format!(
+            "latency not timed: {} responses (servers beyond the first 1024)",
+            n - 1024
+        )),
+        "{out}"
+    );
+    assert!(r.peak_kb < 96 * 1024, "peak {} MB", r.peak_mb());
+}
+
 // ---------------------------------------------------------------------------
 // Secrets
 

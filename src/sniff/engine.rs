@@ -78,6 +78,10 @@ impl App {
     }
 }
 
+/// Servers whose HTTP latency is timed; responses of any further server
+/// are counted in [`Summary::latency_untimed`], not timed (memory bound).
+pub const MAX_TIMED_SERVERS: usize = 1024;
+
 type CredKey = (Proto, SocketAddr, Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Everything but the flow table (so both can be borrowed at once).
@@ -262,8 +266,20 @@ impl Ctx {
                 }
                 hits = co.hits;
                 for l in h.server(&mut to_client.data, ts) {
+                    if self.latency.len() >= MAX_TIMED_SERVERS
+                        && !self.latency.contains_key(&flow.server)
+                    {
+                        self.sum.latency_untimed += 1;
+                        continue;
+                    }
                     let hist = self.latency.entry(flow.server).or_insert_with(|| {
-                        Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
+                        // Sized by the largest latency recorded: 16 KB up to
+                        // 2 ms, 190 KB at most (fixed bounds up to an hour
+                        // took 190 KB per server: a capture of 5000 small
+                        // HTTP exchanges needed 935 MB).
+                        let mut h = Histogram::new_with_bounds(1, 2, 3).expect("valid bounds");
+                        h.auto(true);
+                        h
                     });
                     let _ = hist.record((l as u64).clamp(1, 3_600_000_000));
                 }

@@ -126,4 +126,7 @@ pub struct Summary {
     pub tls_by_version: BTreeMap<String, u64>,
     pub tls_by_sni: BTreeMap<String, u64>,
     pub latency: Vec<Latency>,
+    /// Responses not timed: their server came after the first
+    /// `MAX_TIMED_SERVERS` (1024) servers timed.
+    pub latency_untimed: u64,
 }

@@ -257,6 +257,7 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
         );
     }
     o.push(b']');
+    json_num(&mut o, "latency_untimed", s.latency_untimed);
     let f = &s.flow;
     o.extend_from_slice(
         format!(
@@ -332,6 +333,14 @@ pub fn text_summary(s: &Summary) -> String {
             ms(l.p90),
             ms(l.p99),
             ms(l.max)
+        );
+    }
+    if s.latency_untimed > 0 {
+        let _ = writeln!(
+            o,
+            "latency not timed: {} responses (servers beyond the first {})",
+            s.latency_untimed,
+            crate::sniff::engine::MAX_TIMED_SERVERS
         );
     }
     let _ = writeln!(
