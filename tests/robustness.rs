@@ -560,6 +560,39 @@ fn tplog_truncated_gz_gives_what_it_read_then_names_the_file_and_offset() {
     );
 }
 
+/// Two lines a century apart and `timeline --every 1s`: filling the empty
+/// buckets asked for 50 GB and aborted (regression). Now the non-empty
+/// buckets are shown, with a note on stderr.
+#[test]
+fn tplog_timeline_over_a_century_is_bounded() {
+    let d = tmp();
+    let f = d.path().join("span.log");
+    fs::write(
+        &f,
+        "1.2.3.4 - - [08/Feb/1990:07:00:00 +0100] \"GET / HTTP/1.1\" 200 5\n\
+         1.2.3.4 - - [08/Feb/2090:07:00:00 +0100] \"GET / HTTP/1.1\" 200 5\n",
+    )
+    .unwrap();
+    let r = tplog(&["timeline", "--every", "1s", "--format", "tsv", p(&f)]);
+    report("timeline span", "tplog", &r);
+    assert_eq!(r.code(), Some(0), "{r:?}");
+    assert_eq!(
+        r.out(),
+        "1\t08/Feb/1990:07:00:00\n1\t08/Feb/2090:07:00:00\n"
+    );
+    assert!(
+        r.stderr.contains("the timeline spans 3155760001 buckets")
+            && r.stderr.contains("only the 2 non-empty ones are shown"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.peak_kb < 32 * 1024, "peak {} MB", r.peak_mb());
+    // A day per bucket over the century still shows every empty day.
+    let r = tplog(&["timeline", "--every", "1d", "--format", "tsv", p(&f)]);
+    assert_eq!((r.code(), r.out().lines().count()), (Some(0), 36_526));
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
+
 fn million_ips_log(path: &Path, n: u32) {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).unwrap());
     let mut line = Vec::with_capacity(128);

@@ -330,6 +330,13 @@ fn run(cfg: Config) -> Result<bool> {
     match &cfg.printer {
         Printer::Rows(o) => report::write_rows(&mut out, &report::rows(&outcome, o), o.format)?,
         Printer::Timeline(o, width) => {
+            if let Some(span) = report::timeline_too_long(&outcome) {
+                eprintln!(
+                    "tplog: the timeline spans {span} buckets, more than {}: only the {} non-empty ones are shown (use a larger --every, or --from/--to)",
+                    report::MAX_FILLED_BUCKETS,
+                    outcome.acc.nums.len()
+                );
+            }
             let rows = report::rows(&outcome, o);
             if o.format == Format::Text {
                 report::write_timeline_chart(&mut out, &rows, *width)?

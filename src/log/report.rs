@@ -79,15 +79,37 @@ fn num_label(action: Action, k: i64) -> String {
     }
 }
 
+/// A timeline shows its empty buckets only up to this many buckets in all.
+/// A longer span (a stray date years away, `--every 1s` over a decade)
+/// shows the non-empty buckets only: filling it tried to allocate a row per
+/// bucket (50 GB, an abort, for two lines a century apart).
+pub const MAX_FILLED_BUCKETS: i64 = 1 << 20;
+
+/// For a timeline: the buckets from the first to the last non-empty one,
+/// when there are more than [`MAX_FILLED_BUCKETS`] (then only the
+/// non-empty ones are shown; the caller should say so).
+pub fn timeline_too_long(o: &Outcome) -> Option<u64> {
+    let Action::Timeline(_) = o.action else {
+        return None;
+    };
+    let lo = *o.acc.nums.keys().min()?;
+    let hi = *o.acc.nums.keys().max()?;
+    let span = hi.saturating_sub(lo).saturating_add(1);
+    (span > MAX_FILLED_BUCKETS).then_some(span as u64)
+}
+
 /// The rows of a group or timeline query, sorted and cut as asked.
 pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
-    let mut rows: Vec<Row<'o>> = match o.action {
+    let rows: Vec<Row<'o>> = match o.action {
         Action::Group(Group::Day | Group::Hour) | Action::Timeline(_) => {
             let mut nums: Vec<(i64, u64)> = o.acc.nums.iter().map(|(&k, &v)| (k, v)).collect();
             nums.sort_unstable();
             if let (Action::Timeline(_), Some(&(lo, _)), Some(&(hi, _))) =
                 (o.action, nums.first(), nums.last())
             {
+                if timeline_too_long(o).is_some() {
+                    return finish_rows(sparse_rows(o.action, nums), opts);
+                }
                 // A timeline shows the empty buckets too.
                 let mut it = nums.iter().peekable();
                 let mut filled = Vec::with_capacity((hi - lo + 1) as usize);
@@ -101,12 +123,7 @@ pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
                 }
                 nums = filled;
             }
-            nums.into_iter()
-                .map(|(k, v)| Row {
-                    key: Cow::Owned(num_label(o.action, k).into_bytes()),
-                    count: v,
-                })
-                .collect()
+            sparse_rows(o.action, nums)
         }
         _ => {
             let mut r: Vec<Row<'o>> = o
@@ -122,6 +139,19 @@ pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
             r
         }
     };
+    finish_rows(rows, opts)
+}
+
+fn sparse_rows<'o>(action: Action, nums: Vec<(i64, u64)>) -> Vec<Row<'o>> {
+    nums.into_iter()
+        .map(|(k, v)| Row {
+            key: Cow::Owned(num_label(action, k).into_bytes()),
+            count: v,
+        })
+        .collect()
+}
+
+fn finish_rows<'o>(mut rows: Vec<Row<'o>>, opts: &OutputOpts) -> Vec<Row<'o>> {
     if opts.sort == SortBy::Count {
         rows.sort_by_key(|r| std::cmp::Reverse(r.count)); // stable: ties keep key order
     }
