@@ -830,6 +830,38 @@ fn endless_line(mb: usize) {
     assert!(r.peak_kb < 64 * 1024, "peak {} MB", r.peak_mb());
 }
 
+/// One direction sends what looks like a response and nothing comes the
+/// other way: the protocol stays undecided while it waits for the request.
+/// Regression: those bytes were held until --max-memory (50 MB: 55 MB peak).
+#[test]
+fn tpsniff_a_response_first_flow_is_not_held_for_ever() {
+    let d = tmp();
+    let f = d.path().join("response-first.pcap");
+    let mut rng = Rng::new(13);
+    let mut c = Conn::open(
+        Link::Raw,
+        "10.0.0.1:40000".parse().unwrap(),
+        "10.0.0.2:8080".parse().unwrap(),
+        &mut rng,
+        1_700_000_000_000_000,
+    );
+    c.send(true, b"HTTP/1.1 200 OK\r\n", 1460);
+    let chunk = vec![b'a'; 1460 * 64];
+    let mut packets = std::mem::take(&mut c.packets);
+    for _ in 0..(20 << 20) / chunk.len() {
+        c.send(true, &chunk, 1460);
+        packets.append(&mut c.packets);
+    }
+    c.close();
+    packets.append(&mut c.packets);
+    write_pcap(&f, packets.into_iter());
+    let r = tpsniff(&f, &[]);
+    report("20MB response-first", "tpsniff", &r);
+    assert_eq!(r.code(), Some(1), "{r:?}");
+    assert!(r.out().contains("flows: 1 (other 1)"), "{}", r.out());
+    assert!(r.peak_kb < 32 * 1024, "peak {} MB", r.peak_mb());
+}
+
 #[test]
 fn tpsniff_endless_http_line_is_skipped_with_bounded_memory() {
     endless_line(20);

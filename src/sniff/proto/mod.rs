@@ -50,9 +50,9 @@ pub enum Kind {
 /// Decides the protocol from the first bytes each way. `None`: wait for
 /// more bytes.
 pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
-    if client.starts_with(b"HTTP/1.") && server.is_empty() {
+    if client.starts_with(b"HTTP/1.") && server.is_empty() && client.len() <= 8192 {
         // A response seen first: the ends may be the wrong way round; wait
-        // for the request.
+        // for the request (not for ever: the waiting bytes are held).
         return None;
     }
     if !client.is_empty() {
@@ -281,6 +281,12 @@ mod tests {
         );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
         assert_eq!(detect(b"GET", b"", 80), None);
+        // A response first waits for the request, but not for ever
+        // (regression, issue 7: the bytes waiting were held without bound).
+        let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
+        assert_eq!(detect(&resp, b"", 8080), None);
+        resp.resize(9000, b'a');
+        assert_eq!(detect(&resp, b"", 8080), Some(Kind::Other));
         assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
     }
 
