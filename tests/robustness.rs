@@ -593,6 +593,33 @@ fn tplog_timeline_over_a_century_is_bounded() {
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
 
+/// Numbers on the command line that would abort or hang the run are
+/// argument errors (exit 2). Regression: `--width 18446744073709551615`
+/// aborted (a bar that long), `-j 100000` started 100000 threads.
+#[test]
+fn tplog_out_of_range_numbers_are_argument_errors() {
+    let d = tmp();
+    let f = d.path().join("a.log");
+    fs::write(&f, good_lines(10)).unwrap();
+    for (args, msg) in [
+        (
+            &["timeline", "--width", "18446744073709551615"][..],
+            "is not in 1..=1000",
+        ),
+        (&["count", "-j", "100000"][..], "is not in 0..=1024"),
+        (&["count", "-j", "0"][..], "--threads must be at least 1"),
+    ] {
+        let mut a = args.to_vec();
+        a.push(p(&f));
+        let r = tplog(&a);
+        assert_eq!(r.code(), Some(2), "{args:?}: {r:?}");
+        assert!(r.stderr.contains(msg), "{args:?}: {}", r.stderr);
+        assert!(r.secs < 10.0);
+    }
+    let r = tplog(&["timeline", "--width", "1000", "-j", "2", p(&f)]);
+    assert_eq!(r.code(), Some(0), "{r:?}");
+}
+
 fn million_ips_log(path: &Path, n: u32) {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(path).unwrap());
     let mut line = Vec::with_capacity(128);

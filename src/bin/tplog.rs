@@ -76,9 +76,10 @@ struct InputArgs {
     /// Log files (plain or .gz); stdin when none or `-`.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Worker threads (default: one per core).
-    #[arg(long, short = 'j', value_name = "N")]
-    threads: Option<usize>,
+    /// Worker threads (default: one per core; at most 1024).
+    #[arg(long, short = 'j', value_name = "N",
+          value_parser = clap::value_parser!(u64).range(0..=1024))]
+    threads: Option<u64>,
     /// Make the first malformed line an error (exit 2) instead of skipping it.
     #[arg(long)]
     strict: bool,
@@ -170,9 +171,10 @@ struct TimelineCmd {
     /// Bucket width: 30s, 1m, 15m, 1h, 1d...
     #[arg(long, value_name = "WIDTH", default_value = "1h")]
     every: String,
-    /// Bar width in characters.
-    #[arg(long, value_name = "N", default_value_t = 50)]
-    width: usize,
+    /// Bar width in characters (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    width: u64,
     #[command(flatten)]
     filters: FilterOpts,
     #[command(flatten)]
@@ -268,7 +270,7 @@ impl Config {
                     Action::Timeline(every),
                     filter(&c.filters)?,
                     c.input,
-                    Printer::Timeline(row_opts(&c.rows), c.width),
+                    Printer::Timeline(row_opts(&c.rows), c.width as usize),
                 )
             }
             Cmd::Check(c) => (
@@ -293,7 +295,7 @@ impl Config {
             query: Query { action, filter },
             inputs,
             engine: EngineOpts {
-                threads: input.threads,
+                threads: input.threads.map(|n| n as usize),
                 chunk_size: input.chunk_size.max(1),
                 seek: !input.no_seek,
                 quiet: input.quiet,
