@@ -14,6 +14,7 @@ type Target = fn(&[u8]);
 const TARGETS: &[(&str, Target)] = &[
     ("log_parse_line", targets::log_parse_line::run),
     ("log_args", targets::log_args::run),
+    ("log_report", targets::log_report::run),
     ("sniff_feed", targets::sniff_feed::run),
     ("http_request", targets::http_request::run),
     ("tls_client_hello", targets::tls_client_hello::run),

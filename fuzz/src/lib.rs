@@ -366,3 +366,78 @@ pub mod tcp_reassembly {
         }
     }
 }
+
+/// The printers of tplog's answers: day, hour and timeline counts (times
+/// anywhere a log line can date, years 0000 to 9999) and byte keys, in
+/// every format, sorted and cut either way, and the timeline's bar chart.
+/// The input: one byte choosing the query, one the output, then entries of
+/// 8 bytes of time (or key) and 2 of count.
+pub mod log_report {
+    use std::borrow::Cow;
+
+    use tplab::log::engine::Acc;
+    use tplab::log::report::{self, Format, OutputOpts, SortBy};
+    use tplab::log::time::{DAY, HOUR};
+    use tplab::log::{Action, Group, Outcome};
+
+    /// 0000-01-01T00:00:00 and 9999-12-31T23:59:59, in log seconds.
+    const FIRST: i64 = -62_167_219_200;
+    const LAST: i64 = 253_402_300_799;
+
+    pub fn run(data: &[u8]) {
+        let [sel, out, rest @ ..] = data else {
+            return;
+        };
+        let every = [1, 60, 900, HOUR, DAY, 7 * DAY][(*sel >> 3) as usize % 6];
+        let action = match sel & 7 {
+            0 => Action::Group(Group::Day),
+            1 => Action::Group(Group::Hour),
+            2..=4 => Action::Timeline(every),
+            5 => Action::Group(Group::Ip),
+            _ => Action::Group(Group::Agent),
+        };
+        let mut acc: Acc<'static> = Acc::new(action);
+        for e in rest.chunks_exact(10) {
+            let raw = i64::from_le_bytes(e[..8].try_into().unwrap());
+            let n = u16::from_le_bytes([e[8], e[9]]) as u64 + 1;
+            let t = FIRST + raw.rem_euclid(LAST - FIRST + 1);
+            let key = match action {
+                Action::Group(Group::Day) => t.div_euclid(DAY),
+                Action::Group(Group::Hour) => t.div_euclid(HOUR),
+                Action::Timeline(w) => t.div_euclid(w),
+                _ => {
+                    *acc.keys.entry(Cow::Owned(e[..8].to_vec())).or_insert(0) += n;
+                    acc.matched += n;
+                    continue;
+                }
+            };
+            *acc.nums.entry(key).or_insert(0) += n;
+            acc.matched += n;
+        }
+        let outcome = Outcome {
+            acc,
+            files: Vec::new(),
+            first_bad: None,
+            bad: Vec::new(),
+            prefiltered: false,
+            action,
+        };
+        let opts = OutputOpts {
+            format: [Format::Text, Format::Tsv, Format::Csv, Format::Json][(out & 3) as usize],
+            sort: if out & 4 != 0 {
+                SortBy::Count
+            } else {
+                SortBy::Key
+            },
+            top: (out & 8 != 0).then_some((out >> 4) as usize),
+        };
+        let rows = report::rows(&outcome, &opts);
+        let mut sink = Vec::new();
+        report::write_rows(&mut sink, &rows, opts.format).unwrap();
+        if let Action::Timeline(_) = action {
+            let _ = report::timeline_too_long(&outcome);
+            sink.clear();
+            report::write_timeline_chart(&mut sink, &rows, 1 + (*out as usize) * 4).unwrap();
+        }
+    }
+}

@@ -24,6 +24,7 @@ use crate::{root, run};
 pub const TARGETS: &[&str] = &[
     "log_parse_line",
     "log_args",
+    "log_report",
     "sniff_feed",
     "http_request",
     "tls_client_hello",
@@ -220,6 +221,27 @@ fn write_seeds(dir: &Path) -> Result<()> {
     {
         put("log_args", &format!("arg{i}"), a.as_bytes())?;
     }
+    // Timelines and day counts over a few real dates.
+    let mut rep = vec![2u8, 0];
+    for (i, t) in [
+        1_391_843_000i64,
+        1_391_843_500,
+        1_391_900_000,
+        1_391_990_000,
+    ]
+    .iter()
+    .enumerate()
+    {
+        // log_report maps 8 bytes onto years 0000..9999 from 0000-01-01.
+        rep.extend_from_slice(&(t + 62_167_219_200).to_le_bytes());
+        rep.extend_from_slice(&(i as u16).to_le_bytes());
+    }
+    put("log_report", "timeline", &rep)?;
+    rep[0] = 0;
+    put("log_report", "days", &rep)?;
+    rep[0] = 5;
+    rep[1] = 0x1d;
+    put("log_report", "ips-top-json", &rep)?;
     let links = [1, 0, 108, 101, 228, 229, 113, 276];
     for (i, c) in captures(1).iter().enumerate() {
         let sel = links
