@@ -62,6 +62,8 @@ pub fn run_cmd(args: &[String]) -> Result<()> {
     if targets.is_empty() {
         targets = TARGETS.iter().map(|s| s.to_string()).collect();
     }
+    // libFuzzer is C++.
+    crate::sys::ensure_packages(&["g++"])?;
     ensure_cargo_fuzz()?;
     let fuzz = root().join("fuzz");
     write_seeds(&fuzz.join("seeds"))?;

@@ -158,7 +158,9 @@ fn test(args: &[String]) -> Result<()> {
         "--bin",
         "tplog",
     ]))?;
-    // The fuzz targets must build (plain stable build: no sanitizer, no run).
+    // The fuzz targets must build (plain stable build: no sanitizer, no run);
+    // libfuzzer-sys compiles libFuzzer, which is C++.
+    sys::ensure_packages(&["g++"])?;
     run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     // The doc tests (all-targets leaves them out).
     run(cargo().args(["test", "--quiet", "--doc"]))
