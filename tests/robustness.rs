@@ -1,8 +1,11 @@
 //! The bad-input table (docs/robustness.md): each row, for each tool, run
 //! on the real binaries with inputs generated in a temp dir. Every run's
-//! peak memory is the child's `ru_maxrss` from `wait4` (what
-//! `/usr/bin/time -v` calls "Maximum resident set size"); note that it
-//! counts the pages of a memory-mapped input that were read.
+//! peak memory is the tool's `ru_maxrss` from `wait4` (what
+//! `/usr/bin/time -v` calls "Maximum resident set size"), measured by a
+//! small helper process (see `run_measured`); it counts the pages of a
+//! memory-mapped input that were read. Some rows are regression tests of
+//! bugs they found (flood, endless line, latency histograms, response-first
+//! flow, timeline span, out-of-range arguments).
 //!
 //! Run with `--nocapture` to see the figures the table gives. The big rows
 //! are sized for a debug build (`cargo test`); `cargo test --release --test
