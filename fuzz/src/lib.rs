@@ -308,6 +308,13 @@ pub mod tcp_reassembly {
             };
             let mut ended = Vec::new();
             let res = table.segment(ts, &seg, &mut ended);
+            // Flows that left the table during this call (idle, oldest)
+            // are forgotten first: the segment's flow may be a new one
+            // with the same addresses (found by the fuzzer: a checker bug).
+            for (f, _why) in ended.drain(..) {
+                track.remove(&(f.client, f.server));
+                track.remove(&(f.server, f.client));
+            }
             let mut closed = None;
             if let Some((flow, _dir, before)) = res {
                 let (c, s) = (flow.client, flow.server);
