@@ -234,8 +234,8 @@ fn write_seeds(dir: &Path) -> Result<()> {
     .iter()
     .enumerate()
     {
-        // log_report maps 8 bytes onto years 0000..9999 from 0000-01-01.
-        rep.extend_from_slice(&(t + 62_167_219_200).to_le_bytes());
+        // log_report maps 8 bytes onto 4096 buckets from 2014-02-08.
+        rep.extend_from_slice(&(t - 1_391_817_600).to_le_bytes());
         rep.extend_from_slice(&(i as u16).to_le_bytes());
     }
     put("log_report", "timeline", &rep)?;
