@@ -87,8 +87,12 @@ struct InputArgs {
     /// skipped lines and errors are always reported on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Always scan whole files, even for a time window in a time-ordered log.
-    #[arg(long, hide = true)]
+    /// Scan whole files for a time window. By default a window in a
+    /// time-ordered file is found by binary search, assuming no line is
+    /// stamped more than an hour before the lines around it (a log line is
+    /// written when its request ends, stamped when it began); give this
+    /// when requests can last longer than that.
+    #[arg(long)]
     no_seek: bool,
     /// Bytes per work unit (for tests).
     #[arg(long, hide = true, default_value_t = 1 << 20)]
