@@ -1,4 +1,427 @@
+//! tpvirt: the lab's libvirt commands (virsh, virt-clone, qemu-img,
+//! virt-viewer) with clearer errors. Arguments → checked config → library
+//! call → exit code (0 done / data printed, 1 nothing found, 2 error).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use tplab::cli;
+use tplab::virt::{self, domain, domain::Scope, snapshot, Session};
+
+#[derive(Parser, Debug)]
+#[command(name = "tpvirt", version, about = "The lab's libvirt commands: domains, snapshots, clones, qcow2 disks, migration, watch")]
+struct Cli {
+    /// libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system).
+    #[arg(short = 'c', long = "connect", global = true, value_name = "URI")]
+    uri: Option<String>,
+    /// Print data as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+#[group(multiple = false)]
+struct ScopeArgs {
+    /// Change the running domain only.
+    #[arg(long)]
+    live: bool,
+    /// Change the persistent configuration only (next boot).
+    #[arg(long)]
+    config: bool,
+}
+
+impl ScopeArgs {
+    fn scope(self) -> Scope {
+        if self.live {
+            Scope::Live
+        } else if self.config {
+            Scope::Config
+        } else {
+            Scope::Current
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// List running domains (all with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Start a transient domain from an XML file.
+    Create { file: PathBuf },
+    /// Define a persistent domain from an XML file.
+    Define { file: PathBuf },
+    /// Remove a domain's definition.
+    Undefine {
+        name: String,
+        /// Also drop its snapshots' metadata (required when it has snapshots).
+        #[arg(long)]
+        snapshots_metadata: bool,
+        /// Also delete its disks (volumes of libvirt storage pools).
+        #[arg(long)]
+        remove_storage: bool,
+    },
+    /// Boot a defined domain.
+    Start { name: String },
+    /// Ask the guest to power off (ACPI).
+    Shutdown {
+        name: String,
+        /// Wait up to SECS seconds for it to be off.
+        #[arg(long, value_name = "SECS")]
+        wait: Option<u64>,
+    },
+    /// Power a domain off at once.
+    Destroy { name: String },
+    /// Pause a domain.
+    Suspend { name: String },
+    /// Unpause a domain.
+    Resume { name: String },
+    /// Print a domain's XML.
+    Dumpxml {
+        name: String,
+        /// The persistent configuration rather than the live one.
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// State, memory, vCPUs, disks with backing chains, MACs and addresses.
+    Info { name: String },
+    /// Set the memory: SIZE in KiB like virsh, or 512M, 1G.
+    Setmem {
+        name: String,
+        size: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Set the number of vCPUs.
+    Setvcpus {
+        name: String,
+        count: u32,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Set the maximum (configuration only).
+        #[arg(long)]
+        maximum: bool,
+    },
+    /// Print the graphical console's URI (for remote-viewer).
+    Display { name: String },
+    /// Attach to the serial console (Ctrl-] to leave).
+    Console { name: String },
+    /// Snapshots: create, list, revert, delete, current.
+    #[command(subcommand)]
+    Snapshot(SnapCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum SnapCmd {
+    /// Take a snapshot (named by the time when no name is given).
+    Create {
+        name: String,
+        snap: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List snapshots, oldest first.
+    List { name: String },
+    /// Return to a snapshot.
+    Revert { name: String, snap: String },
+    /// Delete a snapshot.
+    Delete { name: String, snap: String },
+    /// Show the current snapshot.
+    Current { name: String },
+}
+
+/// What a command that changes something reports.
+#[derive(Serialize)]
+struct Done<'a> {
+    domain: &'a str,
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<String>,
+}
+
+struct Out {
+    json: bool,
+    buf: Vec<u8>,
+}
+
+impl Out {
+    fn json<T: Serialize>(&mut self, v: &T) -> Result<()> {
+        serde_json::to_writer_pretty(&mut self.buf, v)?;
+        self.buf.push(b'\n');
+        Ok(())
+    }
+
+    fn line(&mut self, s: impl AsRef<str>) {
+        self.buf.extend_from_slice(s.as_ref().as_bytes());
+        self.buf.push(b'\n');
+    }
+
+    fn done(&mut self, domain: &str, action: &str, state: Option<String>, text: String) -> Result<bool> {
+        if self.json {
+            self.json(&Done { domain, action, state })?;
+        } else {
+            self.line(text);
+        }
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut o = std::io::stdout().lock();
+        o.write_all(&self.buf)?;
+        o.flush()
+    }
+}
+
 fn main() {
-    eprintln!("tpvirt: not built yet");
-    std::process::exit(2);
+    let args = Cli::parse();
+    let mut out = Out { json: args.json, buf: Vec::new() };
+    let r = run(args, &mut out);
+    let flushed = out.flush().context("writing output");
+    let r = match (r, flushed) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e),
+    };
+    cli::exit("tpvirt", r)
+}
+
+fn run(args: Cli, out: &mut Out) -> Result<bool> {
+    let uri = virt::resolve_uri(args.uri.as_deref());
+    let s = Session::open(&uri)?;
+    match args.cmd {
+        Cmd::List { all } => {
+            let rows = domain::list(&s, all)?;
+            if out.json {
+                out.json(&rows)?;
+            } else {
+                out.line(format!(" {:<5} {:<30} {}", "Id", "Name", "State"));
+                out.line("-".repeat(50));
+                for r in &rows {
+                    let id = r.id.map_or("-".to_string(), |i| i.to_string());
+                    out.line(format!(" {:<5} {:<30} {}", id, r.name, r.state));
+                }
+            }
+            Ok(!rows.is_empty())
+        }
+        Cmd::Create { file } => {
+            let n = domain::create(&s, &file)?;
+            out.done(&n, "created", Some("running".into()), format!("Domain '{n}' created from {}", file.display()))
+        }
+        Cmd::Define { file } => {
+            let n = domain::define(&s, &file)?;
+            out.done(&n, "defined", None, format!("Domain '{n}' defined from {}", file.display()))
+        }
+        Cmd::Undefine { name, snapshots_metadata, remove_storage } => {
+            let u = domain::undefine(&s, &name, snapshots_metadata, remove_storage)?;
+            if out.json {
+                out.json(&u)?;
+            } else {
+                out.line(format!("Domain '{name}' has been undefined"));
+                if u.snapshots_removed > 0 {
+                    out.line(format!("Removed the metadata of {} snapshot(s)", u.snapshots_removed));
+                }
+                for v in &u.volumes_removed {
+                    out.line(format!("Volume '{v}' removed"));
+                }
+                for v in &u.volumes_kept {
+                    out.line(format!("Kept {v}"));
+                }
+            }
+            Ok(true)
+        }
+        Cmd::Start { name } => {
+            domain::start(&s, &name)?;
+            out.done(&name, "started", Some("running".into()), format!("Domain '{name}' started"))
+        }
+        Cmd::Shutdown { name, wait } => {
+            let st = domain::shutdown(&s, &name, wait.map(Duration::from_secs))?;
+            let text = if wait.is_some() { format!("Domain '{name}' is {st}") } else { format!("Domain '{name}' is being shut down") };
+            out.done(&name, "shutdown", Some(st), text)
+        }
+        Cmd::Destroy { name } => {
+            domain::destroy(&s, &name)?;
+            out.done(&name, "destroyed", Some("shut off".into()), format!("Domain '{name}' destroyed"))
+        }
+        Cmd::Suspend { name } => {
+            domain::suspend(&s, &name)?;
+            out.done(&name, "suspended", Some("paused".into()), format!("Domain '{name}' suspended"))
+        }
+        Cmd::Resume { name } => {
+            domain::resume(&s, &name)?;
+            out.done(&name, "resumed", Some("running".into()), format!("Domain '{name}' resumed"))
+        }
+        Cmd::Dumpxml { name, inactive } => {
+            let x = domain::dumpxml(&s, &name, inactive)?;
+            if out.json {
+                out.json(&serde_json::json!({ "domain": name, "xml": x }))?;
+            } else {
+                out.buf.extend_from_slice(x.as_bytes());
+            }
+            Ok(true)
+        }
+        Cmd::Info { name } => {
+            let r = domain::info(&s, &name)?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                print_info(out, &r);
+            }
+            Ok(true)
+        }
+        Cmd::Setmem { name, size, scope } => {
+            let kib = virt::size::parse_kib(&size)?;
+            let r = domain::setmem(&s, &name, kib, scope.scope())?;
+            print_resources(out, &r, "memory")
+        }
+        Cmd::Setvcpus { name, count, scope, maximum } => {
+            let r = domain::setvcpus(&s, &name, count, scope.scope(), maximum)?;
+            print_resources(out, &r, "vcpus")
+        }
+        Cmd::Display { name } => {
+            let u = domain::display(&s, &name)?;
+            if out.json {
+                out.json(&serde_json::json!({ "domain": name, "uri": u }))?;
+            } else {
+                out.line(u);
+            }
+            Ok(true)
+        }
+        Cmd::Console { name } => {
+            out.flush()?;
+            domain::console(&s, &name)?;
+            Ok(true)
+        }
+        Cmd::Snapshot(c) => run_snapshot(&s, c, out),
+    }
+}
+
+fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
+    match c {
+        SnapCmd::Create { name, snap, description } => {
+            let r = snapshot::create(s, &name, snap.as_deref(), description.as_deref())?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.line(format!("Domain snapshot {} created", r.name));
+            }
+            Ok(true)
+        }
+        SnapCmd::List { name } => {
+            let rows = snapshot::list(s, &name)?;
+            if out.json {
+                out.json(&rows)?;
+            } else {
+                out.line(format!(" {:<24} {:<12} {:<12} {}", "Name", "Created", "State", "Parent"));
+                out.line("-".repeat(64));
+                for r in &rows {
+                    let cur = if r.current { " (current)" } else { "" };
+                    out.line(format!(
+                        " {:<24} {:<12} {:<12} {}{}",
+                        r.name,
+                        r.creation_time.map_or("-".into(), |t| t.to_string()),
+                        r.state,
+                        r.parent.as_deref().unwrap_or("-"),
+                        cur
+                    ));
+                }
+            }
+            Ok(!rows.is_empty())
+        }
+        SnapCmd::Revert { name, snap } => {
+            let r = snapshot::revert(s, &name, &snap)?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.line(format!("Domain '{name}' reverted to snapshot {snap} (state then: {})", r.state));
+            }
+            Ok(true)
+        }
+        SnapCmd::Delete { name, snap } => {
+            snapshot::delete(s, &name, &snap)?;
+            out.done(&name, "snapshot-deleted", None, format!("Domain snapshot {snap} deleted"))
+        }
+        SnapCmd::Current { name } => {
+            let r = snapshot::current(s, &name)?;
+            if out.json {
+                out.json(&r)?;
+            } else if let Some(r) = &r {
+                out.line(&r.name);
+            } else {
+                out.line(format!("Domain '{name}' has no current snapshot"));
+            }
+            Ok(r.is_some())
+        }
+    }
+}
+
+fn print_resources(out: &mut Out, r: &domain::Resources, _what: &str) -> Result<bool> {
+    if out.json {
+        out.json(r)?;
+    } else {
+        out.line(format!(
+            "Domain '{}' ({}): memory {} KiB ({}) of max {} KiB, {} of max {} vCPUs",
+            r.name,
+            r.scope,
+            r.memory_kib,
+            virt::size::human_kib(r.memory_kib),
+            r.max_memory_kib,
+            r.vcpus,
+            r.max_vcpus
+        ));
+    }
+    Ok(true)
+}
+
+fn print_info(out: &mut Out, r: &domain::DomainReport) {
+    out.line(format!("{:<15} {}", "Name:", r.name));
+    out.line(format!("{:<15} {}", "UUID:", r.uuid));
+    out.line(format!("{:<15} {}", "Id:", r.id.map_or("-".into(), |i| i.to_string())));
+    out.line(format!("{:<15} {}", "State:", r.state));
+    out.line(format!("{:<15} {}", "Persistent:", if r.persistent { "yes" } else { "no" }));
+    out.line(format!("{:<15} {} KiB ({})", "Memory:", r.memory_kib, virt::size::human_kib(r.memory_kib)));
+    out.line(format!("{:<15} {} KiB ({})", "Max memory:", r.max_memory_kib, virt::size::human_kib(r.max_memory_kib)));
+    out.line(format!("{:<15} {}{}", "vCPUs:", r.vcpus, r.max_vcpus.map_or(String::new(), |m| format!(" (max {m})"))));
+    if let Some(d) = &r.display {
+        out.line(format!("{:<15} {}", "Display:", d));
+    }
+    for d in &r.disks {
+        out.line(format!(
+            "Disk {:<10} {} {} ({})",
+            d.target,
+            d.device,
+            d.source.as_deref().unwrap_or("-"),
+            d.format.as_deref().unwrap_or("?")
+        ));
+        for (i, img) in d.chain.iter().enumerate() {
+            out.line(format!(
+                "  {}{} [{}] virtual {} actual {}",
+                "  ".repeat(i),
+                img.filename,
+                img.format,
+                virt::size::human_bytes(img.virtual_size),
+                virt::size::human_bytes(img.actual_size)
+            ));
+        }
+        if let Some(n) = &d.chain_note {
+            out.line(format!("  (backing chain: {n})"));
+        }
+    }
+    for n in &r.nics {
+        out.line(format!(
+            "NIC  {:<17}  {} {} {} {}",
+            n.mac.as_deref().unwrap_or("-"),
+            n.kind,
+            n.source.as_deref().unwrap_or("-"),
+            n.model.as_deref().unwrap_or("-"),
+            if n.addresses.is_empty() { "-".to_string() } else { n.addresses.join(", ") }
+        ));
+    }
 }

@@ -1,0 +1,263 @@
+//! tpvirt's library against libvirt's test driver, in-process, no root.
+//! Each test opens `testdata/virt/node.xml` (a private in-memory host per
+//! connection): "web" running, "db" shut off, pool "lab".
+
+use std::time::Duration;
+
+use tplab::virt::connect::{Session, VirtError};
+use tplab::virt::domain::{self, Scope};
+use tplab::virt::snapshot;
+
+fn node_uri() -> String {
+    format!("test://{}/testdata/virt/node.xml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn open() -> Session {
+    Session::open(&node_uri()).expect("test driver opens the node file")
+}
+
+fn state(s: &Session, name: &str) -> String {
+    domain::info(s, name).unwrap().state
+}
+
+#[test]
+fn each_connection_to_the_node_file_is_a_private_host() {
+    let a = open();
+    let b = open();
+    domain::start(&a, "db").unwrap();
+    assert_eq!(state(&a, "db"), "running");
+    assert_eq!(state(&b, "db"), "shut off", "state must not leak between connections");
+}
+
+#[test]
+fn lifecycle_moves_through_the_states_and_refuses_wrong_ones() {
+    let s = open();
+    assert_eq!(state(&s, "db"), "shut off");
+    assert!(matches!(domain::destroy(&s, "db"), Err(VirtError::WrongState { .. })));
+    assert!(matches!(domain::suspend(&s, "db"), Err(VirtError::WrongState { .. })));
+    domain::start(&s, "db").unwrap();
+    assert_eq!(state(&s, "db"), "running");
+    let e = domain::start(&s, "db").unwrap_err();
+    assert!(e.to_string().contains("is running: cannot start"), "{e}");
+    domain::suspend(&s, "db").unwrap();
+    assert_eq!(state(&s, "db"), "paused");
+    let e = domain::suspend(&s, "db").unwrap_err();
+    assert!(e.to_string().contains("already paused"), "{e}");
+    let e = domain::start(&s, "db").unwrap_err();
+    assert!(e.to_string().contains("tpvirt resume db"), "{e}");
+    domain::resume(&s, "db").unwrap();
+    assert_eq!(state(&s, "db"), "running");
+    assert!(matches!(domain::resume(&s, "db"), Err(VirtError::WrongState { .. })));
+    let st = domain::shutdown(&s, "db", Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(st, "shut off");
+    assert!(matches!(domain::shutdown(&s, "db", None), Err(VirtError::WrongState { .. })));
+    domain::start(&s, "db").unwrap();
+    domain::destroy(&s, "db").unwrap();
+    assert_eq!(state(&s, "db"), "shut off");
+}
+
+#[test]
+fn list_shows_running_only_unless_all() {
+    let s = open();
+    let active: Vec<String> = domain::list(&s, false).unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(active, ["web"]);
+    let all = domain::list(&s, true).unwrap();
+    assert_eq!(all.iter().map(|r| (r.name.as_str(), r.state.as_str())).collect::<Vec<_>>(), [("web", "running"), ("db", "shut off")]);
+    assert_eq!(all[0].id, Some(1));
+    assert_eq!(all[1].id, None);
+}
+
+#[test]
+fn unknown_domain_error_lists_the_known_names() {
+    let s = open();
+    let e = domain::info(&s, "dbb").unwrap_err();
+    match &e {
+        VirtError::NoSuchDomain { known, .. } => assert_eq!(known, &["db", "web"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("known domains: db, web"), "{e}");
+}
+
+const NEW_DOMAIN: &str = "<domain type='test'><name>lab1</name><memory unit='MiB'>256</memory>\
+<vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+
+#[test]
+fn create_is_transient_and_define_persistent() {
+    let s = open();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("lab1.xml");
+    std::fs::write(&f, NEW_DOMAIN).unwrap();
+    assert_eq!(domain::create(&s, &f).unwrap(), "lab1");
+    let i = domain::info(&s, "lab1").unwrap();
+    assert_eq!((i.state.as_str(), i.persistent, i.max_memory_kib), ("running", false, 256 * 1024));
+    // A transient domain has nothing to undefine; destroying it removes it.
+    assert!(matches!(domain::undefine(&s, "lab1", false, false), Err(VirtError::WrongState { .. })));
+    domain::destroy(&s, "lab1").unwrap();
+    assert!(matches!(domain::info(&s, "lab1"), Err(VirtError::NoSuchDomain { .. })));
+
+    assert_eq!(domain::define(&s, &f).unwrap(), "lab1");
+    let i = domain::info(&s, "lab1").unwrap();
+    assert_eq!((i.state.as_str(), i.persistent), ("shut off", true));
+    domain::undefine(&s, "lab1", false, false).unwrap();
+    assert!(domain::list(&s, true).unwrap().iter().all(|r| r.name != "lab1"));
+}
+
+#[test]
+fn invalid_xml_names_the_file_and_keeps_libvirts_message() {
+    let s = open();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("broken.xml");
+    std::fs::write(&f, "<domain type='test'><name>x</name>").unwrap();
+    let e = domain::define(&s, &f).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, VirtError::InvalidXml { .. }), "{e:?}");
+    assert!(msg.contains("broken.xml") && msg.contains("Premature end of data"), "{msg}");
+    std::fs::write(&f, "<domain type='test'><name>x</name></domain>").unwrap();
+    let e = domain::create(&s, &f).unwrap_err();
+    assert!(e.to_string().contains("os <type>"), "{e}");
+    let e = domain::define(&s, &dir.path().join("missing.xml")).unwrap_err();
+    assert!(matches!(e, VirtError::Io { .. }), "{e:?}");
+}
+
+#[test]
+fn creating_a_second_domain_with_a_taken_name_is_refused() {
+    let s = open();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("web.xml");
+    std::fs::write(&f, NEW_DOMAIN.replace("lab1", "web")).unwrap();
+    let e = domain::create(&s, &f).unwrap_err();
+    assert!(matches!(e, VirtError::DomainExists { .. }) || e.to_string().contains("already"), "{e:?}");
+}
+
+#[test]
+fn setmem_reads_back_and_refuses_above_the_maximum() {
+    let s = open();
+    let r = domain::setmem(&s, "web", 512 * 1024, Scope::Current).unwrap();
+    assert_eq!((r.memory_kib, r.max_memory_kib, r.scope.as_str()), (512 * 1024, 2048 * 1024, "live"));
+    assert_eq!(domain::info(&s, "web").unwrap().memory_kib, 512 * 1024);
+    let e = domain::setmem(&s, "web", 3 << 20, Scope::Current).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, VirtError::AboveMaximum { .. }));
+    assert!(msg.contains("maximum of 2097152 KiB (2.0 GiB)"), "{msg}");
+    assert_eq!(domain::info(&s, "web").unwrap().memory_kib, 512 * 1024, "refused change must not apply");
+    // A shut-off domain: the configuration changes; --live is refused.
+    assert!(matches!(domain::setmem(&s, "db", 256 * 1024, Scope::Live), Err(VirtError::WrongState { .. })));
+    let r = domain::setmem(&s, "db", 768 * 1024, Scope::Config).unwrap();
+    assert_eq!((r.memory_kib, r.scope.as_str()), (768 * 1024, "config"));
+    let x = domain::dumpxml(&s, "db", true).unwrap();
+    assert!(x.contains("<currentMemory unit='KiB'>786432</currentMemory>"), "{x}");
+}
+
+#[test]
+fn setvcpus_within_and_above_the_maximum() {
+    let s = open();
+    let r = domain::setvcpus(&s, "web", 2, Scope::Current, false).unwrap();
+    assert_eq!((r.vcpus, r.max_vcpus), (2, 2));
+    assert_eq!(domain::info(&s, "web").unwrap().vcpus, 2);
+    let e = domain::setvcpus(&s, "web", 3, Scope::Current, false).unwrap_err();
+    assert!(e.to_string().contains("maximum of 2") && e.to_string().contains("--maximum --config"), "{e}");
+    assert!(matches!(domain::setvcpus(&s, "web", 4, Scope::Live, true), Err(VirtError::Invalid(_))));
+    // Raise db's maximum in its configuration, then use it.
+    let r = domain::setvcpus(&s, "db", 4, Scope::Config, true).unwrap();
+    assert_eq!(r.max_vcpus, 4);
+    let r = domain::setvcpus(&s, "db", 3, Scope::Config, false).unwrap();
+    assert_eq!((r.vcpus, r.max_vcpus), (3, 4));
+    assert!(matches!(domain::setvcpus(&s, "db", 0, Scope::Config, false), Err(VirtError::Invalid(_))));
+}
+
+#[test]
+fn display_gives_the_vnc_uri_or_says_what_is_missing() {
+    let s = open();
+    assert_eq!(domain::display(&s, "web").unwrap(), "vnc://127.0.0.1:5900");
+    let e = domain::display(&s, "db").unwrap_err();
+    assert!(e.to_string().contains("<graphics type='vnc'"), "{e}");
+}
+
+#[test]
+fn console_is_unsupported_on_the_test_driver_and_says_what_would_work() {
+    let s = open();
+    let e = domain::console(&s, "web").unwrap_err();
+    assert!(matches!(e, VirtError::Unsupported { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("virDomainOpenConsole") && msg.contains("qemu:///system"), "{msg}");
+}
+
+#[test]
+fn info_shows_backing_chain_macs_and_addresses() {
+    let s = open();
+    let i = domain::info(&s, "web").unwrap();
+    assert_eq!((i.vcpus, i.max_vcpus, i.memory_kib), (1, Some(2), 1024 * 1024));
+    let d = &i.disks[0];
+    assert_eq!(d.target, "vda");
+    let chain: Vec<&str> = d.chain.iter().map(|c| c.filename.as_str()).collect();
+    assert_eq!(chain, ["/lab-pool/web.qcow2", "/lab-pool/base.qcow2"]);
+    assert_eq!(d.chain[0].backing_filename_format.as_deref(), Some("qcow2"));
+    assert_eq!(d.chain[0].virtual_size, 10 << 30);
+    assert_eq!(i.nics[0].mac.as_deref(), Some("52:54:00:11:22:33"));
+    assert_eq!(i.nics[0].source.as_deref(), Some("default"));
+    assert!(i.nics[0].addresses.iter().all(|a| a.starts_with("192.168.122.")), "{:?}", i.nics[0].addresses);
+    assert_eq!(i.display.as_deref(), Some("vnc://127.0.0.1:5900"));
+    // No addresses for a domain that does not run.
+    assert!(domain::info(&s, "db").unwrap().nics[0].addresses.is_empty());
+}
+
+#[test]
+fn dumpxml_live_and_inactive() {
+    let s = open();
+    let live = domain::dumpxml(&s, "web", false).unwrap();
+    assert!(live.contains("<name>web</name>") && live.contains("id='1'"), "{live}");
+    let inactive = domain::dumpxml(&s, "web", true).unwrap();
+    assert!(!inactive.contains("id='1'"));
+}
+
+#[test]
+fn snapshots_create_list_current_revert_delete() {
+    let s = open();
+    assert!(snapshot::list(&s, "web").unwrap().is_empty());
+    assert_eq!(snapshot::current(&s, "web").unwrap(), None);
+    let a = snapshot::create(&s, "web", Some("before-update"), Some("clean")).unwrap();
+    assert_eq!((a.name.as_str(), a.state.as_str(), a.current), ("before-update", "running", true));
+    domain::setmem(&s, "web", 256 * 1024, Scope::Current).unwrap();
+    let b = snapshot::create(&s, "web", Some("after"), None).unwrap();
+    assert_eq!(b.parent.as_deref(), Some("before-update"));
+    assert!(matches!(snapshot::create(&s, "web", Some("after"), None), Err(VirtError::Invalid(_))));
+    let names: Vec<String> = snapshot::list(&s, "web").unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["before-update", "after"]);
+    assert_eq!(snapshot::current(&s, "web").unwrap().unwrap().name, "after");
+    // Reverting brings back the memory the domain had then.
+    snapshot::revert(&s, "web", "before-update").unwrap();
+    assert_eq!(snapshot::current(&s, "web").unwrap().unwrap().name, "before-update");
+    assert_eq!(domain::info(&s, "web").unwrap().memory_kib, 1024 * 1024);
+    let e = snapshot::revert(&s, "web", "nope").unwrap_err();
+    assert!(e.to_string().contains("its snapshots: before-update, after"), "{e}");
+    snapshot::delete(&s, "web", "after").unwrap();
+    let names: Vec<String> = snapshot::list(&s, "web").unwrap().into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["before-update"]);
+    // A domain with snapshots needs --snapshots-metadata to be undefined.
+    let e = domain::undefine(&s, "web", false, false).unwrap_err();
+    assert!(e.to_string().contains("--snapshots-metadata"), "{e}");
+    let u = domain::undefine(&s, "web", true, false).unwrap();
+    assert_eq!(u.snapshots_removed, 1);
+    // Still running, now transient.
+    assert!(!domain::info(&s, "web").unwrap().persistent);
+}
+
+#[test]
+fn undefine_remove_storage_deletes_the_pool_volume() {
+    let s = open();
+    let pool = s.conn.lookup_storage_pool_by_name("lab").unwrap();
+    assert!(pool.list_volumes().unwrap().contains(&"db.qcow2".to_string()));
+    let u = domain::undefine(&s, "db", false, true).unwrap();
+    assert_eq!(u.volumes_removed, ["/lab-pool/db.qcow2"]);
+    assert!(!pool.list_volumes().unwrap().contains(&"db.qcow2".to_string()));
+    assert!(pool.list_volumes().unwrap().contains(&"base.qcow2".to_string()));
+}
+
+#[test]
+fn no_daemon_says_which_uri_and_how_to_start_one() {
+    let uri = "qemu+unix:///system?socket=/nonexistent/tpvirt-test.sock";
+    let e = Session::open(uri).err().expect("nothing listens there");
+    let msg = e.to_string();
+    assert!(matches!(e, VirtError::NoDaemon { .. }), "{e:?}");
+    assert!(msg.contains(uri) && msg.contains("libvirtd") && msg.contains("test:///default"), "{msg}");
+}

@@ -1,0 +1,180 @@
+//! The real `tpvirt` binary against libvirt's test driver: output, --json,
+//! exit codes (0 done/found, 1 nothing found, 2 error) and error texts.
+//! Each run is a fresh process, so a fresh copy of testdata/virt/node.xml.
+
+use std::process::{Command, Output};
+
+fn node_uri() -> String {
+    format!("test://{}/testdata/virt/node.xml", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tpvirt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpvirt"))
+        .arg("-c")
+        .arg(node_uri())
+        .args(args)
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .output()
+        .expect("run tpvirt")
+}
+
+fn text(o: &Output) -> (String, String, i32) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned(), o.status.code().unwrap_or(-1))
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("valid JSON on stdout")
+}
+
+#[test]
+fn list_all_json_has_ids_and_states() {
+    let v = json(&tpvirt(&["--json", "list", "--all"]));
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["name"], "web");
+    assert_eq!(rows[0]["id"], 1);
+    assert_eq!(rows[0]["state"], "running");
+    assert_eq!(rows[1]["name"], "db");
+    assert_eq!(rows[1]["id"], serde_json::Value::Null);
+    assert_eq!(rows[1]["state"], "shut off");
+}
+
+#[test]
+fn list_text_and_empty_list_exit_code() {
+    let (out, _, code) = text(&tpvirt(&["list"]));
+    assert_eq!(code, 0);
+    assert!(out.contains(" 1     web ") && !out.contains("db"), "{out}");
+    // A host without domains: header only, exit 1 (nothing found).
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("empty.xml");
+    std::fs::write(&node, "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>1</cores><threads>1</threads><active>1</active><mhz>1000</mhz><model>x86_64</model><memory>1048576</memory></cpu></node>").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tpvirt")).arg("-c").arg(format!("test://{}", node.display())).args(["list", "--all"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn info_json_reports_memory_chain_and_mac() {
+    let v = json(&tpvirt(&["info", "web", "--json"]));
+    assert_eq!(v["memory_kib"], 1048576);
+    assert_eq!(v["max_memory_kib"], 2097152);
+    assert_eq!(v["disks"][0]["chain"][1]["filename"], "/lab-pool/base.qcow2");
+    assert_eq!(v["nics"][0]["mac"], "52:54:00:11:22:33");
+    assert_eq!(v["display"], "vnc://127.0.0.1:5900");
+}
+
+#[test]
+fn start_on_a_running_domain_exits_2_with_the_state() {
+    let (out, err, code) = text(&tpvirt(&["start", "web"]));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.starts_with("tpvirt: error: domain \"web\" is running: cannot start"), "{err}");
+}
+
+#[test]
+fn start_a_shut_off_domain_prints_and_json() {
+    let (out, _, code) = text(&tpvirt(&["start", "db"]));
+    assert_eq!((out.trim(), code), ("Domain 'db' started", 0));
+    let v = json(&tpvirt(&["--json", "suspend", "web"]));
+    assert_eq!(v["action"], "suspended");
+    assert_eq!(v["state"], "paused");
+}
+
+#[test]
+fn unknown_domain_lists_known_names() {
+    let (_, err, code) = text(&tpvirt(&["info", "wbe"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no domain named \"wbe\"") && err.contains("known domains: db, web"), "{err}");
+}
+
+#[test]
+fn setmem_with_units_and_refusal_with_the_maximum() {
+    let v = json(&tpvirt(&["--json", "setmem", "web", "512M"]));
+    assert_eq!(v["memory_kib"], 524288);
+    let v = json(&tpvirt(&["--json", "setmem", "web", "786432"]));
+    assert_eq!(v["memory_kib"], 786432);
+    let (_, err, code) = text(&tpvirt(&["setmem", "web", "4G"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("above domain \"web\"'s maximum of 2097152 KiB (2.0 GiB)"), "{err}");
+    let (_, err, code) = text(&tpvirt(&["setmem", "web", "lots"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("512M, 1G"), "{err}");
+    let (_, _, code) = text(&tpvirt(&["setmem", "web", "1G", "--live", "--config"]));
+    assert_eq!(code, 2, "--live and --config exclude each other");
+}
+
+#[test]
+fn setvcpus_refusal_names_the_maximum() {
+    let v = json(&tpvirt(&["--json", "setvcpus", "web", "2"]));
+    assert_eq!(v["vcpus"], 2);
+    let (_, err, code) = text(&tpvirt(&["setvcpus", "web", "5"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("vCPU count 5 is above domain \"web\"'s maximum of 2"), "{err}");
+}
+
+#[test]
+fn display_prints_the_uri() {
+    let (out, _, code) = text(&tpvirt(&["display", "web"]));
+    assert_eq!((out.trim(), code), ("vnc://127.0.0.1:5900", 0));
+    let v = json(&tpvirt(&["display", "web", "--json"]));
+    assert_eq!(v["uri"], "vnc://127.0.0.1:5900");
+}
+
+#[test]
+fn dumpxml_prints_the_document() {
+    let (out, _, code) = text(&tpvirt(&["dumpxml", "db"]));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("<domain type='test'") && out.contains("<name>db</name>"), "{out}");
+}
+
+#[test]
+fn snapshot_list_and_current_exit_1_when_there_are_none() {
+    // A fresh process sees no snapshots: exit 1 (nothing found), header only.
+    let (out, _, code) = text(&tpvirt(&["snapshot", "list", "web"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("Name"));
+    let (_, _, code) = text(&tpvirt(&["snapshot", "current", "web"]));
+    assert_eq!(code, 1);
+    let v = json(&tpvirt(&["--json", "snapshot", "create", "web", "s1"]));
+    assert_eq!(v["name"], "s1");
+    assert_eq!(v["current"], true);
+    let (_, err, code) = text(&tpvirt(&["snapshot", "revert", "web", "s1"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("no snapshot \"s1\""), "{err}");
+}
+
+#[test]
+fn console_refusal_says_the_test_driver_cannot() {
+    let (_, err, code) = text(&tpvirt(&["console", "web"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("console is not supported by the TEST driver") && err.contains("<serial type='pty'/>"), "{err}");
+}
+
+#[test]
+fn invalid_xml_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.xml");
+    std::fs::write(&f, "<domain type='test'><name>x</name>").unwrap();
+    let (_, err, code) = text(&tpvirt(&["define", f.to_str().unwrap()]));
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid domain XML in") && err.contains("bad.xml") && err.contains("Premature end"), "{err}");
+}
+
+#[test]
+fn uri_comes_from_flag_then_env_then_default() {
+    let bin = env!("CARGO_BIN_EXE_tpvirt");
+    // The environment is used when there is no -c.
+    let o = Command::new(bin).args(["--json", "list", "--all"]).env("LIBVIRT_DEFAULT_URI", node_uri()).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    // -c wins over the environment.
+    let o = Command::new(bin).args(["-c", "test:///default", "--json", "list"]).env("LIBVIRT_DEFAULT_URI", node_uri()).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v[0]["name"], "test");
+    // A daemon that is not there: the URI and how to start one.
+    let uri = "qemu+unix:///system?socket=/nonexistent/tpvirt-cli.sock";
+    let o = Command::new(bin).args(["list"]).env("LIBVIRT_DEFAULT_URI", uri).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains(uri) && err.contains("libvirtd --daemon"), "{err}");
+}
