@@ -261,3 +261,151 @@ fn no_daemon_says_which_uri_and_how_to_start_one() {
     assert!(matches!(e, VirtError::NoDaemon { .. }), "{e:?}");
     assert!(msg.contains(uri) && msg.contains("libvirtd") && msg.contains("test:///default"), "{msg}");
 }
+
+use tplab::virt::clone::{self as vclone, CloneOptions};
+use tplab::virt::import::{self as vimport, ImportOptions};
+
+fn vol_xml(s: &Session, pool: &str, vol: &str) -> Option<String> {
+    let p = s.conn.lookup_storage_pool_by_name(pool).unwrap();
+    p.lookup_storage_vol_by_name(vol).ok().map(|v| v.xml_desc(0).unwrap())
+}
+
+#[test]
+fn clone_refuses_a_running_original() {
+    let s = open();
+    let e = vclone::clone(&s, &CloneOptions { original: "web".into(), auto: true, ..Default::default() }).unwrap_err();
+    assert!(matches!(e, VirtError::WrongState { .. }), "{e:?}");
+    assert!(e.to_string().contains("is running: cannot clone"), "{e}");
+    assert!(vol_xml(&s, "lab", "web-clone.qcow2").is_none(), "nothing created on refusal");
+}
+
+#[test]
+fn full_clone_has_new_name_uuid_mac_and_copied_volume() {
+    let s = open();
+    let c = vclone::clone(&s, &CloneOptions { original: "db".into(), auto: true, ..Default::default() }).unwrap();
+    assert_eq!(c.name, "db-clone");
+    let orig = domain::info(&s, "db").unwrap();
+    let new = domain::info(&s, "db-clone").unwrap();
+    assert_ne!(new.uuid, orig.uuid);
+    assert_eq!(new.uuid, c.uuid);
+    let mac = new.nics[0].mac.clone().unwrap();
+    assert!(mac.starts_with("52:54:00:") && mac != "52:54:00:11:22:44", "{mac}");
+    assert_eq!(new.disks[0].source.as_deref(), Some("/lab-pool/db-clone.qcow2"));
+    assert_eq!(c.disks[0].how, "copy");
+    let vx = vol_xml(&s, "lab", "db-clone.qcow2").expect("volume made in pool lab");
+    assert!(!vx.contains("backingStore") || !vx.contains("/lab-pool/db.qcow2"), "{vx}");
+    assert_eq!((new.max_memory_kib, new.state.as_str()), (orig.max_memory_kib, "shut off"));
+    // The clone boots.
+    domain::start(&s, "db-clone").unwrap();
+    // --auto-clone again picks the next free name.
+    let c2 = vclone::clone(&s, &CloneOptions { original: "db".into(), auto: true, ..Default::default() }).unwrap();
+    assert_eq!(c2.name, "db-clone1");
+}
+
+#[test]
+fn linked_clone_is_an_overlay_on_the_original_volume() {
+    let s = open();
+    let c = vclone::clone(
+        &s,
+        &CloneOptions { original: "db".into(), name: Some("db2".into()), mac: Some("52:54:00:AB:CD:EF".into()), linked: true, ..Default::default() },
+    )
+    .unwrap();
+    assert_eq!(c.macs, ["52:54:00:ab:cd:ef"]);
+    assert_eq!(c.disks[0].how, "overlay");
+    let vx = vol_xml(&s, "lab", "db2.qcow2").expect("overlay volume");
+    assert!(vx.contains("<path>/lab-pool/db.qcow2</path>"), "{vx}");
+    let i = domain::info(&s, "db2").unwrap();
+    assert_eq!(i.nics[0].mac.as_deref(), Some("52:54:00:ab:cd:ef"));
+    let chain: Vec<&str> = i.disks[0].chain.iter().map(|c| c.filename.as_str()).collect();
+    assert_eq!(chain, ["/lab-pool/db2.qcow2", "/lab-pool/db.qcow2"]);
+}
+
+#[test]
+fn clone_never_overwrites_and_checks_names_and_macs() {
+    let s = open();
+    let opts = |name: &str| CloneOptions { original: "db".into(), name: Some(name.into()), ..Default::default() };
+    // A volume named like the clone's disk already exists: web.qcow2.
+    let e = vclone::clone(&s, &opts("web-x")).map(|_| ()).and_then(|_| vclone::clone(&s, &opts("web"))).unwrap_err();
+    assert!(matches!(e, VirtError::DomainExists { .. }), "{e:?}");
+    let e = vclone::clone(&s, &CloneOptions { original: "db".into(), name: Some("base".into()), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("already exists in pool lab") && e.to_string().contains("never overwrites"), "{e}");
+    assert!(domain::info(&s, "base").is_err(), "no domain defined after a refusal");
+    let e = vclone::clone(&s, &CloneOptions { original: "db".into(), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("--name NAME, or --auto-clone"), "{e}");
+    let e = vclone::clone(&s, &CloneOptions { mac: Some("01:00:5e:00:00:01".into()), ..opts("db3") }).unwrap_err();
+    assert!(e.to_string().contains("multicast"), "{e}");
+    let e = vclone::clone(&s, &CloneOptions { mac: Some("52:54:00:11:22:44".into()), ..opts("db3") }).unwrap_err();
+    assert!(e.to_string().contains("original's MAC"), "{e}");
+}
+
+#[test]
+fn linked_clone_of_a_local_file_disk_writes_a_real_overlay() {
+    let s = open();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("lab3.qcow2");
+    // A standalone qcow2: an overlay header with the backing pointer cleared.
+    let standalone = {
+        let mut b = tplab::virt::disk::overlay_bytes(1 << 30, "", "raw").unwrap();
+        b[8..20].fill(0);
+        b
+    };
+    std::fs::write(&base, standalone).unwrap();
+    let xml = dir.path().join("lab3.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='test'><name>lab3</name><memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os>\
+             <devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda'/></disk></devices></domain>",
+            base.display()
+        ),
+    )
+    .unwrap();
+    domain::define(&s, &xml).unwrap();
+    let c = vclone::clone(&s, &CloneOptions { original: "lab3".into(), name: Some("lab4".into()), linked: true, ..Default::default() }).unwrap();
+    assert_eq!(c.disks[0].how, "file-overlay");
+    let new = dir.path().join("lab4.qcow2");
+    let chain = tplab::virt::disk::backing_chain(&new).unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0].backing_filename.as_deref(), Some(base.canonicalize().unwrap().to_str().unwrap()));
+    assert_eq!(chain[0].virtual_size, 1 << 30);
+    // A full clone of the same: a byte copy, refused when the file exists.
+    let c = vclone::clone(&s, &CloneOptions { original: "lab3".into(), name: Some("lab5".into()), ..Default::default() }).unwrap();
+    assert_eq!(c.disks[0].how, "file-copy");
+    assert_eq!(std::fs::read(dir.path().join("lab5.qcow2")).unwrap(), std::fs::read(&base).unwrap());
+    let e = vclone::clone(&s, &CloneOptions { original: "lab3".into(), name: Some("lab5".into()), ..Default::default() }).unwrap_err();
+    assert!(matches!(e, VirtError::DomainExists { .. }));
+}
+
+#[test]
+fn import_defines_a_bootable_domain_with_the_disk_format() {
+    let s = open();
+    let o = ImportOptions {
+        name: "imported".into(),
+        disk: "/lab-pool/base.qcow2".into(),
+        memory_kib: 256 * 1024,
+        vcpus: 2,
+        mac: Some("52:54:00:00:00:42".into()),
+        network: "default".into(),
+        virt_type: None,
+    };
+    let r = vimport::import(&s, &o).unwrap();
+    assert_eq!((r.format.as_str(), r.virt_type.as_str()), ("qcow2", "test"));
+    let x = domain::dumpxml(&s, "imported", true).unwrap();
+    assert!(x.contains("type='qcow2'") && x.contains("/lab-pool/base.qcow2") && x.contains("52:54:00:00:00:42"), "{x}");
+    let i = domain::info(&s, "imported").unwrap();
+    assert_eq!((i.max_memory_kib, i.vcpus, i.state.as_str()), (256 * 1024, 2, "shut off"));
+    domain::start(&s, "imported").unwrap();
+    // A raw local file is declared raw.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.img");
+    std::fs::write(&raw, vec![0u8; 4096]).unwrap();
+    let r = vimport::import(&s, &ImportOptions { name: "rawvm".into(), disk: raw.display().to_string(), mac: None, ..o.clone() }).unwrap();
+    assert_eq!(r.format, "raw");
+    assert!(r.mac.starts_with("52:54:00:"));
+    // Refusals: taken name, missing disk, unknown network.
+    assert!(matches!(vimport::import(&s, &o), Err(VirtError::DomainExists { .. })));
+    let e = vimport::import(&s, &ImportOptions { name: "x1".into(), disk: "/nope.qcow2".into(), ..o.clone() }).unwrap_err();
+    assert!(e.to_string().contains("/nope.qcow2"), "{e}");
+    let e = vimport::import(&s, &ImportOptions { name: "x2".into(), network: "lan".into(), ..o.clone() }).unwrap_err();
+    assert!(e.to_string().contains("known networks: default"), "{e}");
+}

@@ -117,6 +117,61 @@ enum Cmd {
     /// Snapshots: create, list, revert, delete, current.
     #[command(subcommand)]
     Snapshot(SnapCmd),
+    /// Copy a shut-off domain: new name, UUID, MACs and disks (like virt-clone).
+    Clone {
+        /// The domain to copy.
+        #[arg(long)]
+        original: String,
+        /// The clone's name.
+        #[arg(long)]
+        name: Option<String>,
+        /// MAC of the clone's first NIC (default: generated in 52:54:00).
+        #[arg(long)]
+        mac: Option<String>,
+        /// Pick the name (ORIGINAL-clone) and disk names automatically.
+        #[arg(long = "auto-clone")]
+        auto_clone: bool,
+        /// qcow2 overlays on the original's disks instead of full copies.
+        #[arg(long)]
+        linked: bool,
+    },
+    /// Define a domain that boots from an existing disk.
+    Import {
+        name: String,
+        disk: String,
+        /// Memory (KiB, or with a unit: 512M, 1G).
+        #[arg(long, default_value = "512M")]
+        memory: String,
+        #[arg(long, default_value_t = 1)]
+        vcpus: u32,
+        /// MAC of its NIC (default: generated in 52:54:00).
+        #[arg(long)]
+        mac: Option<String>,
+        /// libvirt network of its NIC.
+        #[arg(long, default_value = "default")]
+        network: String,
+        /// Domain type: kvm, qemu (software emulation), test (default: for the driver).
+        #[arg(long)]
+        virt_type: Option<String>,
+    },
+    /// qcow2 disks without libvirt: overlay, info.
+    #[command(subcommand)]
+    Disk(DiskCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DiskCmd {
+    /// Create NEW as a qcow2 overlay backed by BASE (qemu-img create -f qcow2 -b BASE -F FMT NEW).
+    Overlay {
+        /// Stored as given; a relative name is relative to NEW's directory.
+        base: String,
+        new: PathBuf,
+        /// Backing format (default: read from BASE).
+        #[arg(short = 'F', long = "backing-format")]
+        backing_format: Option<String>,
+    },
+    /// Format, sizes and the whole backing chain (qemu-img info --backing-chain).
+    Info { file: PathBuf },
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,9 +249,14 @@ fn main() {
 }
 
 fn run(args: Cli, out: &mut Out) -> Result<bool> {
+    // Commands that do not talk to libvirt.
+    let cmd = match args.cmd {
+        Cmd::Disk(c) => return run_disk(c, out),
+        other => other,
+    };
     let uri = virt::resolve_uri(args.uri.as_deref());
     let s = Session::open(&uri)?;
-    match args.cmd {
+    match cmd {
         Cmd::List { all } => {
             let rows = domain::list(&s, all)?;
             if out.json {
@@ -300,6 +360,91 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             Ok(true)
         }
         Cmd::Snapshot(c) => run_snapshot(&s, c, out),
+        Cmd::Clone { original, name, mac, auto_clone, linked } => {
+            let o = virt::clone::CloneOptions { original, name, mac, auto: auto_clone, linked };
+            let c = virt::clone::clone(&s, &o)?;
+            if out.json {
+                out.json(&c)?;
+            } else {
+                out.line(format!("Clone '{}' created (UUID {})", c.name, c.uuid));
+                for m in &c.macs {
+                    out.line(format!("  MAC {m}"));
+                }
+                for d in &c.disks {
+                    out.line(format!("  {} {} -> {} ({})", d.target, d.from, d.to, d.how));
+                }
+            }
+            Ok(true)
+        }
+        Cmd::Import { name, disk, memory, vcpus, mac, network, virt_type } => {
+            let memory_kib = virt::size::parse_kib(&memory)?;
+            let o = virt::import::ImportOptions { name, disk, memory_kib, vcpus, mac, network, virt_type };
+            let r = virt::import::import(&s, &o)?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.line(format!("Domain '{}' defined: boots from {} ({}), MAC {}, type {}", r.name, r.disk, r.format, r.mac, r.virt_type));
+            }
+            Ok(true)
+        }
+        Cmd::Disk(_) => unreachable!("handled before connecting"),
+    }
+}
+
+fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
+    match c {
+        DiskCmd::Overlay { base, new, backing_format } => {
+            let info = virt::disk::create_overlay(&base, &new, backing_format.as_deref())?;
+            if out.json {
+                out.json(&info)?;
+            } else {
+                out.line(format!(
+                    "Formatting '{}', fmt=qcow2 size={} backing_file={} backing_fmt={}",
+                    new.display(),
+                    info.virtual_size,
+                    info.backing_filename.as_deref().unwrap_or("-"),
+                    info.backing_filename_format.as_deref().unwrap_or("-")
+                ));
+            }
+            Ok(true)
+        }
+        DiskCmd::Info { file } => {
+            let chain = virt::disk::backing_chain(&file)?;
+            if out.json {
+                out.json(&chain)?;
+            } else {
+                for (i, img) in chain.iter().enumerate() {
+                    if i > 0 {
+                        out.line("");
+                    }
+                    out.line(format!("image: {}", img.filename));
+                    out.line(format!("file format: {}", img.format));
+                    out.line(format!("virtual size: {} ({} bytes)", virt::size::human_bytes(img.virtual_size), img.virtual_size));
+                    out.line(format!("disk size: {}", virt::size::human_bytes(img.actual_size)));
+                    if let Some(c) = img.cluster_size {
+                        out.line(format!("cluster_size: {c}"));
+                    }
+                    if let Some(b) = &img.backing_filename {
+                        let full = img.full_backing_filename.as_deref().unwrap_or(b);
+                        if full == b {
+                            out.line(format!("backing file: {b}"));
+                        } else {
+                            out.line(format!("backing file: {b} (actual path: {full})"));
+                        }
+                    }
+                    if let Some(f) = &img.backing_filename_format {
+                        out.line(format!("backing file format: {f}"));
+                    }
+                    if let Some(c) = &img.compat {
+                        out.line(format!("compat: {c}"));
+                    }
+                    if img.snapshots > 0 {
+                        out.line(format!("snapshots: {}", img.snapshots));
+                    }
+                }
+            }
+            Ok(true)
+        }
     }
 }
 

@@ -19,3 +19,7 @@ pub mod snapshot;
 pub use connect::{resolve_uri, Session, VirtError};
 #[cfg(feature = "libvirt")]
 pub mod console;
+#[cfg(feature = "libvirt")]
+pub mod clone;
+#[cfg(feature = "libvirt")]
+pub mod import;
