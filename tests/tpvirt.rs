@@ -409,3 +409,53 @@ fn import_defines_a_bootable_domain_with_the_disk_format() {
     let e = vimport::import(&s, &ImportOptions { name: "x2".into(), network: "lan".into(), ..o.clone() }).unwrap_err();
     assert!(e.to_string().contains("known networks: default"), "{e}");
 }
+
+use tplab::virt::backup::{self as vbackup, Method};
+use tplab::virt::migrate::{self as vmigrate, MigrateFlags};
+
+#[test]
+fn backup_by_copy_into_a_pool_resumes_the_guest() {
+    let s = open();
+    let r = vbackup::backup(&s, "web", std::path::Path::new("/lab-pool"), Method::Copy).unwrap();
+    assert!(r.was_running);
+    assert!(r.frozen_ms >= 0.0 && r.frozen_ms < 5000.0);
+    assert_eq!(state(&s, "web"), "running", "guest resumed");
+    let saved = &r.disks[0].backup;
+    assert!(saved.starts_with("/lab-pool/web-vda-") && saved.ends_with(".qcow2"), "{saved}");
+    let pool = s.conn.lookup_storage_pool_by_name("lab").unwrap();
+    let name = saved.trim_start_matches("/lab-pool/");
+    assert!(pool.list_volumes().unwrap().iter().any(|v| v == name));
+    // A shut-off guest is copied without being "frozen" (and a trailing
+    // slash on DEST still finds the pool).
+    let r = vbackup::backup(&s, "db", std::path::Path::new("/lab-pool/"), Method::Copy).unwrap();
+    assert!(!r.was_running && r.frozen_ms == 0.0);
+    assert_eq!(state(&s, "db"), "shut off");
+}
+
+#[test]
+fn backup_external_is_unsupported_here_and_leaves_the_guest_running() {
+    let s = open();
+    let e = vbackup::backup(&s, "web", std::path::Path::new("/lab-pool"), Method::External).unwrap_err();
+    assert!(matches!(e, VirtError::Unsupported { .. }), "{e:?}");
+    assert!(e.to_string().contains("--method copy"), "{e}");
+    assert_eq!(state(&s, "web"), "running", "resumed after the failure");
+    let e = vbackup::backup(&s, "web", std::path::Path::new("/no/such/dir"), Method::Copy).unwrap_err();
+    assert!(e.to_string().contains("neither a directory"), "{e}");
+}
+
+#[test]
+fn migrate_is_unsupported_on_the_test_driver_and_checks_first() {
+    let s = open();
+    let live = MigrateFlags { live: true, ..Default::default() };
+    let e = vmigrate::migrate(&s, "web", "test:///default", live, |_| {}).unwrap_err();
+    assert!(matches!(e, VirtError::Unsupported { .. }), "{e:?}");
+    assert!(e.to_string().contains("virDomainMigrate") && e.to_string().contains("qemu:///system"), "{e}");
+    let p2p = MigrateFlags { p2p: true, ..live };
+    let e = vmigrate::migrate(&s, "web", "test:///default", p2p, |_| {}).unwrap_err();
+    assert!(matches!(e, VirtError::Unsupported { .. }), "{e:?}");
+    let e = vmigrate::migrate(&s, "db", "test:///default", live, |_| {}).unwrap_err();
+    assert!(matches!(e, VirtError::WrongState { .. }), "{e:?}");
+    let e = vmigrate::migrate(&s, "web", "test:///default", MigrateFlags { tunnelled: true, ..live }, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("--tunnelled needs --p2p"), "{e}");
+    assert_eq!(state(&s, "web"), "running");
+}

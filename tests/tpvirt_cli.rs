@@ -178,3 +178,46 @@ fn uri_comes_from_flag_then_env_then_default() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err.contains(uri) && err.contains("libvirtd --daemon"), "{err}");
 }
+
+#[test]
+fn migrate_refusal_through_the_binary() {
+    let (_, err, code) = text(&tpvirt(&["migrate", "--live", "web", "test:///default"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("migration is not supported by the TEST driver"), "{err}");
+}
+
+#[test]
+fn check_gives_a_verdict_per_item_and_fails_without_libvirt() {
+    let v = json(&tpvirt(&["check", "--json"]));
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cpu", "/dev/kvm", "modules", "libvirt"]);
+    assert_eq!(v[3]["verdict"], "ok");
+    let o = Command::new(env!("CARGO_BIN_EXE_tpvirt"))
+        .args(["-c", "qemu+unix:///system?socket=/nonexistent/check.sock", "check"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("[FAIL] libvirt") && out.contains("libvirtd --daemon"), "{out}");
+}
+
+#[test]
+fn backup_through_the_binary_reports_the_freeze() {
+    let v = json(&tpvirt(&["--json", "backup", "web", "/lab-pool"]));
+    assert_eq!(v["was_running"], true);
+    assert!(v["frozen_ms"].as_f64().is_some());
+    assert_eq!(v["disks"][0]["source"], "/lab-pool/web.qcow2");
+}
+
+#[test]
+fn clone_and_import_through_the_binary() {
+    let v = json(&tpvirt(&["--json", "clone", "--original", "db", "--auto-clone", "--linked"]));
+    assert_eq!(v["name"], "db-clone");
+    assert_eq!(v["disks"][0]["to"], "/lab-pool/db-clone.qcow2");
+    assert_ne!(v["uuid"], "2f7b1c5e-0d8a-4c1e-9a55-6b1a7b9b0002");
+    let (_, err, code) = text(&tpvirt(&["clone", "--original", "web", "--auto-clone"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("is running: cannot clone"), "{err}");
+    let v = json(&tpvirt(&["--json", "import", "vm1", "/lab-pool/base.qcow2", "--memory", "256M", "--vcpus", "1"]));
+    assert_eq!(v["format"], "qcow2");
+}

@@ -157,6 +157,63 @@ enum Cmd {
     /// qcow2 disks without libvirt: overlay, info.
     #[command(subcommand)]
     Disk(DiskCmd),
+    /// Live-migrate a domain to another host, showing progress and downtime.
+    Migrate {
+        name: String,
+        /// Destination, e.g. qemu+tcp://10.0.0.2/system.
+        dest_uri: String,
+        /// Keep the guest running during the copy.
+        #[arg(long)]
+        live: bool,
+        /// The source daemon talks to the destination (no client connection to it).
+        #[arg(long)]
+        p2p: bool,
+        /// Carry the data over the libvirt connection (needs --p2p).
+        #[arg(long)]
+        tunnelled: bool,
+        /// Define the domain on the destination.
+        #[arg(long)]
+        persistent: bool,
+        /// Remove the definition from the source.
+        #[arg(long)]
+        undefinesource: bool,
+        /// Copy the disks' top images too (no shared storage).
+        #[arg(long)]
+        copy_storage_inc: bool,
+        /// Migrate even when libvirt thinks it unsafe (no shared storage, cache mode).
+        #[arg(long = "unsafe")]
+        unsafe_: bool,
+    },
+    /// Hot backup: suspend, copy or snapshot the disks, resume; prints the frozen time.
+    Backup {
+        name: String,
+        /// A directory here, or a libvirt pool's directory.
+        dest: PathBuf,
+        /// copy: the copies are the backup; external: disk-only snapshot, the originals are.
+        #[arg(long, value_parser = ["copy", "external"], default_value = "copy")]
+        method: String,
+    },
+    /// Poll http://URL and report latency percentiles and the longest gap (Ctrl-C to stop).
+    Watch {
+        url: String,
+        /// Time between requests.
+        #[arg(long, default_value = "10ms")]
+        every: String,
+        /// Stop after this long (default: until Ctrl-C).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: Option<String>,
+        /// Stop after this many requests.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Give up on one request after this long.
+        #[arg(long, default_value = "2s")]
+        timeout: String,
+        /// Print a line for each failed request as it happens.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Can this host run the lab? CPU flags, /dev/kvm, KVM modules, libvirt.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,11 +307,13 @@ fn main() {
 
 fn run(args: Cli, out: &mut Out) -> Result<bool> {
     // Commands that do not talk to libvirt.
+    let uri = virt::resolve_uri(args.uri.as_deref());
     let cmd = match args.cmd {
         Cmd::Disk(c) => return run_disk(c, out),
+        Cmd::Watch { url, every, duration, count, timeout, verbose } => return run_watch(out, url, every, duration, count, timeout, verbose),
+        Cmd::Check => return run_check(out, &uri),
         other => other,
     };
-    let uri = virt::resolve_uri(args.uri.as_deref());
     let s = Session::open(&uri)?;
     match cmd {
         Cmd::List { all } => {
@@ -387,8 +446,122 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             }
             Ok(true)
         }
-        Cmd::Disk(_) => unreachable!("handled before connecting"),
+        Cmd::Migrate { name, dest_uri, live, p2p, tunnelled, persistent, undefinesource, copy_storage_inc, unsafe_ } => {
+            let flags = virt::migrate::MigrateFlags { live, p2p, tunnelled, persistent, undefine_source: undefinesource, copy_storage_inc, unsafe_ };
+            let quiet = out.json;
+            let r = virt::migrate::migrate(&s, &name, &dest_uri, flags, move |p| {
+                if !quiet {
+                    eprintln!(
+                        "migrating: {:>6.1} s, {} of {} remaining",
+                        p.elapsed_ms as f64 / 1000.0,
+                        p.data_remaining.map_or("?".into(), virt::size::human_bytes),
+                        p.data_total.map_or("?".into(), virt::size::human_bytes)
+                    );
+                }
+            })?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.line(format!(
+                    "Domain '{}' migrated to {} in {:.2} s, downtime {}",
+                    r.domain,
+                    r.dest_uri,
+                    r.seconds,
+                    r.downtime_ms.map_or("unknown".into(), |d| format!("{d} ms"))
+                ));
+            }
+            Ok(true)
+        }
+        Cmd::Backup { name, dest, method } => {
+            let m = if method == "external" { virt::backup::Method::External } else { virt::backup::Method::Copy };
+            let r = virt::backup::backup(&s, &name, &dest, m)?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.line(format!("Domain '{}' backed up ({}); guest frozen for {:.1} ms", r.domain, r.method, r.frozen_ms));
+                for d in &r.disks {
+                    out.line(format!("  {}: backup in {} (guest writes to {})", d.target, d.backup, if d.written == d.backup { &d.source } else { &d.written }));
+                }
+            }
+            Ok(true)
+        }
+        Cmd::Disk(_) | Cmd::Watch { .. } | Cmd::Check => unreachable!("handled before connecting"),
     }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn run_watch(out: &mut Out, url: String, every: String, duration: Option<String>, count: Option<u64>, timeout: String, verbose: bool) -> Result<bool> {
+    use virt::watch::{parse_duration, Probe};
+    let cfg = virt::watch::WatchConfig {
+        url,
+        every: parse_duration(&every)?,
+        timeout: parse_duration(&timeout)?,
+        duration: duration.as_deref().map(parse_duration).transpose()?,
+        count,
+    };
+    // SAFETY: the handler only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    let r = virt::watch::watch(&cfg, &STOP, |at, p, _lat| {
+        if verbose {
+            if let Probe::Failed(e) = p {
+                eprintln!("{:>9.3} s  no answer: {e}", at.as_secs_f64());
+            } else if let Probe::Status(c) = p {
+                if !(200..400).contains(c) {
+                    eprintln!("{:>9.3} s  HTTP {c}", at.as_secs_f64());
+                }
+            }
+        }
+    })?;
+    if out.json {
+        out.json(&r)?;
+    } else {
+        let l = &r.latency_us;
+        out.line(format!("{}: {} requests, {} ok, {} failed in {:.1} s", r.url, r.requests, r.ok, r.failed, r.elapsed_ms / 1000.0));
+        out.line(format!(
+            "latency (ms): min {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            l.min as f64 / 1000.0,
+            l.p50 as f64 / 1000.0,
+            l.p90 as f64 / 1000.0,
+            l.p99 as f64 / 1000.0,
+            l.p999 as f64 / 1000.0,
+            l.max as f64 / 1000.0
+        ));
+        out.line(format!("longest gap without an answer: {:.1} ms (from {:.3} s)", r.longest_gap_ms, r.longest_gap_at_ms / 1000.0));
+        if let Some(e) = &r.last_error {
+            out.line(format!("last error: {e}"));
+        }
+    }
+    Ok(r.ok > 0)
+}
+
+fn run_check(out: &mut Out, uri: &str) -> Result<bool> {
+    use virt::check::{libvirt_check, Verdict};
+    let mut checks = virt::check::check_host();
+    let opened = Session::open(uri).map(|s| {
+        let v = s.conn.lib_version().unwrap_or(0);
+        format!("driver {}, libvirt {}.{}.{}", s.driver, v / 1_000_000, v / 1000 % 1000, v % 1000)
+    });
+    checks.push(libvirt_check(uri, opened.map_err(|e| e.to_string())));
+    if out.json {
+        out.json(&checks)?;
+    } else {
+        for c in &checks {
+            let v = match c.verdict {
+                Verdict::Ok => "ok  ",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "FAIL",
+            };
+            out.line(format!("[{v}] {:<9} {}", c.name, c.detail));
+        }
+    }
+    Ok(checks.iter().all(|c| c.verdict != Verdict::Fail))
 }
 
 fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {

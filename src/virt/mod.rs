@@ -23,3 +23,9 @@ pub mod console;
 pub mod clone;
 #[cfg(feature = "libvirt")]
 pub mod import;
+pub mod check;
+pub mod watch;
+#[cfg(feature = "libvirt")]
+pub mod backup;
+#[cfg(feature = "libvirt")]
+pub mod migrate;
