@@ -428,4 +428,25 @@ mod tests {
         assert_eq!(resolve_backing(Path::new("/a/b/top.qcow2"), "base.qcow2"), PathBuf::from("/a/b/base.qcow2"));
         assert_eq!(resolve_backing(Path::new("/a/b/top.qcow2"), "/x/base"), PathBuf::from("/x/base"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_header_never_panics(tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600), version in 2u32..4, bits in 0u32..40) {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&version.to_be_bytes());
+            b.extend_from_slice(&tail);
+            if b.len() >= 24 {
+                b[20..24].copy_from_slice(&bits.to_be_bytes());
+            }
+            let _ = parse_header(&b);
+        }
+
+        #[test]
+        fn overlays_read_back(size in 0u64..(1 << 42), name in "[a-z/._-]{1,200}") {
+            let b = overlay_bytes(size, &name, "qcow2").unwrap();
+            let h = parse_header(&b).unwrap();
+            proptest::prop_assert_eq!(h.virtual_size, size);
+            proptest::prop_assert_eq!(h.backing_file.as_deref(), Some(name.as_str()));
+        }
+    }
 }

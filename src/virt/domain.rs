@@ -325,7 +325,7 @@ pub fn info(s: &Session, name: &str) -> Result<DomainReport> {
     let xml = d.xml_desc(0).map_err(|e| s.err(&format!("reading the XML of {name}"), e))?;
     let px = parsed(&xml)?;
     let st = state_of(s, &d, name)?;
-    let addrs = if is_active(st) { addresses(&d) } else { Vec::new() };
+    let addrs = if is_active(st) { addresses(s, &d) } else { Vec::new() };
     let disks = px
         .disks
         .iter()
@@ -369,15 +369,17 @@ fn name_of(d: &Domain, fallback: &str) -> String {
     d.name().unwrap_or_else(|_| fallback.to_string())
 }
 
-/// (MAC, address/prefix) from DHCP leases, else the ARP table.
-fn addresses(d: &Domain) -> Vec<(String, String)> {
+/// (MAC, address/prefix) from DHCP leases, else libvirt's ARP source,
+/// else — for a daemon on this host — this host's ARP table (libvirt 9.0's
+/// ARP source fails with "wrong nlmsg len" on current kernels).
+fn addresses(s: &Session, d: &Domain) -> Vec<(String, String)> {
     for src in [sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP] {
         if let Ok(ifs) = d.interface_addresses(src, 0) {
             let v: Vec<(String, String)> = ifs
                 .iter()
                 .flat_map(|i| {
                     let mac = i.hwaddr.clone().unwrap_or_default();
-                    i.addrs.iter().map(move |a| (mac.clone(), format!("{}/{}", a.addr, a.prefix)))
+                    i.addrs.iter().map(move |a| (mac.clone(), if a.prefix > 0 { format!("{}/{}", a.addr, a.prefix) } else { a.addr.clone() }))
                 })
                 .collect();
             if !v.is_empty() {
@@ -385,7 +387,46 @@ fn addresses(d: &Domain) -> Vec<(String, String)> {
             }
         }
     }
+    if is_local_uri(&s.uri) {
+        if let Ok(t) = std::fs::read_to_string("/proc/net/arp") {
+            return parse_proc_arp(&t);
+        }
+    }
     Vec::new()
+}
+
+/// A URI whose daemon runs on this host (same ARP table as us).
+pub fn is_local_uri(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else { return false };
+    (rest.starts_with('/') || rest.starts_with("localhost/")) && (!scheme.contains('+') || scheme.ends_with("+unix"))
+}
+
+/// (MAC, IP) of complete entries of /proc/net/arp.
+pub fn parse_proc_arp(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4 && f[2] != "0x0" && f[3] != "00:00:00:00:00:00").then(|| (f[3].to_string(), f[0].to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_arp_entries_and_local_uris() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.88.0.10       0x1         0x2         52:54:00:88:00:0a     *        br0\n\
+                 10.88.0.11       0x1         0x0         00:00:00:00:00:00     *        br0\n";
+        assert_eq!(parse_proc_arp(t), [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]);
+        assert!(is_local_uri("qemu:///system"));
+        assert!(is_local_uri("qemu+unix:///system?socket=/x/sock"));
+        assert!(!is_local_uri("qemu+tcp://10.0.0.2/system"));
+        assert!(!is_local_uri("qemu+ssh://host/system"));
+    }
 }
 
 /// The backing chain of a disk: read from the file when it is here, else
