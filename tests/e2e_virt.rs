@@ -191,7 +191,7 @@ fn module_order(moddir: &Path, wanted: &[&str]) -> Vec<PathBuf> {
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
-mkdir -p /proc /sys /dev /tmp
+mkdir -p /proc /sys /dev /tmp /var/log /var/run
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -204,7 +204,8 @@ addr=10.88.0.$(printf %d 0x${mac##*:})
 ip addr add $addr/24 dev eth0
 arping -U -c 2 -I eth0 $addr >/dev/null 2>&1 &
 httpd -p 80 -h /www
-acpid -c /etc/acpi
+# acpid logs to /var/log/acpid.log and exits if it cannot.
+acpid -c /etc/acpi -l /dev/ttyS0
 echo "TPVIRT-READY $addr"
 while true; do sleep 3600; done
 "#;
