@@ -167,7 +167,7 @@ fn module_order(moddir: &Path, wanted: &[&str]) -> Vec<PathBuf> {
     let stem = |p: &str| Path::new(p).file_name().unwrap().to_string_lossy().split('.').next().unwrap().replace('-', "_");
     for line in dep.lines() {
         let Some((m, rest)) = line.split_once(':') else { continue };
-        deps.insert(stem(m), (m.to_string(), rest.split_whitespace().map(|d| stem(d)).collect()));
+        deps.insert(stem(m), (m.to_string(), rest.split_whitespace().map(stem).collect()));
     }
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
@@ -206,6 +206,8 @@ arping -U -c 2 -I eth0 $addr >/dev/null 2>&1 &
 httpd -p 80 -h /www
 # acpid logs to /var/log/acpid.log and exits if it cannot.
 acpid -c /etc/acpi -l /dev/ttyS0
+# A shell on the serial port, for `tpvirt console`.
+setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1' &
 echo "TPVIRT-READY $addr"
 while true; do sleep 3600; done
 "#;
@@ -483,6 +485,33 @@ fn domain_xml(name: &str, disk: &Path, mac: &str, log: &Path) -> String {
     )
 }
 
+/// `tpvirt console` with a command typed in, then Ctrl-]; returns what it printed.
+fn console_roundtrip(uri: &str, name: &str, typed: &str) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tpvirt"))
+        .args(["-c", uri, "console", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    stdin.write_all(typed.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    stdin.write_all(&[0x1d]).unwrap();
+    let t = Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(15) {
+            let _ = c.kill();
+            panic!("tpvirt console did not leave on Ctrl-]");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "console: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 fn info_until(lab: &Lab, uri: &str, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let t = Instant::now();
     loop {
@@ -511,7 +540,13 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let tmp = tempfile::Builder::new().prefix("tpvirt-e2e-").tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path().to_path_buf();
     // TPVIRT_E2E_KEEP=1 keeps the directory (serial logs, daemon logs) after a failure.
-    let tmp = if std::env::var_os("TPVIRT_E2E_KEEP").is_some() { eprintln!("keeping {}", dir.display()); std::mem::forget(tmp); None } else { Some(tmp) };
+    let _tmp = if std::env::var_os("TPVIRT_E2E_KEEP").is_some() {
+        eprintln!("keeping {}", dir.display());
+        std::mem::forget(tmp);
+        None
+    } else {
+        Some(tmp)
+    };
     step("building the guest (kernel + busybox initramfs on a syslinux FAT disk, as qcow2)");
     let base = build_base(&dir);
     let pool = dir.join("pool");
@@ -560,6 +595,10 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
         let _ = Command::new("virsh").args(["-c", &ua, "domifaddr", "web", "--source", "lease"]).status();
     }
     assert!(i["nics"][0]["addresses"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with(&ip_of(MAC_WEB))), "{i:#}");
+
+    step("serial console: run a command, leave with Ctrl-]");
+    let out = console_roundtrip(&ua, "web", "echo TPV-CONSOLE-$((6*7))\n");
+    assert!(out.contains("TPV-CONSOLE-42"), "console output: {out:?}");
 
     step("suspend 2 s while watch polls");
     let w = lab.watch_bg(&ip_of(MAC_WEB), "20ms", "6s");
@@ -653,6 +692,30 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     assert!(r["ok"].as_u64().unwrap() > 50, "{r:#}");
     assert!(r["longest_gap_ms"].as_f64().unwrap() < 5000.0, "service interrupted too long: {r:#}");
     // The guest answers from B (through the bridges).
+    lab.wait_http(&ip_of(MAC_WEB), 10);
+
+    step("and back B -> A peer-to-peer, tunnelled through the daemons");
+    let back = lab.a.tcp_uri();
+    let m = lab.json(Some(&lab.b), &["-c", &ub, "migrate", "--live", "--p2p", "--tunnelled", "--unsafe", "--persistent", "--undefinesource", "web", &back]);
+    eprintln!("migration back: {m}");
+    assert_eq!(lab.json(None, &["-c", &ua, "list"])[0]["name"], "web");
+    let o = lab.tpvirt(None, &["-c", &ub, "--json", "list", "--all"]);
+    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).trim()), (Some(1), "[]"), "B lists nothing (exit 1)");
+    assert!(m["downtime_ms"].as_u64().is_some(), "downtime read from the destination: {m}");
+    lab.wait_http(&ip_of(MAC_WEB), 10);
+
+    step("backup by external disk-only snapshot");
+    let bdir2 = dir.join("backup-ext");
+    std::fs::create_dir_all(&bdir2).unwrap();
+    let b = lab.json(None, &["-c", &ua, "backup", "web", bdir2.to_str().unwrap(), "--method", "external"]);
+    eprintln!("external backup froze the guest for {} ms", b["frozen_ms"]);
+    assert_eq!(b["disks"][0]["backup"], web_disk.to_str().unwrap());
+    let top = b["disks"][0]["written"].as_str().unwrap().to_string();
+    let chain = lab.json(None, &["disk", "info", &top]);
+    let names: Vec<&str> = chain.as_array().unwrap().iter().map(|c| c["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, [top.as_str(), web_disk.to_str().unwrap(), base.to_str().unwrap()]);
+    let i = lab.json(None, &["-c", &ua, "info", "web"]);
+    assert_eq!(i["disks"][0]["source"], top.as_str());
     lab.wait_http(&ip_of(MAC_WEB), 10);
     let _ = std::io::stderr().flush();
     step("done");

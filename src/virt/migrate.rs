@@ -111,7 +111,17 @@ pub fn migrate(s: &Session, name: &str, dest_uri: &str, flags: MigrateFlags, on_
     done.store(true, Ordering::SeqCst);
     let _ = poller.join();
     let seconds = t0.elapsed().as_secs_f64();
-    let dest = result.map_err(|e| s.err("migration", e))?;
+    let mut dest = result.map_err(|e| s.err("migration", e))?;
+    if dest.is_none() && !dest_uri.contains("+ssh") {
+        // Peer-to-peer: the client never talked to the destination; ask it
+        // now for the completed-job statistics (best effort, no password
+        // prompts: ssh URIs are skipped).
+        if let Ok(dc) = Connect::open(Some(dest_uri)) {
+            if let Ok(nd) = dc.lookup_domain_by_name(name) {
+                dest = Some((dc, nd));
+            }
+        }
+    }
     // Completed-job statistics: on the source while it still knows the
     // domain, else on the destination.
     let completed = d
