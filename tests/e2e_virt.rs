@@ -95,6 +95,10 @@ fn skip_reason() -> Option<String> {
         missing.dedup();
         return Some(format!("missing packages: {} (see docs/tpvirt.md, 'cargo xtask test' installs them)", missing.join(" ")));
     }
+    let ns = Command::new("unshare").args(["--net", "--mount", "true"]).output();
+    if !ns.is_ok_and(|o| o.status.success()) {
+        return Some("cannot create network and mount namespaces here (a container without CAP_SYS_ADMIN?)".into());
+    }
     let v = Command::new("qemu-system-x86_64").arg("--version").output().ok()?;
     if !v.status.success() {
         return Some("qemu-system-x86_64 does not run (qemu-utils from backports conflicts: install the bookworm qemu-utils)".into());

@@ -113,3 +113,27 @@ fn the_binary_reports_json_percentiles() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("only plain HTTP"));
 }
+
+#[test]
+fn ctrl_c_ends_watch_with_the_report() {
+    let srv = server();
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_tpvirt"))
+        .args(["watch", &format!("http://127.0.0.1:{}/heure.php", srv.port), "--every", "5ms", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    // SIGINT to the child we started, by its pid.
+    let st = std::process::Command::new("kill").args(["-INT", &c.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let t = std::time::Instant::now();
+    while c.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(10), "watch did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["ok"].as_u64().unwrap() > 10, "{v}");
+    assert!(v["elapsed_ms"].as_f64().unwrap() >= 500.0);
+}
