@@ -47,15 +47,30 @@ fn step(msg: &str) {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
 fn kernel() -> Option<(PathBuf, PathBuf)> {
-    let mut ks: Vec<PathBuf> = std::fs::read_dir("/boot").ok()?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))).collect();
+    let mut ks: Vec<PathBuf> = std::fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
+        .collect();
     ks.sort();
     let k = ks.pop()?;
-    let ver = k.file_name()?.to_string_lossy().trim_start_matches("vmlinuz-").to_string();
+    let ver = k
+        .file_name()?
+        .to_string_lossy()
+        .trim_start_matches("vmlinuz-")
+        .to_string();
     let m = PathBuf::from("/lib/modules").join(ver);
     m.join("modules.dep").exists().then_some((k, m))
 }
@@ -63,23 +78,36 @@ fn kernel() -> Option<(PathBuf, PathBuf)> {
 /// Why the test cannot run here, or None.
 fn skip_reason() -> Option<String> {
     if !is_root() {
-        return Some("not root: the real-QEMU end-to-end test needs root (namespaces, bridges, libvirtd)".into());
+        return Some(
+            "not root: the real-QEMU end-to-end test needs root (namespaces, bridges, libvirtd)"
+                .into(),
+        );
     }
     let need = [
         ("/usr/sbin/libvirtd", "libvirt-daemon"),
-        ("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so", "libvirt-daemon-driver-qemu"),
+        (
+            "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so",
+            "libvirt-daemon-driver-qemu",
+        ),
         ("/usr/bin/virsh", "libvirt-clients"),
         ("/usr/bin/qemu-system-x86_64", "qemu-system-x86"),
         ("/usr/bin/qemu-img", "qemu-utils"),
         ("/bin/busybox", "busybox-static"),
         ("/usr/bin/syslinux", "syslinux"),
-        ("/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"),
+        (
+            "/usr/lib/syslinux/modules/bios/ldlinux.c32",
+            "syslinux-common",
+        ),
         ("/usr/bin/mcopy", "mtools"),
         ("/usr/sbin/mkfs.fat", "dosfstools"),
         ("/usr/sbin/ip", "iproute2"),
         ("/usr/bin/nsenter", "util-linux"),
     ];
-    let missing: Vec<&str> = need.iter().filter(|(p, _)| !Path::new(p).exists()).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = need
+        .iter()
+        .filter(|(p, _)| !Path::new(p).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
     let mut missing: Vec<String> = missing.into_iter().map(String::from).collect();
     if kernel().is_none() {
         missing.push("linux-image-amd64".into());
@@ -93,13 +121,24 @@ fn skip_reason() -> Option<String> {
     }
     if !missing.is_empty() {
         missing.dedup();
-        return Some(format!("missing packages: {} (see docs/tpvirt.md, 'cargo xtask test' installs them)", missing.join(" ")));
+        return Some(format!(
+            "missing packages: {} (see docs/tpvirt.md, 'cargo xtask test' installs them)",
+            missing.join(" ")
+        ));
     }
-    let ns = Command::new("unshare").args(["--net", "--mount", "true"]).output();
+    let ns = Command::new("unshare")
+        .args(["--net", "--mount", "true"])
+        .output();
     if !ns.is_ok_and(|o| o.status.success()) {
-        return Some("cannot create network and mount namespaces here (a container without CAP_SYS_ADMIN?)".into());
+        return Some(
+            "cannot create network and mount namespaces here (a container without CAP_SYS_ADMIN?)"
+                .into(),
+        );
     }
-    let v = Command::new("qemu-system-x86_64").arg("--version").output().ok()?;
+    let v = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()?;
     if !v.status.success() {
         return Some("qemu-system-x86_64 does not run (qemu-utils from backports conflicts: install the bookworm qemu-utils)".into());
     }
@@ -109,7 +148,12 @@ fn skip_reason() -> Option<String> {
 fn run(cmd: &mut Command) -> Output {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     if !o.status.success() {
-        panic!("{cmd:?} failed ({}):\n{}\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        panic!(
+            "{cmd:?} failed ({}):\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     o
 }
@@ -128,12 +172,29 @@ struct Cpio {
 
 impl Cpio {
     fn new() -> Cpio {
-        Cpio { out: Vec::new(), ino: 1 }
+        Cpio {
+            out: Vec::new(),
+            ino: 1,
+        }
     }
 
     fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
         let name = name.trim_start_matches('/');
-        let fields = [self.ino, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+        let fields = [
+            self.ino,
+            mode,
+            0,
+            0,
+            1,
+            0,
+            data.len() as u32,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
         self.ino += 1;
         self.out.extend_from_slice(b"070701");
         for f in fields {
@@ -168,14 +229,33 @@ impl Cpio {
 fn module_order(moddir: &Path, wanted: &[&str]) -> Vec<PathBuf> {
     let dep = std::fs::read_to_string(moddir.join("modules.dep")).unwrap();
     let mut deps: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
-    let stem = |p: &str| Path::new(p).file_name().unwrap().to_string_lossy().split('.').next().unwrap().replace('-', "_");
+    let stem = |p: &str| {
+        Path::new(p)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .split('.')
+            .next()
+            .unwrap()
+            .replace('-', "_")
+    };
     for line in dep.lines() {
-        let Some((m, rest)) = line.split_once(':') else { continue };
-        deps.insert(stem(m), (m.to_string(), rest.split_whitespace().map(stem).collect()));
+        let Some((m, rest)) = line.split_once(':') else {
+            continue;
+        };
+        deps.insert(
+            stem(m),
+            (m.to_string(), rest.split_whitespace().map(stem).collect()),
+        );
     }
     let mut order = Vec::new();
     let mut seen = BTreeSet::new();
-    fn visit(n: &str, deps: &BTreeMap<String, (String, Vec<String>)>, seen: &mut BTreeSet<String>, order: &mut Vec<String>) {
+    fn visit(
+        n: &str,
+        deps: &BTreeMap<String, (String, Vec<String>)>,
+        seen: &mut BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) {
         if !seen.insert(n.to_string()) {
             return;
         }
@@ -189,7 +269,10 @@ fn module_order(moddir: &Path, wanted: &[&str]) -> Vec<PathBuf> {
     for w in wanted {
         visit(w, &deps, &mut seen, &mut order);
     }
-    order.into_iter().map(|n| moddir.join(&deps[&n].0)).collect()
+    order
+        .into_iter()
+        .map(|n| moddir.join(&deps[&n].0))
+        .collect()
 }
 
 const INIT: &str = r#"#!/bin/busybox sh
@@ -225,15 +308,47 @@ fn build_base(dir: &Path) -> PathBuf {
     let (kernel, moddir) = kernel().unwrap();
     let mods = module_order(
         &moddir,
-        &["virtio_ring", "virtio", "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk", "virtio_balloon", "button", "evdev"],
+        &[
+            "virtio_ring",
+            "virtio",
+            "virtio_pci",
+            "failover",
+            "net_failover",
+            "virtio_net",
+            "virtio_blk",
+            "virtio_balloon",
+            "button",
+            "evdev",
+        ],
     );
-    assert!(mods.iter().any(|m| m.ends_with("virtio_net.ko")), "virtio_net module not found in {}", moddir.display());
+    assert!(
+        mods.iter().any(|m| m.ends_with("virtio_net.ko")),
+        "virtio_net module not found in {}",
+        moddir.display()
+    );
     let mut c = Cpio::new();
-    for d in ["bin", "dev", "proc", "sys", "tmp", "etc", "etc/acpi", "etc/acpi/PWRF", "www", "www/cgi-bin", "lib", "lib/modules"] {
+    for d in [
+        "bin",
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "etc",
+        "etc/acpi",
+        "etc/acpi/PWRF",
+        "www",
+        "www/cgi-bin",
+        "lib",
+        "lib/modules",
+    ] {
         c.dir(d);
     }
     c.entry("dev/console", 0o020600, &[], (5, 1));
-    c.file("bin/busybox", 0o755, &std::fs::read("/bin/busybox").unwrap());
+    c.file(
+        "bin/busybox",
+        0o755,
+        &std::fs::read("/bin/busybox").unwrap(),
+    );
     c.file("init", 0o755, INIT.as_bytes());
     c.file("www/index.html", 0o644, b"tpvirt e2e guest\n");
     c.file("www/cgi-bin/heure", 0o755, HEURE.as_bytes());
@@ -241,7 +356,11 @@ fn build_base(dir: &Path) -> PathBuf {
     let mut order = String::new();
     for m in &mods {
         let name = m.file_name().unwrap().to_string_lossy().into_owned();
-        c.file(&format!("lib/modules/{name}"), 0o644, &std::fs::read(m).unwrap());
+        c.file(
+            &format!("lib/modules/{name}"),
+            0o644,
+            &std::fs::read(m).unwrap(),
+        );
         order.push_str(&name);
         order.push('\n');
     }
@@ -273,7 +392,10 @@ struct Daemon {
 
 impl Daemon {
     fn uri(&self) -> String {
-        format!("qemu+unix:///system?socket={}/run/libvirt-sock", self.dir.display())
+        format!(
+            "qemu+unix:///system?socket={}/run/libvirt-sock",
+            self.dir.display()
+        )
     }
 
     fn tcp_uri(&self) -> String {
@@ -309,25 +431,50 @@ impl Daemon {
              exec libvirtd --listen --daemon --pid-file {d}/libvirtd.pid",
             d = d.display()
         );
-        run(Command::new("nsenter").arg(format!("--net=/run/netns/{}", self.ns)).args(["unshare", "--mount", "--propagation", "private", "sh", "-c", &script]));
+        run(Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.ns))
+            .args([
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+            ]));
         let sock = d.join("run/libvirt-sock");
         let t = Instant::now();
         loop {
-            let alive = self.pid().is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+            let alive = self
+                .pid()
+                .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
             if sock.exists() && alive {
                 break;
             }
-            if t.elapsed() > Duration::from_secs(30) || (t.elapsed() > Duration::from_secs(2) && !alive) {
+            if t.elapsed() > Duration::from_secs(30)
+                || (t.elapsed() > Duration::from_secs(2) && !alive)
+            {
                 let log = std::fs::read_to_string(d.join("log/libvirtd.log")).unwrap_or_default();
-                let errors: Vec<&str> = log.lines().filter(|l| l.contains("error") && !l.contains("ethtool") && !l.contains("dmi")).collect();
-                panic!("libvirtd in {} did not start:\n{}", self.ns, errors.join("\n"));
+                let errors: Vec<&str> = log
+                    .lines()
+                    .filter(|l| l.contains("error") && !l.contains("ethtool") && !l.contains("dmi"))
+                    .collect();
+                panic!(
+                    "libvirtd in {} did not start:\n{}",
+                    self.ns,
+                    errors.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     fn pid(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.join("libvirtd.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join("libvirtd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 }
 
@@ -341,9 +488,21 @@ struct Lab {
 impl Lab {
     fn new(dir: &Path) -> Lab {
         let id = std::process::id();
-        let a = Daemon { ns: format!("tpvirt{id}a"), addr: format!("{SUBNET}.1"), dir: dir.join("host-a") };
-        let b = Daemon { ns: format!("tpvirt{id}b"), addr: format!("{SUBNET}.2"), dir: dir.join("host-b") };
-        let lab = Lab { dir: dir.to_path_buf(), a, b };
+        let a = Daemon {
+            ns: format!("tpvirt{id}a"),
+            addr: format!("{SUBNET}.1"),
+            dir: dir.join("host-a"),
+        };
+        let b = Daemon {
+            ns: format!("tpvirt{id}b"),
+            addr: format!("{SUBNET}.2"),
+            dir: dir.join("host-b"),
+        };
+        let lab = Lab {
+            dir: dir.to_path_buf(),
+            a,
+            b,
+        };
         // Two namespaces, a bridge in each, joined by a veth pair created
         // directly inside them (nothing is added to the root namespace).
         sh(&format!(
@@ -379,7 +538,12 @@ impl Lab {
 
     fn ok(&self, ns: Option<&Daemon>, args: &[&str]) -> String {
         let o = self.tpvirt(ns, args);
-        assert!(o.status.success(), "tpvirt {args:?}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "tpvirt {args:?}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
@@ -398,11 +562,18 @@ impl Lab {
         let url = format!("http://{ip}/cgi-bin/heure");
         let t = Instant::now();
         loop {
-            let o = self.tpvirt(Some(&self.a), &["watch", &url, "--count", "1", "--timeout", "1s"]);
+            let o = self.tpvirt(
+                Some(&self.a),
+                &["watch", &url, "--count", "1", "--timeout", "1s"],
+            );
             if o.status.success() {
                 return;
             }
-            assert!(t.elapsed() < Duration::from_secs(secs), "{url} did not answer within {secs} s; serial logs in {}", self.dir.display());
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "{url} did not answer within {secs} s; serial logs in {}",
+                self.dir.display()
+            );
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -410,7 +581,14 @@ impl Lab {
     /// `tpvirt watch` in the background in namespace A.
     fn watch_bg(&self, ip: &str, every: &str, for_: &str) -> Child {
         Command::new("ip")
-            .args(["netns", "exec", &self.a.ns, env!("CARGO_BIN_EXE_tpvirt"), "--json", "watch"])
+            .args([
+                "netns",
+                "exec",
+                &self.a.ns,
+                env!("CARGO_BIN_EXE_tpvirt"),
+                "--json",
+                "watch",
+            ])
             .arg(format!("http://{ip}/cgi-bin/heure"))
             .args(["--every", every, "--for", for_, "--timeout", "10s"])
             .stdout(Stdio::piped())
@@ -422,7 +600,8 @@ impl Lab {
 
 fn watch_result(c: Child) -> Value {
     let o = c.wait_with_output().unwrap();
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("watch output: {e}: {}", String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("watch output: {e}: {}", String::from_utf8_lossy(&o.stderr)))
 }
 
 impl Drop for Lab {
@@ -432,7 +611,9 @@ impl Drop for Lab {
         let marker = self.dir.display().to_string();
         if let Ok(rd) = std::fs::read_dir("/proc") {
             for e in rd.flatten() {
-                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+                let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let cmd = String::from_utf8_lossy(&cmd);
                 if cmd.starts_with("/usr/bin/qemu-system") && cmd.contains(&marker) {
@@ -512,18 +693,31 @@ fn console_roundtrip(uri: &str, name: &str, typed: &str) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "console: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "console: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn info_until(lab: &Lab, uri: &str, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+fn info_until(
+    lab: &Lab,
+    uri: &str,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let t = Instant::now();
     loop {
         let v = lab.json(None, &["-c", uri, "info", name]);
         if pred(&v) {
             return v;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "{name}: {what} not reached: {v:#}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{name}: {what} not reached: {v:#}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -537,11 +731,25 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let _ = t0();
     // libvirt's QEMU driver resolves its built-in default user before it
     // reads qemu.conf: the account libvirt-daemon-system would create.
-    if Command::new("id").arg("libvirt-qemu").output().map_or(true, |o| !o.status.success()) {
+    if Command::new("id")
+        .arg("libvirt-qemu")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
         step("creating system user libvirt-qemu (libvirtd's QEMU driver needs it to exist)");
-        run(Command::new("useradd").args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "libvirt-qemu"]));
+        run(Command::new("useradd").args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "libvirt-qemu",
+        ]));
     }
-    let tmp = tempfile::Builder::new().prefix("tpvirt-e2e-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("tpvirt-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let dir = tmp.path().to_path_buf();
     // TPVIRT_E2E_KEEP=1 keeps the directory (serial logs, daemon logs) after a failure.
     let _tmp = if std::env::var_os("TPVIRT_E2E_KEEP").is_some() {
@@ -562,24 +770,46 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     lab.b.start("7b7b7b7b-0000-4000-8000-00000000000b");
     let (ua, ub) = (lab.a.uri(), lab.b.uri());
     let net = dir.join("net.xml");
-    std::fs::write(&net, "<network><name>lab</name><forward mode='bridge'/><bridge name='br0'/></network>").unwrap();
+    std::fs::write(
+        &net,
+        "<network><name>lab</name><forward mode='bridge'/><bridge name='br0'/></network>",
+    )
+    .unwrap();
     for d in [&lab.a, &lab.b] {
         lab.virsh(d, &format!("net-create {}", net.display()));
     }
-    lab.virsh(&lab.a, &format!("pool-create-as lab dir --target {}", pool.display()));
+    lab.virsh(
+        &lab.a,
+        &format!("pool-create-as lab dir --target {}", pool.display()),
+    );
     let check = lab.json(None, &["-c", &ua, "check"]);
     assert_eq!(check[3]["verdict"], "ok", "{check:#}");
 
     step("overlay + define + start");
     let web_disk = pool.join("web.qcow2");
-    let ov = lab.json(None, &["disk", "overlay", base.to_str().unwrap(), web_disk.to_str().unwrap()]);
+    let ov = lab.json(
+        None,
+        &[
+            "disk",
+            "overlay",
+            base.to_str().unwrap(),
+            web_disk.to_str().unwrap(),
+        ],
+    );
     assert_eq!(ov["backing-filename-format"], "qcow2");
     lab.virsh(&lab.a, "pool-refresh lab");
     let xml = dir.join("web.xml");
-    std::fs::write(&xml, domain_xml("web", &web_disk, MAC_WEB, &dir.join("web-serial.log"))).unwrap();
+    std::fs::write(
+        &xml,
+        domain_xml("web", &web_disk, MAC_WEB, &dir.join("web-serial.log")),
+    )
+    .unwrap();
     lab.ok(None, &["-c", &ua, "define", xml.to_str().unwrap()]);
     let l = lab.json(None, &["-c", &ua, "list", "--all"]);
-    assert_eq!((l[0]["name"].as_str(), l[0]["state"].as_str()), (Some("web"), Some("shut off")));
+    assert_eq!(
+        (l[0]["name"].as_str(), l[0]["state"].as_str()),
+        (Some("web"), Some("shut off"))
+    );
     lab.ok(None, &["-c", &ua, "start", "web"]);
     lab.wait_http(&ip_of(MAC_WEB), 90);
     step("web answers over HTTP");
@@ -591,14 +821,30 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let i = lab.json(Some(&lab.a), &["-c", &ua, "info", "web"]);
     assert_eq!(i["state"], "running");
     assert_eq!(i["nics"][0]["mac"], MAC_WEB);
-    let chain: Vec<&str> = i["disks"][0]["chain"].as_array().unwrap().iter().map(|c| c["filename"].as_str().unwrap()).collect();
+    let chain: Vec<&str> = i["disks"][0]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["filename"].as_str().unwrap())
+        .collect();
     assert_eq!(chain, [web_disk.to_str().unwrap(), base.to_str().unwrap()]);
     if std::env::var_os("TPVIRT_E2E_DIAG").is_some() {
         let _ = Command::new("ip").args(["-n", &lab.a.ns, "neigh"]).status();
-        let _ = Command::new("virsh").args(["-c", &ua, "domifaddr", "web", "--source", "arp"]).status();
-        let _ = Command::new("virsh").args(["-c", &ua, "domifaddr", "web", "--source", "lease"]).status();
+        let _ = Command::new("virsh")
+            .args(["-c", &ua, "domifaddr", "web", "--source", "arp"])
+            .status();
+        let _ = Command::new("virsh")
+            .args(["-c", &ua, "domifaddr", "web", "--source", "lease"])
+            .status();
     }
-    assert!(i["nics"][0]["addresses"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().starts_with(&ip_of(MAC_WEB))), "{i:#}");
+    assert!(
+        i["nics"][0]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().starts_with(&ip_of(MAC_WEB))),
+        "{i:#}"
+    );
 
     step("serial console: run a command, leave with Ctrl-]");
     let out = console_roundtrip(&ua, "web", "echo TPV-CONSOLE-$((6*7))\n");
@@ -608,7 +854,10 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let w = lab.watch_bg(&ip_of(MAC_WEB), "20ms", "6s");
     std::thread::sleep(Duration::from_millis(1500));
     lab.ok(None, &["-c", &ua, "suspend", "web"]);
-    assert_eq!(lab.json(None, &["-c", &ua, "info", "web"])["state"], "paused");
+    assert_eq!(
+        lab.json(None, &["-c", &ua, "info", "web"])["state"],
+        "paused"
+    );
     std::thread::sleep(Duration::from_secs(2));
     lab.ok(None, &["-c", &ua, "resume", "web"]);
     let r = watch_result(w);
@@ -619,9 +868,15 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
 
     step("setmem 96M live");
     lab.ok(None, &["-c", &ua, "setmem", "web", "96M", "--live"]);
-    info_until(&lab, &ua, "web", "memory 96 MiB", |v| v["memory_kib"] == 98304);
+    info_until(&lab, &ua, "web", "memory 96 MiB", |v| {
+        v["memory_kib"] == 98304
+    });
     let e = lab.tpvirt(None, &["-c", &ua, "setmem", "web", "1G"]);
-    assert!(String::from_utf8_lossy(&e.stderr).contains("maximum of 163840 KiB"), "{}", String::from_utf8_lossy(&e.stderr));
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("maximum of 163840 KiB"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
 
     step("snapshot create / list / revert / delete");
     let s = lab.json(None, &["-c", &ua, "snapshot", "create", "web", "s1"]);
@@ -629,10 +884,18 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let l = lab.json(None, &["-c", &ua, "snapshot", "list", "web"]);
     assert_eq!(l.as_array().unwrap().len(), 1);
     lab.ok(None, &["-c", &ua, "snapshot", "revert", "web", "s1"]);
-    assert_eq!(lab.json(None, &["-c", &ua, "snapshot", "current", "web"])["name"], "s1");
+    assert_eq!(
+        lab.json(None, &["-c", &ua, "snapshot", "current", "web"])["name"],
+        "s1"
+    );
     lab.wait_http(&ip_of(MAC_WEB), 30);
     lab.ok(None, &["-c", &ua, "snapshot", "delete", "web", "s1"]);
-    assert_eq!(lab.tpvirt(None, &["-c", &ua, "snapshot", "list", "web"]).status.code(), Some(1));
+    assert_eq!(
+        lab.tpvirt(None, &["-c", &ua, "snapshot", "list", "web"])
+            .status
+            .code(),
+        Some(1)
+    );
 
     step("setvcpus 2 live (hot-add; never removed: TCG times out on unplug)");
     lab.ok(None, &["-c", &ua, "setvcpus", "web", "2", "--live"]);
@@ -648,7 +911,10 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     assert_eq!(bi[0]["format"], "qcow2");
     assert_eq!(bi[1]["filename"], base.to_str().unwrap());
     eprintln!("backup froze the guest for {} ms", b["frozen_ms"]);
-    assert_eq!(lab.json(None, &["-c", &ua, "info", "web"])["state"], "running");
+    assert_eq!(
+        lab.json(None, &["-c", &ua, "info", "web"])["state"],
+        "running"
+    );
     lab.wait_http(&ip_of(MAC_WEB), 10);
 
     step("shutdown (ACPI)");
@@ -656,11 +922,38 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     assert_eq!(sd["state"], "shut off");
 
     step("clones: full and linked, both boot");
-    let c = lab.json(None, &["-c", &ua, "clone", "--original", "web", "--name", "web-full", "--mac", MAC_FULL]);
+    let c = lab.json(
+        None,
+        &[
+            "-c",
+            &ua,
+            "clone",
+            "--original",
+            "web",
+            "--name",
+            "web-full",
+            "--mac",
+            MAC_FULL,
+        ],
+    );
     assert_eq!(c["disks"][0]["how"], "copy");
     let orig_uuid = lab.json(None, &["-c", &ua, "info", "web"])["uuid"].clone();
     assert_ne!(c["uuid"], orig_uuid);
-    let c = lab.json(None, &["-c", &ua, "clone", "--original", "web", "--name", "web-linked", "--linked", "--mac", MAC_LINKED]);
+    let c = lab.json(
+        None,
+        &[
+            "-c",
+            &ua,
+            "clone",
+            "--original",
+            "web",
+            "--name",
+            "web-linked",
+            "--linked",
+            "--mac",
+            MAC_LINKED,
+        ],
+    );
     assert_eq!(c["disks"][0]["how"], "overlay");
     let linked_disk = c["disks"][0]["to"].as_str().unwrap().to_string();
     let li = lab.json(None, &["disk", "info", &linked_disk]);
@@ -673,8 +966,33 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
 
     step("overlay + import + boot");
     let imp = pool.join("imported.qcow2");
-    lab.ok(None, &["disk", "overlay", base.to_str().unwrap(), imp.to_str().unwrap()]);
-    let r = lab.json(None, &["-c", &ua, "import", "imported", imp.to_str().unwrap(), "--memory", "128M", "--network", "lab", "--virt-type", "qemu", "--mac", MAC_IMPORT]);
+    lab.ok(
+        None,
+        &[
+            "disk",
+            "overlay",
+            base.to_str().unwrap(),
+            imp.to_str().unwrap(),
+        ],
+    );
+    let r = lab.json(
+        None,
+        &[
+            "-c",
+            &ua,
+            "import",
+            "imported",
+            imp.to_str().unwrap(),
+            "--memory",
+            "128M",
+            "--network",
+            "lab",
+            "--virt-type",
+            "qemu",
+            "--mac",
+            MAC_IMPORT,
+        ],
+    );
     assert_eq!(r["format"], "qcow2");
     lab.ok(None, &["-c", &ua, "start", "imported"]);
     lab.wait_http(&ip_of(MAC_IMPORT), 90);
@@ -686,38 +1004,104 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let w = lab.watch_bg(&ip_of(MAC_WEB), "20ms", "20s");
     std::thread::sleep(Duration::from_secs(2));
     let dest = lab.b.tcp_uri();
-    let m = lab.json(Some(&lab.a), &["-c", &ua, "migrate", "--live", "--unsafe", "--persistent", "--undefinesource", "web", &dest]);
+    let m = lab.json(
+        Some(&lab.a),
+        &[
+            "-c",
+            &ua,
+            "migrate",
+            "--live",
+            "--unsafe",
+            "--persistent",
+            "--undefinesource",
+            "web",
+            &dest,
+        ],
+    );
     eprintln!("migration: {m}");
     let r = watch_result(w);
     eprintln!("watch during migration: {r}");
     let lb = lab.json(None, &["-c", &ub, "list"]);
     assert_eq!(lb[0]["name"], "web", "{lb:#}");
-    assert!(lab.json(None, &["-c", &ua, "list", "--all"]).as_array().unwrap().iter().all(|d| d["name"] != "web"));
+    assert!(lab
+        .json(None, &["-c", &ua, "list", "--all"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["name"] != "web"));
     assert!(r["ok"].as_u64().unwrap() > 50, "{r:#}");
-    assert!(r["longest_gap_ms"].as_f64().unwrap() < 5000.0, "service interrupted too long: {r:#}");
+    assert!(
+        r["longest_gap_ms"].as_f64().unwrap() < 5000.0,
+        "service interrupted too long: {r:#}"
+    );
     // The guest answers from B (through the bridges).
     lab.wait_http(&ip_of(MAC_WEB), 10);
 
     step("and back B -> A peer-to-peer, tunnelled through the daemons");
     let back = lab.a.tcp_uri();
-    let m = lab.json(Some(&lab.b), &["-c", &ub, "migrate", "--live", "--p2p", "--tunnelled", "--unsafe", "--persistent", "--undefinesource", "web", &back]);
+    let m = lab.json(
+        Some(&lab.b),
+        &[
+            "-c",
+            &ub,
+            "migrate",
+            "--live",
+            "--p2p",
+            "--tunnelled",
+            "--unsafe",
+            "--persistent",
+            "--undefinesource",
+            "web",
+            &back,
+        ],
+    );
     eprintln!("migration back: {m}");
     assert_eq!(lab.json(None, &["-c", &ua, "list"])[0]["name"], "web");
     let o = lab.tpvirt(None, &["-c", &ub, "--json", "list", "--all"]);
-    assert_eq!((o.status.code(), String::from_utf8_lossy(&o.stdout).trim()), (Some(1), "[]"), "B lists nothing (exit 1)");
-    assert!(m["downtime_ms"].as_u64().is_some(), "downtime read from the destination: {m}");
+    assert_eq!(
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).trim()),
+        (Some(1), "[]"),
+        "B lists nothing (exit 1)"
+    );
+    assert!(
+        m["downtime_ms"].as_u64().is_some(),
+        "downtime read from the destination: {m}"
+    );
     lab.wait_http(&ip_of(MAC_WEB), 10);
 
     step("backup by external disk-only snapshot");
     let bdir2 = dir.join("backup-ext");
     std::fs::create_dir_all(&bdir2).unwrap();
-    let b = lab.json(None, &["-c", &ua, "backup", "web", bdir2.to_str().unwrap(), "--method", "external"]);
+    let b = lab.json(
+        None,
+        &[
+            "-c",
+            &ua,
+            "backup",
+            "web",
+            bdir2.to_str().unwrap(),
+            "--method",
+            "external",
+        ],
+    );
     eprintln!("external backup froze the guest for {} ms", b["frozen_ms"]);
     assert_eq!(b["disks"][0]["backup"], web_disk.to_str().unwrap());
     let top = b["disks"][0]["written"].as_str().unwrap().to_string();
     let chain = lab.json(None, &["disk", "info", &top]);
-    let names: Vec<&str> = chain.as_array().unwrap().iter().map(|c| c["filename"].as_str().unwrap()).collect();
-    assert_eq!(names, [top.as_str(), web_disk.to_str().unwrap(), base.to_str().unwrap()]);
+    let names: Vec<&str> = chain
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["filename"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            top.as_str(),
+            web_disk.to_str().unwrap(),
+            base.to_str().unwrap()
+        ]
+    );
     let i = lab.json(None, &["-c", &ua, "info", "web"]);
     assert_eq!(i["disks"][0]["source"], top.as_str());
     lab.wait_http(&ip_of(MAC_WEB), 10);

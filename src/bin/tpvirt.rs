@@ -13,7 +13,11 @@ use tplab::cli;
 use tplab::virt::{self, domain, domain::Scope, snapshot, Session};
 
 #[derive(Parser, Debug)]
-#[command(name = "tpvirt", version, about = "The lab's libvirt commands: domains, snapshots, clones, qcow2 disks, migration, watch")]
+#[command(
+    name = "tpvirt",
+    version,
+    about = "The lab's libvirt commands: domains, snapshots, clones, qcow2 disks, migration, watch"
+)]
 struct Cli {
     /// libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system).
     #[arg(short = 'c', long = "connect", global = true, value_name = "URI")]
@@ -276,9 +280,19 @@ impl Out {
         self.buf.push(b'\n');
     }
 
-    fn done(&mut self, domain: &str, action: &str, state: Option<String>, text: String) -> Result<bool> {
+    fn done(
+        &mut self,
+        domain: &str,
+        action: &str,
+        state: Option<String>,
+        text: String,
+    ) -> Result<bool> {
         if self.json {
-            self.json(&Done { domain, action, state })?;
+            self.json(&Done {
+                domain,
+                action,
+                state,
+            })?;
         } else {
             self.line(text);
         }
@@ -294,7 +308,10 @@ impl Out {
 
 fn main() {
     let args = Cli::parse();
-    let mut out = Out { json: args.json, buf: Vec::new() };
+    let mut out = Out {
+        json: args.json,
+        buf: Vec::new(),
+    };
     let r = run(args, &mut out);
     let flushed = out.flush().context("writing output");
     let r = match (r, flushed) {
@@ -310,7 +327,14 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
     let uri = virt::resolve_uri(args.uri.as_deref());
     let cmd = match args.cmd {
         Cmd::Disk(c) => return run_disk(c, out),
-        Cmd::Watch { url, every, duration, count, timeout, verbose } => return run_watch(out, url, every, duration, count, timeout, verbose),
+        Cmd::Watch {
+            url,
+            every,
+            duration,
+            count,
+            timeout,
+            verbose,
+        } => return run_watch(out, url, every, duration, count, timeout, verbose),
         Cmd::Check => return run_check(out, &uri),
         other => other,
     };
@@ -332,20 +356,37 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
         }
         Cmd::Create { file } => {
             let n = domain::create(&s, &file)?;
-            out.done(&n, "created", Some("running".into()), format!("Domain '{n}' created from {}", file.display()))
+            out.done(
+                &n,
+                "created",
+                Some("running".into()),
+                format!("Domain '{n}' created from {}", file.display()),
+            )
         }
         Cmd::Define { file } => {
             let n = domain::define(&s, &file)?;
-            out.done(&n, "defined", None, format!("Domain '{n}' defined from {}", file.display()))
+            out.done(
+                &n,
+                "defined",
+                None,
+                format!("Domain '{n}' defined from {}", file.display()),
+            )
         }
-        Cmd::Undefine { name, snapshots_metadata, remove_storage } => {
+        Cmd::Undefine {
+            name,
+            snapshots_metadata,
+            remove_storage,
+        } => {
             let u = domain::undefine(&s, &name, snapshots_metadata, remove_storage)?;
             if out.json {
                 out.json(&u)?;
             } else {
                 out.line(format!("Domain '{name}' has been undefined"));
                 if u.snapshots_removed > 0 {
-                    out.line(format!("Removed the metadata of {} snapshot(s)", u.snapshots_removed));
+                    out.line(format!(
+                        "Removed the metadata of {} snapshot(s)",
+                        u.snapshots_removed
+                    ));
                 }
                 for v in &u.volumes_removed {
                     out.line(format!("Volume '{v}' removed"));
@@ -358,24 +399,48 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
         }
         Cmd::Start { name } => {
             domain::start(&s, &name)?;
-            out.done(&name, "started", Some("running".into()), format!("Domain '{name}' started"))
+            out.done(
+                &name,
+                "started",
+                Some("running".into()),
+                format!("Domain '{name}' started"),
+            )
         }
         Cmd::Shutdown { name, wait } => {
             let st = domain::shutdown(&s, &name, wait.map(Duration::from_secs))?;
-            let text = if wait.is_some() { format!("Domain '{name}' is {st}") } else { format!("Domain '{name}' is being shut down") };
+            let text = if wait.is_some() {
+                format!("Domain '{name}' is {st}")
+            } else {
+                format!("Domain '{name}' is being shut down")
+            };
             out.done(&name, "shutdown", Some(st), text)
         }
         Cmd::Destroy { name } => {
             domain::destroy(&s, &name)?;
-            out.done(&name, "destroyed", Some("shut off".into()), format!("Domain '{name}' destroyed"))
+            out.done(
+                &name,
+                "destroyed",
+                Some("shut off".into()),
+                format!("Domain '{name}' destroyed"),
+            )
         }
         Cmd::Suspend { name } => {
             domain::suspend(&s, &name)?;
-            out.done(&name, "suspended", Some("paused".into()), format!("Domain '{name}' suspended"))
+            out.done(
+                &name,
+                "suspended",
+                Some("paused".into()),
+                format!("Domain '{name}' suspended"),
+            )
         }
         Cmd::Resume { name } => {
             domain::resume(&s, &name)?;
-            out.done(&name, "resumed", Some("running".into()), format!("Domain '{name}' resumed"))
+            out.done(
+                &name,
+                "resumed",
+                Some("running".into()),
+                format!("Domain '{name}' resumed"),
+            )
         }
         Cmd::Dumpxml { name, inactive } => {
             let x = domain::dumpxml(&s, &name, inactive)?;
@@ -400,7 +465,12 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             let r = domain::setmem(&s, &name, kib, scope.scope())?;
             print_resources(out, &r, "memory")
         }
-        Cmd::Setvcpus { name, count, scope, maximum } => {
+        Cmd::Setvcpus {
+            name,
+            count,
+            scope,
+            maximum,
+        } => {
             let r = domain::setvcpus(&s, &name, count, scope.scope(), maximum)?;
             print_resources(out, &r, "vcpus")
         }
@@ -419,8 +489,20 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             Ok(true)
         }
         Cmd::Snapshot(c) => run_snapshot(&s, c, out),
-        Cmd::Clone { original, name, mac, auto_clone, linked } => {
-            let o = virt::clone::CloneOptions { original, name, mac, auto: auto_clone, linked };
+        Cmd::Clone {
+            original,
+            name,
+            mac,
+            auto_clone,
+            linked,
+        } => {
+            let o = virt::clone::CloneOptions {
+                original,
+                name,
+                mac,
+                auto: auto_clone,
+                linked,
+            };
             let c = virt::clone::clone(&s, &o)?;
             if out.json {
                 out.json(&c)?;
@@ -435,19 +517,56 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             }
             Ok(true)
         }
-        Cmd::Import { name, disk, memory, vcpus, mac, network, virt_type } => {
+        Cmd::Import {
+            name,
+            disk,
+            memory,
+            vcpus,
+            mac,
+            network,
+            virt_type,
+        } => {
             let memory_kib = virt::size::parse_kib(&memory)?;
-            let o = virt::import::ImportOptions { name, disk, memory_kib, vcpus, mac, network, virt_type };
+            let o = virt::import::ImportOptions {
+                name,
+                disk,
+                memory_kib,
+                vcpus,
+                mac,
+                network,
+                virt_type,
+            };
             let r = virt::import::import(&s, &o)?;
             if out.json {
                 out.json(&r)?;
             } else {
-                out.line(format!("Domain '{}' defined: boots from {} ({}), MAC {}, type {}", r.name, r.disk, r.format, r.mac, r.virt_type));
+                out.line(format!(
+                    "Domain '{}' defined: boots from {} ({}), MAC {}, type {}",
+                    r.name, r.disk, r.format, r.mac, r.virt_type
+                ));
             }
             Ok(true)
         }
-        Cmd::Migrate { name, dest_uri, live, p2p, tunnelled, persistent, undefinesource, copy_storage_inc, unsafe_ } => {
-            let flags = virt::migrate::MigrateFlags { live, p2p, tunnelled, persistent, undefine_source: undefinesource, copy_storage_inc, unsafe_ };
+        Cmd::Migrate {
+            name,
+            dest_uri,
+            live,
+            p2p,
+            tunnelled,
+            persistent,
+            undefinesource,
+            copy_storage_inc,
+            unsafe_,
+        } => {
+            let flags = virt::migrate::MigrateFlags {
+                live,
+                p2p,
+                tunnelled,
+                persistent,
+                undefine_source: undefinesource,
+                copy_storage_inc,
+                unsafe_,
+            };
             let quiet = out.json;
             let r = virt::migrate::migrate(&s, &name, &dest_uri, flags, move |p| {
                 if !quiet {
@@ -467,20 +586,37 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
                     r.domain,
                     r.dest_uri,
                     r.seconds,
-                    r.downtime_ms.map_or("unknown".into(), |d| format!("{d} ms"))
+                    r.downtime_ms
+                        .map_or("unknown".into(), |d| format!("{d} ms"))
                 ));
             }
             Ok(true)
         }
         Cmd::Backup { name, dest, method } => {
-            let m = if method == "external" { virt::backup::Method::External } else { virt::backup::Method::Copy };
+            let m = if method == "external" {
+                virt::backup::Method::External
+            } else {
+                virt::backup::Method::Copy
+            };
             let r = virt::backup::backup(&s, &name, &dest, m)?;
             if out.json {
                 out.json(&r)?;
             } else {
-                out.line(format!("Domain '{}' backed up ({}); guest frozen for {:.1} ms", r.domain, r.method, r.frozen_ms));
+                out.line(format!(
+                    "Domain '{}' backed up ({}); guest frozen for {:.1} ms",
+                    r.domain, r.method, r.frozen_ms
+                ));
                 for d in &r.disks {
-                    out.line(format!("  {}: backup in {} (guest writes to {})", d.target, d.backup, if d.written == d.backup { &d.source } else { &d.written }));
+                    out.line(format!(
+                        "  {}: backup in {} (guest writes to {})",
+                        d.target,
+                        d.backup,
+                        if d.written == d.backup {
+                            &d.source
+                        } else {
+                            &d.written
+                        }
+                    ));
                 }
             }
             Ok(true)
@@ -495,7 +631,15 @@ extern "C" fn on_sigint(_: libc::c_int) {
     STOP.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
-fn run_watch(out: &mut Out, url: String, every: String, duration: Option<String>, count: Option<u64>, timeout: String, verbose: bool) -> Result<bool> {
+fn run_watch(
+    out: &mut Out,
+    url: String,
+    every: String,
+    duration: Option<String>,
+    count: Option<u64>,
+    timeout: String,
+    verbose: bool,
+) -> Result<bool> {
     use virt::watch::{parse_duration, Probe};
     let cfg = virt::watch::WatchConfig {
         url,
@@ -506,7 +650,10 @@ fn run_watch(out: &mut Out, url: String, every: String, duration: Option<String>
     };
     // SAFETY: the handler only stores to an atomic.
     unsafe {
-        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
     let r = virt::watch::watch(&cfg, &STOP, |at, p, _lat| {
         if verbose {
@@ -523,7 +670,14 @@ fn run_watch(out: &mut Out, url: String, every: String, duration: Option<String>
         out.json(&r)?;
     } else {
         let l = &r.latency_us;
-        out.line(format!("{}: {} requests, {} ok, {} failed in {:.1} s", r.url, r.requests, r.ok, r.failed, r.elapsed_ms / 1000.0));
+        out.line(format!(
+            "{}: {} requests, {} ok, {} failed in {:.1} s",
+            r.url,
+            r.requests,
+            r.ok,
+            r.failed,
+            r.elapsed_ms / 1000.0
+        ));
         out.line(format!(
             "latency (ms): min {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
             l.min as f64 / 1000.0,
@@ -533,7 +687,11 @@ fn run_watch(out: &mut Out, url: String, every: String, duration: Option<String>
             l.p999 as f64 / 1000.0,
             l.max as f64 / 1000.0
         ));
-        out.line(format!("longest gap without an answer: {:.1} ms (from {:.3} s)", r.longest_gap_ms, r.longest_gap_at_ms / 1000.0));
+        out.line(format!(
+            "longest gap without an answer: {:.1} ms (from {:.3} s)",
+            r.longest_gap_ms,
+            r.longest_gap_at_ms / 1000.0
+        ));
         if let Some(e) = &r.last_error {
             out.line(format!("last error: {e}"));
         }
@@ -546,7 +704,13 @@ fn run_check(out: &mut Out, uri: &str) -> Result<bool> {
     let mut checks = virt::check::check_host();
     let opened = Session::open(uri).map(|s| {
         let v = s.conn.lib_version().unwrap_or(0);
-        format!("driver {}, libvirt {}.{}.{}", s.driver, v / 1_000_000, v / 1000 % 1000, v % 1000)
+        format!(
+            "driver {}, libvirt {}.{}.{}",
+            s.driver,
+            v / 1_000_000,
+            v / 1000 % 1000,
+            v % 1000
+        )
     });
     checks.push(libvirt_check(uri, opened.map_err(|e| e.to_string())));
     if out.json {
@@ -566,7 +730,11 @@ fn run_check(out: &mut Out, uri: &str) -> Result<bool> {
 
 fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
     match c {
-        DiskCmd::Overlay { base, new, backing_format } => {
+        DiskCmd::Overlay {
+            base,
+            new,
+            backing_format,
+        } => {
             let info = virt::disk::create_overlay(&base, &new, backing_format.as_deref())?;
             if out.json {
                 out.json(&info)?;
@@ -592,8 +760,15 @@ fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
                     }
                     out.line(format!("image: {}", img.filename));
                     out.line(format!("file format: {}", img.format));
-                    out.line(format!("virtual size: {} ({} bytes)", virt::size::human_bytes(img.virtual_size), img.virtual_size));
-                    out.line(format!("disk size: {}", virt::size::human_bytes(img.actual_size)));
+                    out.line(format!(
+                        "virtual size: {} ({} bytes)",
+                        virt::size::human_bytes(img.virtual_size),
+                        img.virtual_size
+                    ));
+                    out.line(format!(
+                        "disk size: {}",
+                        virt::size::human_bytes(img.actual_size)
+                    ));
                     if let Some(c) = img.cluster_size {
                         out.line(format!("cluster_size: {c}"));
                     }
@@ -623,7 +798,11 @@ fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
 
 fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
     match c {
-        SnapCmd::Create { name, snap, description } => {
+        SnapCmd::Create {
+            name,
+            snap,
+            description,
+        } => {
             let r = snapshot::create(s, &name, snap.as_deref(), description.as_deref())?;
             if out.json {
                 out.json(&r)?;
@@ -637,7 +816,10 @@ fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
             if out.json {
                 out.json(&rows)?;
             } else {
-                out.line(format!(" {:<24} {:<12} {:<12} {}", "Name", "Created", "State", "Parent"));
+                out.line(format!(
+                    " {:<24} {:<12} {:<12} {}",
+                    "Name", "Created", "State", "Parent"
+                ));
                 out.line("-".repeat(64));
                 for r in &rows {
                     let cur = if r.current { " (current)" } else { "" };
@@ -658,13 +840,21 @@ fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
             if out.json {
                 out.json(&r)?;
             } else {
-                out.line(format!("Domain '{name}' reverted to snapshot {snap} (state then: {})", r.state));
+                out.line(format!(
+                    "Domain '{name}' reverted to snapshot {snap} (state then: {})",
+                    r.state
+                ));
             }
             Ok(true)
         }
         SnapCmd::Delete { name, snap } => {
             snapshot::delete(s, &name, &snap)?;
-            out.done(&name, "snapshot-deleted", None, format!("Domain snapshot {snap} deleted"))
+            out.done(
+                &name,
+                "snapshot-deleted",
+                None,
+                format!("Domain snapshot {snap} deleted"),
+            )
         }
         SnapCmd::Current { name } => {
             let r = snapshot::current(s, &name)?;
@@ -701,12 +891,35 @@ fn print_resources(out: &mut Out, r: &domain::Resources, _what: &str) -> Result<
 fn print_info(out: &mut Out, r: &domain::DomainReport) {
     out.line(format!("{:<15} {}", "Name:", r.name));
     out.line(format!("{:<15} {}", "UUID:", r.uuid));
-    out.line(format!("{:<15} {}", "Id:", r.id.map_or("-".into(), |i| i.to_string())));
+    out.line(format!(
+        "{:<15} {}",
+        "Id:",
+        r.id.map_or("-".into(), |i| i.to_string())
+    ));
     out.line(format!("{:<15} {}", "State:", r.state));
-    out.line(format!("{:<15} {}", "Persistent:", if r.persistent { "yes" } else { "no" }));
-    out.line(format!("{:<15} {} KiB ({})", "Memory:", r.memory_kib, virt::size::human_kib(r.memory_kib)));
-    out.line(format!("{:<15} {} KiB ({})", "Max memory:", r.max_memory_kib, virt::size::human_kib(r.max_memory_kib)));
-    out.line(format!("{:<15} {}{}", "vCPUs:", r.vcpus, r.max_vcpus.map_or(String::new(), |m| format!(" (max {m})"))));
+    out.line(format!(
+        "{:<15} {}",
+        "Persistent:",
+        if r.persistent { "yes" } else { "no" }
+    ));
+    out.line(format!(
+        "{:<15} {} KiB ({})",
+        "Memory:",
+        r.memory_kib,
+        virt::size::human_kib(r.memory_kib)
+    ));
+    out.line(format!(
+        "{:<15} {} KiB ({})",
+        "Max memory:",
+        r.max_memory_kib,
+        virt::size::human_kib(r.max_memory_kib)
+    ));
+    out.line(format!(
+        "{:<15} {}{}",
+        "vCPUs:",
+        r.vcpus,
+        r.max_vcpus.map_or(String::new(), |m| format!(" (max {m})"))
+    ));
     if let Some(d) = &r.display {
         out.line(format!("{:<15} {}", "Display:", d));
     }
@@ -739,7 +952,11 @@ fn print_info(out: &mut Out, r: &domain::DomainReport) {
             n.kind,
             n.source.as_deref().unwrap_or("-"),
             n.model.as_deref().unwrap_or("-"),
-            if n.addresses.is_empty() { "-".to_string() } else { n.addresses.join(", ") }
+            if n.addresses.is_empty() {
+                "-".to_string()
+            } else {
+                n.addresses.join(", ")
+            }
         ));
     }
 }

@@ -22,13 +22,19 @@ pub struct Check {
 }
 
 fn c(name: &str, verdict: Verdict, detail: impl Into<String>) -> Check {
-    Check { name: name.into(), verdict, detail: detail.into() }
+    Check {
+        name: name.into(),
+        verdict,
+        detail: detail.into(),
+    }
 }
 
 /// `vmx` (Intel VT-x), `svm` (AMD-V) or None, from /proc/cpuinfo text.
 pub fn cpu_virt_flag(cpuinfo: &str) -> Option<&'static str> {
     for line in cpuinfo.lines() {
-        let Some((k, v)) = line.split_once(':') else { continue };
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
         if k.trim() != "flags" {
             continue;
         }
@@ -45,7 +51,9 @@ pub fn cpu_virt_flag(cpuinfo: &str) -> Option<&'static str> {
 
 /// Is the CPU itself a guest (the `hypervisor` flag)?
 pub fn cpu_is_guest(cpuinfo: &str) -> bool {
-    cpuinfo.lines().any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
+    cpuinfo
+        .lines()
+        .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
 }
 
 /// The loaded KVM modules, from /proc/modules text.
@@ -59,9 +67,18 @@ pub fn kvm_modules(modules: &str) -> Vec<String> {
 }
 
 /// The host checks (everything but libvirt).
-pub fn host_checks(cpuinfo: &str, modules: Option<&str>, kvm_dev: Result<(), std::io::Error>, kvm_dev_exists: bool) -> Vec<Check> {
+pub fn host_checks(
+    cpuinfo: &str,
+    modules: Option<&str>,
+    kvm_dev: Result<(), std::io::Error>,
+    kvm_dev_exists: bool,
+) -> Vec<Check> {
     let mut v = Vec::new();
-    let guest = if cpu_is_guest(cpuinfo) { " (this machine is itself a virtual machine: nested virtualization)" } else { "" };
+    let guest = if cpu_is_guest(cpuinfo) {
+        " (this machine is itself a virtual machine: nested virtualization)"
+    } else {
+        ""
+    };
     v.push(match cpu_virt_flag(cpuinfo) {
         Some("vmx") => c("cpu", Verdict::Ok, format!("Intel VT-x (vmx) present{guest}")),
         Some(f) => c("cpu", Verdict::Ok, format!("AMD-V ({f}) present{guest}")),
@@ -93,7 +110,11 @@ pub fn check_host() -> Vec<Check> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let modules = std::fs::read_to_string("/proc/modules").ok();
     let exists = std::path::Path::new("/dev/kvm").exists();
-    let usable = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map(|_| ());
+    let usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(|_| ());
     host_checks(&cpuinfo, modules.as_deref(), usable, exists)
 }
 
@@ -111,7 +132,10 @@ mod tests {
 
     #[test]
     fn cpu_flags() {
-        assert_eq!(cpu_virt_flag("processor: 0\nflags\t\t: fpu vme vmx sse\n"), Some("vmx"));
+        assert_eq!(
+            cpu_virt_flag("processor: 0\nflags\t\t: fpu vme vmx sse\n"),
+            Some("vmx")
+        );
         assert_eq!(cpu_virt_flag("flags : fpu svm\n"), Some("svm"));
         assert_eq!(cpu_virt_flag("flags : fpu sse hypervisor\n"), None);
         assert!(cpu_is_guest("flags : fpu sse hypervisor\n"));
@@ -119,12 +143,21 @@ mod tests {
 
     #[test]
     fn modules_and_verdicts() {
-        let m = "kvm_intel 380928 0 - Live 0x0\nkvm 1142784 1 kvm_intel, Live 0x0\nbridge 1 0 - Live\n";
+        let m =
+            "kvm_intel 380928 0 - Live 0x0\nkvm 1142784 1 kvm_intel, Live 0x0\nbridge 1 0 - Live\n";
         assert_eq!(kvm_modules(m), ["kvm_intel", "kvm"]);
         let v = host_checks("flags : vmx\n", Some(m), Ok(()), true);
         assert!(v.iter().all(|c| c.verdict == Verdict::Ok), "{v:?}");
-        let v = host_checks("flags : sse\n", Some(""), Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)), true);
-        assert_eq!(v.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Verdict::Warn, Verdict::Fail, Verdict::Warn]);
+        let v = host_checks(
+            "flags : sse\n",
+            Some(""),
+            Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied)),
+            true,
+        );
+        assert_eq!(
+            v.iter().map(|c| c.verdict).collect::<Vec<_>>(),
+            [Verdict::Warn, Verdict::Fail, Verdict::Warn]
+        );
         assert!(v[1].detail.contains("group kvm"));
     }
 }

@@ -19,27 +19,59 @@ pub const DEFAULT_URI: &str = "qemu:///system";
 #[derive(Debug, Error)]
 pub enum VirtError {
     #[error("cannot reach a libvirt daemon at {uri}: {message}\n  hint: {hint}")]
-    NoDaemon { uri: String, message: String, hint: String },
+    NoDaemon {
+        uri: String,
+        message: String,
+        hint: String,
+    },
     #[error("cannot open {uri}: {message}")]
     Open { uri: String, message: String },
     #[error("no domain named {name:?} on {uri}; known domains: {}", known_list(.known))]
-    NoSuchDomain { name: String, uri: String, known: Vec<String> },
+    NoSuchDomain {
+        name: String,
+        uri: String,
+        known: Vec<String>,
+    },
     #[error("domain {name:?} already exists on {uri}; pick another name or `tpvirt undefine {name}` first")]
     DomainExists { name: String, uri: String },
     #[error("invalid domain XML in {}: {message}", .file.display())]
     InvalidXml { file: PathBuf, message: String },
     #[error("{what} is not supported by the {driver} driver ({uri}): {message}\n  hint: {would}")]
-    Unsupported { what: String, driver: String, uri: String, message: String, would: String },
+    Unsupported {
+        what: String,
+        driver: String,
+        uri: String,
+        message: String,
+        would: String,
+    },
     #[error("domain {name:?} is {state}: cannot {op}\n  hint: {hint}")]
-    WrongState { name: String, state: String, op: String, hint: String },
+    WrongState {
+        name: String,
+        state: String,
+        op: String,
+        hint: String,
+    },
     #[error("{what} {asked} is above domain {name:?}'s maximum of {max}\n  hint: {hint}")]
-    AboveMaximum { name: String, what: String, asked: String, max: String, hint: String },
+    AboveMaximum {
+        name: String,
+        what: String,
+        asked: String,
+        max: String,
+        hint: String,
+    },
     #[error("domain {domain:?} has no snapshot {snapshot:?}; its snapshots: {}", known_list(.known))]
-    NoSuchSnapshot { domain: String, snapshot: String, known: Vec<String> },
+    NoSuchSnapshot {
+        domain: String,
+        snapshot: String,
+        known: Vec<String>,
+    },
     #[error("{op}: {message}")]
     Libvirt { op: String, message: String },
     #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Disk(#[from] DiskError),
     #[error(transparent)]
@@ -91,7 +123,11 @@ impl Session {
         virt::error::clear_error_callback();
         let conn = Connect::open(Some(uri)).map_err(|e| open_error(uri, &e))?;
         let driver = conn.driver_type().unwrap_or_default();
-        Ok(Session { conn, uri: uri.to_string(), driver })
+        Ok(Session {
+            conn,
+            uri: uri.to_string(),
+            driver,
+        })
     }
 
     pub fn is_test_driver(&self) -> bool {
@@ -114,7 +150,9 @@ impl Session {
     pub fn domain(&self, name: &str) -> Result<Domain> {
         match self.conn.lookup_domain_by_name(name) {
             Ok(d) => return Ok(d),
-            Err(e) if !is_code(&e, ErrorNumber::NoDomain) => return Err(self.err(&format!("looking up {name}"), e)),
+            Err(e) if !is_code(&e, ErrorNumber::NoDomain) => {
+                return Err(self.err(&format!("looking up {name}"), e))
+            }
             Err(_) => {}
         }
         if let Ok(d) = self.conn.lookup_domain_by_uuid_string(name) {
@@ -125,7 +163,11 @@ impl Session {
                 return Ok(d);
             }
         }
-        Err(VirtError::NoSuchDomain { name: name.to_string(), uri: self.uri.clone(), known: self.domain_names() })
+        Err(VirtError::NoSuchDomain {
+            name: name.to_string(),
+            uri: self.uri.clone(),
+            known: self.domain_names(),
+        })
     }
 
     /// Translates a libvirt error from operation `op`.
@@ -139,7 +181,10 @@ impl Session {
         if is_code(&e, ErrorNumber::SystemError) && e.message().contains("connect socket") {
             return open_error(&self.uri, &e);
         }
-        VirtError::Libvirt { op: op.to_string(), message: e.message().to_string() }
+        VirtError::Libvirt {
+            op: op.to_string(),
+            message: e.message().to_string(),
+        }
     }
 
     /// An operation the driver does not do, with what would.
@@ -163,7 +208,9 @@ impl Session {
 
 fn open_error(uri: &str, e: &LvError) -> VirtError {
     let msg = e.message().to_string();
-    let socket_problem = msg.contains("connect socket") || msg.contains("Connection refused") || is_code(e, ErrorNumber::NoConnect) && msg.contains("socket");
+    let socket_problem = msg.contains("connect socket")
+        || msg.contains("Connection refused")
+        || is_code(e, ErrorNumber::NoConnect) && msg.contains("socket");
     if socket_problem {
         let hint = if uri.contains("+tcp") {
             "the daemon at that address must run with --listen and listen_tcp = 1 in libvirtd.conf; or try -c test:///default".to_string()
@@ -172,15 +219,28 @@ fn open_error(uri: &str, e: &LvError) -> VirtError {
         } else {
             "start one with `libvirtd --daemon` (Debian: apt install libvirt-daemon-system; or `systemctl start libvirtd` where systemd runs), pick another with -c URI or LIBVIRT_DEFAULT_URI, or try tpvirt without a daemon: -c test:///default".to_string()
         };
-        return VirtError::NoDaemon { uri: uri.to_string(), message: msg, hint };
+        return VirtError::NoDaemon {
+            uri: uri.to_string(),
+            message: msg,
+            hint,
+        };
     }
-    VirtError::Open { uri: uri.to_string(), message: msg }
+    VirtError::Open {
+        uri: uri.to_string(),
+        message: msg,
+    }
 }
 
 /// `Invalid XML` errors from define/create, with the file named.
 pub(crate) fn xml_error(file: &std::path::Path, e: &LvError) -> Option<VirtError> {
-    if is_code(e, ErrorNumber::XmlError) || is_code(e, ErrorNumber::XmlDetail) || e.message().contains("XML") {
-        Some(VirtError::InvalidXml { file: file.to_path_buf(), message: e.message().to_string() })
+    if is_code(e, ErrorNumber::XmlError)
+        || is_code(e, ErrorNumber::XmlDetail)
+        || e.message().contains("XML")
+    {
+        Some(VirtError::InvalidXml {
+            file: file.to_path_buf(),
+            message: e.message().to_string(),
+        })
     } else {
         None
     }
@@ -192,7 +252,10 @@ mod tests {
 
     #[test]
     fn uri_precedence_is_flag_env_default() {
-        assert_eq!(choose_uri(Some("test:///default"), Some("qemu:///session")), "test:///default");
+        assert_eq!(
+            choose_uri(Some("test:///default"), Some("qemu:///session")),
+            "test:///default"
+        );
         assert_eq!(choose_uri(None, Some("qemu:///session")), "qemu:///session");
         assert_eq!(choose_uri(None, Some("")), DEFAULT_URI);
         assert_eq!(choose_uri(None, None), "qemu:///system");

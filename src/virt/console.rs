@@ -76,7 +76,11 @@ pub fn pump(stream: &Stream) -> io::Result<()> {
     let mut lock = stdin.lock();
     let mut buf = [0u8; 1024];
     while !closed.load(Ordering::SeqCst) {
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut pfd, 1, 100) };
         if r <= 0 {
@@ -92,7 +96,9 @@ pub fn pump(stream: &Stream) -> io::Result<()> {
             None => (data, false),
         };
         if !send.is_empty() {
-            stream.send(send).map_err(|e| io::Error::other(e.message().to_string()))?;
+            stream
+                .send(send)
+                .map_err(|e| io::Error::other(e.message().to_string()))?;
         }
         if quit {
             break;

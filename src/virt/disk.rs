@@ -28,13 +28,20 @@ pub const OVERLAY_CLUSTER_BITS: u32 = 16;
 #[derive(Debug, Error)]
 pub enum DiskError {
     #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: not a valid qcow2 image: {what}", .path.display())]
     Corrupt { path: PathBuf, what: String },
     #[error("qcow2 header: {0}")]
     Header(String),
     #[error("{}: its backing file {backing:?} is missing (looked at {}); qemu resolves a relative backing name from the overlay's directory, so give an absolute path or move the files together", .path.display(), .resolved.display())]
-    BackingMissing { path: PathBuf, backing: String, resolved: PathBuf },
+    BackingMissing {
+        path: PathBuf,
+        backing: String,
+        resolved: PathBuf,
+    },
     #[error("{}: already exists; tpvirt never overwrites a disk, remove it or pick another name", .path.display())]
     Exists { path: PathBuf },
     #[error("{}: the backing chain loops back to {}", .path.display(), .again.display())]
@@ -93,13 +100,17 @@ pub fn parse_header(b: &[u8]) -> Result<Qcow2Header, DiskError> {
     }
     let version = be32(b, 4)?;
     if version != 2 && version != 3 {
-        return Err(DiskError::Header(format!("version {version}, expected 2 or 3")));
+        return Err(DiskError::Header(format!(
+            "version {version}, expected 2 or 3"
+        )));
     }
     let backing_offset = be64(b, 8)?;
     let backing_size = be32(b, 16)?;
     let cluster_bits = be32(b, 20)?;
     if !(9..=21).contains(&cluster_bits) {
-        return Err(DiskError::Header(format!("cluster_bits {cluster_bits} outside 9..=21")));
+        return Err(DiskError::Header(format!(
+            "cluster_bits {cluster_bits} outside 9..=21"
+        )));
     }
     let mut h = Qcow2Header {
         version,
@@ -122,10 +133,16 @@ pub fn parse_header(b: &[u8]) -> Result<Qcow2Header, DiskError> {
         h.refcount_order = be32(b, 96)?;
         h.header_length = be32(b, 100)?;
         if h.header_length < 104 || h.header_length % 8 != 0 && h.header_length != 104 {
-            return Err(DiskError::Header(format!("header_length {} is invalid", h.header_length)));
+            return Err(DiskError::Header(format!(
+                "header_length {} is invalid",
+                h.header_length
+            )));
         }
         if h.refcount_order > 6 {
-            return Err(DiskError::Header(format!("refcount_order {} above 6", h.refcount_order)));
+            return Err(DiskError::Header(format!(
+                "refcount_order {} above 6",
+                h.refcount_order
+            )));
         }
     }
     // Header extensions follow the header, 8-byte aligned, up to type 0.
@@ -142,11 +159,13 @@ pub fn parse_header(b: &[u8]) -> Result<Qcow2Header, DiskError> {
         if kind == EXT_END {
             break;
         }
-        let data = b
-            .get(at + 8..at + 8 + len)
-            .ok_or_else(|| DiskError::Header(format!("header extension 0x{kind:08x} runs past the data")))?;
+        let data = b.get(at + 8..at + 8 + len).ok_or_else(|| {
+            DiskError::Header(format!("header extension 0x{kind:08x} runs past the data"))
+        })?;
         match kind {
-            EXT_BACKING_FORMAT => h.backing_format = Some(String::from_utf8_lossy(data).into_owned()),
+            EXT_BACKING_FORMAT => {
+                h.backing_format = Some(String::from_utf8_lossy(data).into_owned())
+            }
             EXT_DATA_FILE => h.data_file = Some(String::from_utf8_lossy(data).into_owned()),
             _ => {}
         }
@@ -154,12 +173,17 @@ pub fn parse_header(b: &[u8]) -> Result<Qcow2Header, DiskError> {
     }
     if backing_offset != 0 && backing_size != 0 {
         if backing_size as usize > MAX_BACKING_NAME {
-            return Err(DiskError::Header(format!("backing file name of {backing_size} bytes (max {MAX_BACKING_NAME})")));
+            return Err(DiskError::Header(format!(
+                "backing file name of {backing_size} bytes (max {MAX_BACKING_NAME})"
+            )));
         }
-        let start = usize::try_from(backing_offset).map_err(|_| DiskError::Header("backing offset too large".into()))?;
-        let name = b
-            .get(start..start + backing_size as usize)
-            .ok_or_else(|| DiskError::Header(format!("backing file name at {start}+{backing_size} runs past the first cluster")))?;
+        let start = usize::try_from(backing_offset)
+            .map_err(|_| DiskError::Header("backing offset too large".into()))?;
+        let name = b.get(start..start + backing_size as usize).ok_or_else(|| {
+            DiskError::Header(format!(
+                "backing file name at {start}+{backing_size} runs past the first cluster"
+            ))
+        })?;
         h.backing_file = Some(String::from_utf8_lossy(name).into_owned());
     }
     Ok(h)
@@ -191,7 +215,10 @@ pub struct ImageInfo {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + '_ {
-    move |source| DiskError::Io { path: path.to_path_buf(), source }
+    move |source| DiskError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Reads the first cluster of `path` (enough for header, extensions and
@@ -243,8 +270,14 @@ pub fn image_info(path: &Path) -> Result<ImageInfo, DiskError> {
             snapshots: 0,
         });
     }
-    let h = parse_header(&head).map_err(|e| DiskError::Corrupt { path: path.to_path_buf(), what: e.to_string() })?;
-    let full = h.backing_file.as_deref().map(|b| resolve_backing(path, b).display().to_string());
+    let h = parse_header(&head).map_err(|e| DiskError::Corrupt {
+        path: path.to_path_buf(),
+        what: e.to_string(),
+    })?;
+    let full = h
+        .backing_file
+        .as_deref()
+        .map(|b| resolve_backing(path, b).display().to_string());
     Ok(ImageInfo {
         filename: path.display().to_string(),
         format: "qcow2".into(),
@@ -270,11 +303,16 @@ pub fn backing_chain(path: &Path) -> Result<Vec<ImageInfo>, DiskError> {
     loop {
         let canon = cur.canonicalize().map_err(io(&cur))?;
         if seen.contains(&canon) {
-            return Err(DiskError::Loop { path: path.to_path_buf(), again: cur });
+            return Err(DiskError::Loop {
+                path: path.to_path_buf(),
+                again: cur,
+            });
         }
         seen.push(canon);
         if chain.len() >= MAX_CHAIN {
-            return Err(DiskError::TooDeep { path: path.to_path_buf() });
+            return Err(DiskError::TooDeep {
+                path: path.to_path_buf(),
+            });
         }
         let info = image_info(&cur)?;
         let next = info.backing_filename.clone();
@@ -283,7 +321,11 @@ pub fn backing_chain(path: &Path) -> Result<Vec<ImageInfo>, DiskError> {
         let Some(b) = next else { break };
         let resolved = resolve_backing(&top, &b);
         if !resolved.exists() {
-            return Err(DiskError::BackingMissing { path: top, backing: b, resolved });
+            return Err(DiskError::BackingMissing {
+                path: top,
+                backing: b,
+                resolved,
+            });
         }
         cur = resolved;
     }
@@ -295,7 +337,11 @@ pub fn backing_chain(path: &Path) -> Result<Vec<ImageInfo>, DiskError> {
 ///
 /// Layout, one 64 KiB cluster each: header + extensions + backing name,
 /// refcount table, refcount block, then the L1 table.
-pub fn overlay_bytes(virtual_size: u64, backing: &str, backing_format: &str) -> Result<Vec<u8>, DiskError> {
+pub fn overlay_bytes(
+    virtual_size: u64,
+    backing: &str,
+    backing_format: &str,
+) -> Result<Vec<u8>, DiskError> {
     if backing.len() > MAX_BACKING_NAME {
         return Err(DiskError::NameTooLong(backing.into()));
     }
@@ -303,15 +349,20 @@ pub fn overlay_bytes(virtual_size: u64, backing: &str, backing_format: &str) -> 
     // One L2 table maps cluster/8 clusters.
     let l2_covers = (cluster / 8) * cluster;
     let l1_size = virtual_size.div_ceil(l2_covers);
-    let l1_size32 = u32::try_from(l1_size).map_err(|_| DiskError::Header("virtual size too large".into()))?;
+    let l1_size32 =
+        u32::try_from(l1_size).map_err(|_| DiskError::Header("virtual size too large".into()))?;
     let l1_clusters = (l1_size * 8).div_ceil(cluster).max(1);
     let total_clusters = 3 + l1_clusters;
     if total_clusters > cluster / 2 {
-        return Err(DiskError::Header("virtual size too large for one refcount block".into()));
+        return Err(DiskError::Header(
+            "virtual size too large for one refcount block".into(),
+        ));
     }
     let mut out = vec![0u8; (total_clusters * cluster) as usize];
-    let put32 = |o: &mut Vec<u8>, at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_be_bytes());
-    let put64 = |o: &mut Vec<u8>, at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_be_bytes());
+    let put32 =
+        |o: &mut Vec<u8>, at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    let put64 =
+        |o: &mut Vec<u8>, at: usize, v: u64| o[at..at + 8].copy_from_slice(&v.to_be_bytes());
 
     let header_length: u32 = 112;
     // Extensions: backing format, then end marker.
@@ -362,10 +413,18 @@ pub fn overlay_bytes(virtual_size: u64, backing: &str, backing_format: &str) -> 
 /// Creates `new` as a qcow2 overlay on `base` (`backing` stored exactly as
 /// given, resolved like QEMU from `new`'s directory). The backing format is
 /// read from the base unless given. Refuses to overwrite `new`.
-pub fn create_overlay(base: &str, new: &Path, backing_format: Option<&str>) -> Result<ImageInfo, DiskError> {
+pub fn create_overlay(
+    base: &str,
+    new: &Path,
+    backing_format: Option<&str>,
+) -> Result<ImageInfo, DiskError> {
     let resolved = resolve_backing(new, base);
     if !resolved.exists() {
-        return Err(DiskError::BackingMissing { path: new.to_path_buf(), backing: base.into(), resolved });
+        return Err(DiskError::BackingMissing {
+            path: new.to_path_buf(),
+            backing: base.into(),
+            resolved,
+        });
     }
     let base_info = image_info(&resolved)?;
     let fmt = backing_format.unwrap_or(&base_info.format);
@@ -373,14 +432,25 @@ pub fn create_overlay(base: &str, new: &Path, backing_format: Option<&str>) -> R
         return Err(DiskError::Format(fmt.into()));
     }
     let bytes = overlay_bytes(base_info.virtual_size, base, fmt)?;
-    let mut f = OpenOptions::new().write(true).create_new(true).open(new).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            DiskError::Exists { path: new.to_path_buf() }
-        } else {
-            DiskError::Io { path: new.to_path_buf(), source: e }
-        }
-    })?;
-    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(io(new))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(new)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                DiskError::Exists {
+                    path: new.to_path_buf(),
+                }
+            } else {
+                DiskError::Io {
+                    path: new.to_path_buf(),
+                    source: e,
+                }
+            }
+        })?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(io(new))?;
     drop(f);
     image_info(new)
 }
@@ -420,13 +490,22 @@ mod tests {
 
     #[test]
     fn name_too_long_is_refused() {
-        assert!(matches!(overlay_bytes(1, &"x".repeat(1024), "raw"), Err(DiskError::NameTooLong(_))));
+        assert!(matches!(
+            overlay_bytes(1, &"x".repeat(1024), "raw"),
+            Err(DiskError::NameTooLong(_))
+        ));
     }
 
     #[test]
     fn relative_backing_is_resolved_from_the_overlay_dir() {
-        assert_eq!(resolve_backing(Path::new("/a/b/top.qcow2"), "base.qcow2"), PathBuf::from("/a/b/base.qcow2"));
-        assert_eq!(resolve_backing(Path::new("/a/b/top.qcow2"), "/x/base"), PathBuf::from("/x/base"));
+        assert_eq!(
+            resolve_backing(Path::new("/a/b/top.qcow2"), "base.qcow2"),
+            PathBuf::from("/a/b/base.qcow2")
+        );
+        assert_eq!(
+            resolve_backing(Path::new("/a/b/top.qcow2"), "/x/base"),
+            PathBuf::from("/x/base")
+        );
     }
 
     proptest::proptest! {

@@ -58,7 +58,9 @@ impl Scope {
 }
 
 fn state_of(s: &Session, dom: &Domain, name: &str) -> Result<DomainState> {
-    let (st, _) = dom.state().map_err(|e| s.err(&format!("reading the state of {name}"), e))?;
+    let (st, _) = dom
+        .state()
+        .map_err(|e| s.err(&format!("reading the state of {name}"), e))?;
     Ok(match st {
         Enum::Known(k) => k,
         Enum::Unknown(_) => DomainState::NoState,
@@ -70,35 +72,63 @@ fn state_str(st: DomainState) -> String {
 }
 
 fn wrong(name: &str, st: DomainState, op: &str, hint: &str) -> VirtError {
-    VirtError::WrongState { name: name.into(), state: state_str(st), op: op.into(), hint: hint.into() }
+    VirtError::WrongState {
+        name: name.into(),
+        state: state_str(st),
+        op: op.into(),
+        hint: hint.into(),
+    }
 }
 
 fn is_active(st: DomainState) -> bool {
-    !matches!(st, DomainState::Shutoff | DomainState::Crashed | DomainState::NoState)
+    !matches!(
+        st,
+        DomainState::Shutoff | DomainState::Crashed | DomainState::NoState
+    )
 }
 
 /// Domains sorted by name; only running ones unless `all`.
 pub fn list(s: &Session, all: bool) -> Result<Vec<DomainRow>> {
-    let flags = if all { 0 } else { sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE };
-    let doms = s.conn.list_all_domains(flags).map_err(|e| s.err("listing domains", e))?;
+    let flags = if all {
+        0
+    } else {
+        sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE
+    };
+    let doms = s
+        .conn
+        .list_all_domains(flags)
+        .map_err(|e| s.err("listing domains", e))?;
     let mut rows = Vec::with_capacity(doms.len());
     for d in doms {
         let name = d.name().map_err(|e| s.err("reading a domain name", e))?;
         let st = state_of(s, &d, &name)?;
-        rows.push(DomainRow { id: d.id(), name, state: state_str(st), persistent: d.is_persistent().unwrap_or(false) });
+        rows.push(DomainRow {
+            id: d.id(),
+            name,
+            state: state_str(st),
+            persistent: d.is_persistent().unwrap_or(false),
+        });
     }
     rows.sort_by(|a, b| (a.id.is_none(), a.id, &a.name).cmp(&(b.id.is_none(), b.id, &b.name)));
     Ok(rows)
 }
 
 fn read_xml(file: &Path) -> Result<String> {
-    std::fs::read_to_string(file).map_err(|source| VirtError::Io { path: file.to_path_buf(), source })
+    std::fs::read_to_string(file).map_err(|source| VirtError::Io {
+        path: file.to_path_buf(),
+        source,
+    })
 }
 
 fn exists_error(s: &Session, file: &Path, xml: &str, e: &virt::error::Error) -> Option<VirtError> {
     if e.message().contains("already exists") {
-        let name = parse_domain(xml).map(|d| d.name).unwrap_or_else(|_| file.display().to_string());
-        return Some(VirtError::DomainExists { name, uri: s.uri.clone() });
+        let name = parse_domain(xml)
+            .map(|d| d.name)
+            .unwrap_or_else(|_| file.display().to_string());
+        return Some(VirtError::DomainExists {
+            name,
+            uri: s.uri.clone(),
+        });
     }
     None
 }
@@ -107,9 +137,12 @@ fn exists_error(s: &Session, file: &Path, xml: &str, e: &virt::error::Error) -> 
 pub fn create(s: &Session, file: &Path) -> Result<String> {
     let xml = read_xml(file)?;
     let d = s.conn.create_domain_xml(&xml, 0).map_err(|e| {
-        exists_error(s, file, &xml, &e).or_else(|| xml_error(file, &e)).unwrap_or_else(|| s.err("creating the domain", e))
+        exists_error(s, file, &xml, &e)
+            .or_else(|| xml_error(file, &e))
+            .unwrap_or_else(|| s.err("creating the domain", e))
     })?;
-    d.name().map_err(|e| s.err("reading the new domain's name", e))
+    d.name()
+        .map_err(|e| s.err("reading the new domain's name", e))
 }
 
 /// Defines (or redefines) a persistent domain from an XML file; returns its name.
@@ -120,9 +153,12 @@ pub fn define(s: &Session, file: &Path) -> Result<String> {
 
 pub(crate) fn define_xml(s: &Session, xml: &str, file: &Path) -> Result<String> {
     let d = s.conn.define_domain_xml(xml).map_err(|e| {
-        exists_error(s, file, xml, &e).or_else(|| xml_error(file, &e)).unwrap_or_else(|| s.err("defining the domain", e))
+        exists_error(s, file, xml, &e)
+            .or_else(|| xml_error(file, &e))
+            .unwrap_or_else(|| s.err("defining the domain", e))
     })?;
-    d.name().map_err(|e| s.err("reading the new domain's name", e))
+    d.name()
+        .map_err(|e| s.err("reading the new domain's name", e))
 }
 
 /// What `undefine` removed.
@@ -137,7 +173,12 @@ pub struct Undefined {
 
 /// Removes a domain's configuration, optionally its snapshots' metadata and
 /// its disks (through libvirt storage).
-pub fn undefine(s: &Session, name: &str, snapshots_metadata: bool, remove_storage: bool) -> Result<Undefined> {
+pub fn undefine(
+    s: &Session,
+    name: &str,
+    snapshots_metadata: bool,
+    remove_storage: bool,
+) -> Result<Undefined> {
     let d = s.domain(name)?;
     if !d.is_persistent().unwrap_or(true) {
         let st = state_of(s, &d, name)?;
@@ -145,7 +186,9 @@ pub fn undefine(s: &Session, name: &str, snapshots_metadata: bool, remove_storag
             name: name.into(),
             state: format!("{} and transient", state_str(st)),
             op: "undefine".into(),
-            hint: format!("a transient domain has no definition; `tpvirt destroy {name}` removes it"),
+            hint: format!(
+                "a transient domain has no definition; `tpvirt destroy {name}` removes it"
+            ),
         });
     }
     let nsnap = d.num_snapshots(0).unwrap_or(0);
@@ -157,14 +200,26 @@ pub fn undefine(s: &Session, name: &str, snapshots_metadata: bool, remove_storag
             hint: "add --snapshots-metadata to drop their metadata too".into(),
         });
     }
-    let mut out = Undefined { name: name.into(), snapshots_removed: if snapshots_metadata { nsnap } else { 0 }, ..Default::default() };
+    let mut out = Undefined {
+        name: name.into(),
+        snapshots_removed: if snapshots_metadata { nsnap } else { 0 },
+        ..Default::default()
+    };
     let mut vols = Vec::new();
     if remove_storage {
-        let xml = d.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(|e| s.err("reading the domain XML", e))?;
-        let px = parse_domain(&xml).map_err(|e| VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}")))?;
+        let xml = d
+            .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+            .map_err(|e| s.err("reading the domain XML", e))?;
+        let px = parse_domain(&xml).map_err(|e| {
+            VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}"))
+        })?;
         for disk in px.disks.iter().filter(|d| d.device == "disk") {
             let vol = match (&disk.pool_volume, &disk.source) {
-                (Some((p, v)), _) => s.conn.lookup_storage_pool_by_name(p).and_then(|p| p.lookup_storage_vol_by_name(v)).ok(),
+                (Some((p, v)), _) => s
+                    .conn
+                    .lookup_storage_pool_by_name(p)
+                    .and_then(|p| p.lookup_storage_vol_by_name(v))
+                    .ok(),
                 (None, Some(path)) => s.conn.lookup_storage_vol_by_path(path).ok(),
                 _ => None,
             };
@@ -182,10 +237,12 @@ pub fn undefine(s: &Session, name: &str, snapshots_metadata: bool, remove_storag
     if snapshots_metadata {
         flags |= sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA;
     }
-    d.undefine_flags(flags).map_err(|e| s.err(&format!("undefining {name}"), e))?;
+    d.undefine_flags(flags)
+        .map_err(|e| s.err(&format!("undefining {name}"), e))?;
     for v in vols {
         let path = v.path().unwrap_or_default();
-        v.delete(0).map_err(|e| s.err(&format!("removing volume {path}"), e))?;
+        v.delete(0)
+            .map_err(|e| s.err(&format!("removing volume {path}"), e))?;
         out.volumes_removed.push(path);
     }
     Ok(out)
@@ -196,10 +253,15 @@ pub fn start(s: &Session, name: &str) -> Result<()> {
     let d = s.domain(name)?;
     let st = state_of(s, &d, name)?;
     if is_active(st) {
-        let hint = if st == DomainState::Paused { format!("`tpvirt resume {name}`") } else { format!("`tpvirt shutdown {name}` or `tpvirt destroy {name}` first") };
+        let hint = if st == DomainState::Paused {
+            format!("`tpvirt resume {name}`")
+        } else {
+            format!("`tpvirt shutdown {name}` or `tpvirt destroy {name}` first")
+        };
         return Err(wrong(name, st, "start", &hint));
     }
-    d.create().map_err(|e| s.err(&format!("starting {name}"), e))
+    d.create()
+        .map_err(|e| s.err(&format!("starting {name}"), e))
 }
 
 /// Asks the guest to power off (ACPI); with `wait`, waits until it is off.
@@ -210,8 +272,11 @@ pub fn shutdown(s: &Session, name: &str, wait: Option<Duration>) -> Result<Strin
     if !is_active(st) {
         return Err(wrong(name, st, "shut down", "it is already off"));
     }
-    d.shutdown().map_err(|e| s.err(&format!("shutting {name} down"), e))?;
-    let Some(wait) = wait else { return Ok(state_str(state_of(s, &d, name).unwrap_or(st))) };
+    d.shutdown()
+        .map_err(|e| s.err(&format!("shutting {name} down"), e))?;
+    let Some(wait) = wait else {
+        return Ok(state_str(state_of(s, &d, name).unwrap_or(st)));
+    };
     let t0 = Instant::now();
     loop {
         // A transient domain disappears when it stops.
@@ -242,7 +307,8 @@ pub fn destroy(s: &Session, name: &str) -> Result<()> {
     if !is_active(st) {
         return Err(wrong(name, st, "destroy", "it is not running"));
     }
-    d.destroy().map_err(|e| s.err(&format!("destroying {name}"), e))
+    d.destroy()
+        .map_err(|e| s.err(&format!("destroying {name}"), e))
 }
 
 /// Pauses a running domain.
@@ -250,10 +316,15 @@ pub fn suspend(s: &Session, name: &str) -> Result<()> {
     let d = s.domain(name)?;
     let st = state_of(s, &d, name)?;
     if st != DomainState::Running && st != DomainState::Blocked {
-        let hint = if st == DomainState::Paused { "it is already paused".to_string() } else { format!("`tpvirt start {name}` first") };
+        let hint = if st == DomainState::Paused {
+            "it is already paused".to_string()
+        } else {
+            format!("`tpvirt start {name}` first")
+        };
         return Err(wrong(name, st, "suspend", &hint));
     }
-    d.suspend().map_err(|e| s.err(&format!("suspending {name}"), e))
+    d.suspend()
+        .map_err(|e| s.err(&format!("suspending {name}"), e))
 }
 
 /// Resumes a paused domain.
@@ -261,20 +332,32 @@ pub fn resume(s: &Session, name: &str) -> Result<()> {
     let d = s.domain(name)?;
     let st = state_of(s, &d, name)?;
     if st != DomainState::Paused {
-        return Err(wrong(name, st, "resume", "only a paused domain can be resumed"));
+        return Err(wrong(
+            name,
+            st,
+            "resume",
+            "only a paused domain can be resumed",
+        ));
     }
-    d.resume().map_err(|e| s.err(&format!("resuming {name}"), e))
+    d.resume()
+        .map_err(|e| s.err(&format!("resuming {name}"), e))
 }
 
 /// The domain's XML (`inactive`: its persistent configuration).
 pub fn dumpxml(s: &Session, name: &str, inactive: bool) -> Result<String> {
     let d = s.domain(name)?;
-    let flags = if inactive { sys::VIR_DOMAIN_XML_INACTIVE } else { 0 };
-    d.xml_desc(flags).map_err(|e| s.err(&format!("reading the XML of {name}"), e))
+    let flags = if inactive {
+        sys::VIR_DOMAIN_XML_INACTIVE
+    } else {
+        0
+    };
+    d.xml_desc(flags)
+        .map_err(|e| s.err(&format!("reading the XML of {name}"), e))
 }
 
 fn parsed(xml: &str) -> Result<DomainXml> {
-    parse_domain(xml).map_err(|e| VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}")))
+    parse_domain(xml)
+        .map_err(|e| VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}")))
 }
 
 /// A disk in `info`.
@@ -321,17 +404,32 @@ pub struct DomainReport {
 /// Everything `info` shows.
 pub fn info(s: &Session, name: &str) -> Result<DomainReport> {
     let d = s.domain(name)?;
-    let i = d.info().map_err(|e| s.err(&format!("reading info of {name}"), e))?;
-    let xml = d.xml_desc(0).map_err(|e| s.err(&format!("reading the XML of {name}"), e))?;
+    let i = d
+        .info()
+        .map_err(|e| s.err(&format!("reading info of {name}"), e))?;
+    let xml = d
+        .xml_desc(0)
+        .map_err(|e| s.err(&format!("reading the XML of {name}"), e))?;
     let px = parsed(&xml)?;
     let st = state_of(s, &d, name)?;
-    let addrs = if is_active(st) { addresses(s, &d) } else { Vec::new() };
+    let addrs = if is_active(st) {
+        addresses(s, &d)
+    } else {
+        Vec::new()
+    };
     let disks = px
         .disks
         .iter()
         .map(|dk| {
             let (chain, note) = disk_chain(s, dk.source.as_deref());
-            DiskReport { target: dk.target.clone(), device: dk.device.clone(), source: dk.source.clone(), format: dk.format.clone(), chain, chain_note: note }
+            DiskReport {
+                target: dk.target.clone(),
+                device: dk.device.clone(),
+                source: dk.source.clone(),
+                format: dk.format.clone(),
+                chain,
+                chain_note: note,
+            }
         })
         .collect();
     let nics = px
@@ -344,7 +442,11 @@ pub fn info(s: &Session, name: &str) -> Result<DomainReport> {
             model: n.model.clone(),
             addresses: addrs
                 .iter()
-                .filter(|(mac, _)| n.mac.as_deref().is_some_and(|m| m.eq_ignore_ascii_case(mac)))
+                .filter(|(mac, _)| {
+                    n.mac
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+                })
                 .map(|(_, a)| a.clone())
                 .collect(),
         })
@@ -373,13 +475,25 @@ fn name_of(d: &Domain, fallback: &str) -> String {
 /// else — for a daemon on this host — this host's ARP table (libvirt 9.0's
 /// ARP source fails with "wrong nlmsg len" on current kernels).
 fn addresses(s: &Session, d: &Domain) -> Vec<(String, String)> {
-    for src in [sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP] {
+    for src in [
+        sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+        sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
+    ] {
         if let Ok(ifs) = d.interface_addresses(src, 0) {
             let v: Vec<(String, String)> = ifs
                 .iter()
                 .flat_map(|i| {
                     let mac = i.hwaddr.clone().unwrap_or_default();
-                    i.addrs.iter().map(move |a| (mac.clone(), if a.prefix > 0 { format!("{}/{}", a.addr, a.prefix) } else { a.addr.clone() }))
+                    i.addrs.iter().map(move |a| {
+                        (
+                            mac.clone(),
+                            if a.prefix > 0 {
+                                format!("{}/{}", a.addr, a.prefix)
+                            } else {
+                                a.addr.clone()
+                            },
+                        )
+                    })
                 })
                 .collect();
             if !v.is_empty() {
@@ -397,8 +511,11 @@ fn addresses(s: &Session, d: &Domain) -> Vec<(String, String)> {
 
 /// A URI whose daemon runs on this host (same ARP table as us).
 pub fn is_local_uri(uri: &str) -> bool {
-    let Some((scheme, rest)) = uri.split_once("://") else { return false };
-    (rest.starts_with('/') || rest.starts_with("localhost/")) && (!scheme.contains('+') || scheme.ends_with("+unix"))
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    (rest.starts_with('/') || rest.starts_with("localhost/"))
+        && (!scheme.contains('+') || scheme.ends_with("+unix"))
 }
 
 /// (MAC, IP) of complete entries of /proc/net/arp.
@@ -407,7 +524,8 @@ pub fn parse_proc_arp(text: &str) -> Vec<(String, String)> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4 && f[2] != "0x0" && f[3] != "00:00:00:00:00:00").then(|| (f[3].to_string(), f[0].to_string()))
+            (f.len() >= 4 && f[2] != "0x0" && f[3] != "00:00:00:00:00:00")
+                .then(|| (f[3].to_string(), f[0].to_string()))
         })
         .collect()
 }
@@ -421,7 +539,10 @@ mod tests {
         let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
                  10.88.0.10       0x1         0x2         52:54:00:88:00:0a     *        br0\n\
                  10.88.0.11       0x1         0x0         00:00:00:00:00:00     *        br0\n";
-        assert_eq!(parse_proc_arp(t), [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]);
+        assert_eq!(
+            parse_proc_arp(t),
+            [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]
+        );
         assert!(is_local_uri("qemu:///system"));
         assert!(is_local_uri("qemu+unix:///system?socket=/x/sock"));
         assert!(!is_local_uri("qemu+tcp://10.0.0.2/system"));
@@ -432,7 +553,9 @@ mod tests {
 /// The backing chain of a disk: read from the file when it is here, else
 /// from libvirt's storage volume description.
 fn disk_chain(s: &Session, source: Option<&str>) -> (Vec<disk::ImageInfo>, Option<String>) {
-    let Some(src) = source else { return (Vec::new(), Some("no source".into())) };
+    let Some(src) = source else {
+        return (Vec::new(), Some("no source".into()));
+    };
     let p = Path::new(src);
     if p.is_file() {
         return match disk::backing_chain(p) {
@@ -465,10 +588,18 @@ pub(crate) fn volume_chain(vol_xml: &str, path: &str) -> Option<Vec<disk::ImageI
         })
         .unwrap_or(0)
     };
-    let fmt = |n: Option<roxmltree::Node<'_, '_>>| n.and_then(|t| el(t, "format")).and_then(|f| f.attribute("type")).unwrap_or("raw").to_string();
+    let fmt = |n: Option<roxmltree::Node<'_, '_>>| {
+        n.and_then(|t| el(t, "format"))
+            .and_then(|f| f.attribute("type"))
+            .unwrap_or("raw")
+            .to_string()
+    };
     let target = el(root, "target");
     let backing = el(root, "backingStore");
-    let bpath = backing.and_then(|b| el(b, "path")).and_then(|p| p.text()).map(str::to_string);
+    let bpath = backing
+        .and_then(|b| el(b, "path"))
+        .and_then(|p| p.text())
+        .map(str::to_string);
     let mut chain = vec![disk::ImageInfo {
         filename: path.to_string(),
         format: fmt(target),
@@ -515,12 +646,24 @@ fn resources(s: &Session, d: &Domain, name: &str, scope: Scope) -> Result<Resour
     let active = d.is_active().unwrap_or(false);
     let config = scope == Scope::Config || !active;
     let (mem, max, vc, vmax) = if config {
-        let px = parsed(&d.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE).map_err(|e| s.err("reading the configuration", e))?)?;
+        let px = parsed(
+            &d.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+                .map_err(|e| s.err("reading the configuration", e))?,
+        )?;
         let max = px.memory_kib.unwrap_or(0);
-        (px.current_memory_kib.unwrap_or(max), max, px.vcpus_current.unwrap_or(0), px.vcpus_max.unwrap_or(0))
+        (
+            px.current_memory_kib.unwrap_or(max),
+            max,
+            px.vcpus_current.unwrap_or(0),
+            px.vcpus_max.unwrap_or(0),
+        )
     } else {
-        let i = d.info().map_err(|e| s.err(&format!("reading info of {name}"), e))?;
-        let vmax = d.vcpus_flags(sys::VIR_DOMAIN_VCPU_MAXIMUM).unwrap_or(i.nr_virt_cpu);
+        let i = d
+            .info()
+            .map_err(|e| s.err(&format!("reading info of {name}"), e))?;
+        let vmax = d
+            .vcpus_flags(sys::VIR_DOMAIN_VCPU_MAXIMUM)
+            .unwrap_or(i.nr_virt_cpu);
         (i.memory, i.max_mem, i.nr_virt_cpu, vmax)
     };
     Ok(Resources {
@@ -539,7 +682,12 @@ pub fn setmem(s: &Session, name: &str, kib: u64, scope: Scope) -> Result<Resourc
     let d = s.domain(name)?;
     let active = d.is_active().unwrap_or(false);
     if scope == Scope::Live && !active {
-        return Err(wrong(name, state_of(s, &d, name)?, "change live memory", "use --config to change the configuration, or start it first"));
+        return Err(wrong(
+            name,
+            state_of(s, &d, name)?,
+            "change live memory",
+            "use --config to change the configuration, or start it first",
+        ));
     }
     let before = resources(s, &d, name, scope)?;
     if kib > before.max_memory_kib {
@@ -552,9 +700,12 @@ pub fn setmem(s: &Session, name: &str, kib: u64, scope: Scope) -> Result<Resourc
         });
     }
     if kib == 0 {
-        return Err(VirtError::Invalid("memory of 0 KiB: give a size such as 512M".into()));
+        return Err(VirtError::Invalid(
+            "memory of 0 KiB: give a size such as 512M".into(),
+        ));
     }
-    d.set_memory_flags(kib, scope.flags()).map_err(|e| s.err(&format!("setting the memory of {name}"), e))?;
+    d.set_memory_flags(kib, scope.flags())
+        .map_err(|e| s.err(&format!("setting the memory of {name}"), e))?;
     resources(s, &d, name, scope)
 }
 
@@ -562,16 +713,26 @@ pub fn setmem(s: &Session, name: &str, kib: u64, scope: Scope) -> Result<Resourc
 pub fn setvcpus(s: &Session, name: &str, n: u32, scope: Scope, maximum: bool) -> Result<Resources> {
     let d = s.domain(name)?;
     if n == 0 {
-        return Err(VirtError::Invalid("0 vCPUs: a domain needs at least one".into()));
+        return Err(VirtError::Invalid(
+            "0 vCPUs: a domain needs at least one".into(),
+        ));
     }
     let active = d.is_active().unwrap_or(false);
     if scope == Scope::Live && !active {
-        return Err(wrong(name, state_of(s, &d, name)?, "change live vCPUs", "use --config to change the configuration, or start it first"));
+        return Err(wrong(
+            name,
+            state_of(s, &d, name)?,
+            "change live vCPUs",
+            "use --config to change the configuration, or start it first",
+        ));
     }
     let mut flags = scope.flags();
     if maximum {
         if scope == Scope::Live || (scope == Scope::Current && active) {
-            return Err(VirtError::Invalid("the vCPU maximum can only change in the configuration: use --maximum --config".into()));
+            return Err(VirtError::Invalid(
+                "the vCPU maximum can only change in the configuration: use --maximum --config"
+                    .into(),
+            ));
         }
         flags = sys::VIR_DOMAIN_AFFECT_CONFIG | sys::VIR_DOMAIN_VCPU_MAXIMUM;
         if let Ok(hv) = s.conn.max_vcpus(None) {
@@ -597,7 +758,8 @@ pub fn setvcpus(s: &Session, name: &str, n: u32, scope: Scope, maximum: bool) ->
             });
         }
     }
-    d.set_vcpus_flags(n, flags).map_err(|e| s.err(&format!("setting the vCPUs of {name}"), e))?;
+    d.set_vcpus_flags(n, flags)
+        .map_err(|e| s.err(&format!("setting the vCPUs of {name}"), e))?;
     resources(s, &d, name, if maximum { Scope::Config } else { scope })
 }
 
@@ -608,7 +770,11 @@ pub fn display_uri(px: &DomainXml) -> Option<String> {
         None | Some("") | Some("0.0.0.0") | Some("::") => "127.0.0.1",
         Some(h) => h,
     };
-    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
     Some(format!("{}://{}:{}", g.kind, host, g.port?))
 }
 
@@ -616,16 +782,28 @@ pub fn display_uri(px: &DomainXml) -> Option<String> {
 pub fn display(s: &Session, name: &str) -> Result<String> {
     let d = s.domain(name)?;
     let st = state_of(s, &d, name)?;
-    let px = parsed(&d.xml_desc(0).map_err(|e| s.err(&format!("reading the XML of {name}"), e))?)?;
+    let px = parsed(
+        &d.xml_desc(0)
+            .map_err(|e| s.err(&format!("reading the XML of {name}"), e))?,
+    )?;
     if px.graphics.is_empty() {
         return Err(VirtError::Invalid(format!(
             "domain {name:?} has no graphical display: add <graphics type='vnc' listen='127.0.0.1' autoport='yes'/> to its <devices> (or use `tpvirt console {name}` for its serial console)"
         )));
     }
     if !is_active(st) {
-        return Err(wrong(name, st, "show its display", &format!("the port is chosen when it starts: `tpvirt start {name}`")));
+        return Err(wrong(
+            name,
+            st,
+            "show its display",
+            &format!("the port is chosen when it starts: `tpvirt start {name}`"),
+        ));
     }
-    display_uri(&px).ok_or_else(|| VirtError::Invalid(format!("domain {name:?} has graphics but no port allocated yet")))
+    display_uri(&px).ok_or_else(|| {
+        VirtError::Invalid(format!(
+            "domain {name:?} has graphics but no port allocated yet"
+        ))
+    })
 }
 
 /// Attaches the terminal to the domain's serial console until Ctrl-]
@@ -647,9 +825,17 @@ pub fn console(s: &Session, name: &str) -> Result<()> {
             ));
         }
         if !is_active(st) {
-            return Err(wrong(name, st, "attach to its console", &format!("`tpvirt start {name}` first")));
+            return Err(wrong(
+                name,
+                st,
+                "attach to its console",
+                &format!("`tpvirt start {name}` first"),
+            ));
         }
         return Err(s.err(&format!("opening the console of {name}"), e));
     }
-    super::console::pump(&stream).map_err(|source| VirtError::Io { path: "console".into(), source })
+    super::console::pump(&stream).map_err(|source| VirtError::Io {
+        path: "console".into(),
+        source,
+    })
 }

@@ -50,7 +50,9 @@ pub fn disk_format(s: &Session, path: &str) -> Result<String> {
             }
         }
     }
-    Err(VirtError::Invalid(format!("disk {path}: no such file here and no libvirt storage volume with that path")))
+    Err(VirtError::Invalid(format!(
+        "disk {path}: no such file here and no libvirt storage volume with that path"
+    )))
 }
 
 /// The domain XML `import` defines.
@@ -100,13 +102,24 @@ pub fn import_xml(o: &ImportOptions, format: &str, mac: &str, virt_type: &str) -
 /// Defines the domain (not started).
 pub fn import(s: &Session, o: &ImportOptions) -> Result<Imported> {
     if s.domain_names().contains(&o.name) {
-        return Err(VirtError::DomainExists { name: o.name.clone(), uri: s.uri.clone() });
+        return Err(VirtError::DomainExists {
+            name: o.name.clone(),
+            uri: s.uri.clone(),
+        });
     }
     if o.vcpus == 0 || o.memory_kib == 0 {
-        return Err(VirtError::Invalid("--memory and --vcpus must be above 0".into()));
+        return Err(VirtError::Invalid(
+            "--memory and --vcpus must be above 0".into(),
+        ));
     }
     let disk_path = if Path::new(&o.disk).is_file() {
-        std::fs::canonicalize(&o.disk).map_err(|source| VirtError::Io { path: o.disk.clone().into(), source })?.display().to_string()
+        std::fs::canonicalize(&o.disk)
+            .map_err(|source| VirtError::Io {
+                path: o.disk.clone().into(),
+                source,
+            })?
+            .display()
+            .to_string()
     } else {
         o.disk.clone()
     };
@@ -118,7 +131,11 @@ pub fn import(s: &Session, o: &ImportOptions) -> Result<Imported> {
         return Err(VirtError::Invalid(format!(
             "no libvirt network {:?}; known networks: {}",
             o.network,
-            if nets.is_empty() { "(none)".into() } else { nets.join(", ") }
+            if nets.is_empty() {
+                "(none)".into()
+            } else {
+                nets.join(", ")
+            }
         )));
     }
     let mac = match &o.mac {
@@ -128,12 +145,29 @@ pub fn import(s: &Session, o: &ImportOptions) -> Result<Imported> {
     let virt_type = match &o.virt_type {
         Some(t) => t.clone(),
         None if s.is_test_driver() => "test".into(),
-        None => {
-            if std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok() { "kvm" } else { "qemu" }.into()
+        None => if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok()
+        {
+            "kvm"
+        } else {
+            "qemu"
         }
+        .into(),
     };
-    let oo = ImportOptions { disk: disk_path.clone(), ..o.clone() };
+    let oo = ImportOptions {
+        disk: disk_path.clone(),
+        ..o.clone()
+    };
     let xml = import_xml(&oo, &format, &mac, &virt_type);
     let name = super::domain::define_xml(s, &xml, Path::new("(generated import XML)"))?;
-    Ok(Imported { name, disk: disk_path, format, mac, virt_type })
+    Ok(Imported {
+        name,
+        disk: disk_path,
+        format,
+        mac,
+        virt_type,
+    })
 }

@@ -64,9 +64,17 @@ pub struct MigrateReport {
 
 /// Migrates `name` to `dest_uri`; `on_progress` gets a sample about every
 /// half second from another thread.
-pub fn migrate(s: &Session, name: &str, dest_uri: &str, flags: MigrateFlags, on_progress: impl Fn(Progress) + Send + 'static) -> Result<MigrateReport> {
+pub fn migrate(
+    s: &Session,
+    name: &str,
+    dest_uri: &str,
+    flags: MigrateFlags,
+    on_progress: impl Fn(Progress) + Send + 'static,
+) -> Result<MigrateReport> {
     if flags.tunnelled && !flags.p2p {
-        return Err(VirtError::Invalid("--tunnelled needs --p2p (the source daemon carries the data)".into()));
+        return Err(VirtError::Invalid(
+            "--tunnelled needs --p2p (the source daemon carries the data)".into(),
+        ));
     }
     let d = s.domain(name)?;
     if !d.is_active().unwrap_or(false) {
@@ -74,7 +82,9 @@ pub fn migrate(s: &Session, name: &str, dest_uri: &str, flags: MigrateFlags, on_
             name: name.into(),
             state: "not running".into(),
             op: "migrate it live".into(),
-            hint: format!("`tpvirt start {name}` first (or copy its definition with dumpxml/define)"),
+            hint: format!(
+                "`tpvirt start {name}` first (or copy its definition with dumpxml/define)"
+            ),
         });
     }
     let t0 = Instant::now();
@@ -90,21 +100,31 @@ pub fn migrate(s: &Session, name: &str, dest_uri: &str, flags: MigrateFlags, on_
                 }
                 if let Ok(j) = d.job_stats(0) {
                     if j.data_total.is_some() || j.data_remaining.is_some() {
-                        on_progress(Progress { elapsed_ms: t0.elapsed().as_millis() as u64, data_total: j.data_total, data_remaining: j.data_remaining });
+                        on_progress(Progress {
+                            elapsed_ms: t0.elapsed().as_millis() as u64,
+                            data_total: j.data_total,
+                            data_remaining: j.data_remaining,
+                        });
                     }
                 }
             }
         })
     };
     let result = if flags.p2p {
-        d.migrate_to_uri(dest_uri, flags.bits(), None, 0).map(|_| None)
+        d.migrate_to_uri(dest_uri, flags.bits(), None, 0)
+            .map(|_| None)
     } else {
         match Connect::open(Some(dest_uri)) {
-            Ok(dc) => d.migrate(&dc, flags.bits(), None, None, 0).map(|nd| Some((dc, nd))),
+            Ok(dc) => d
+                .migrate(&dc, flags.bits(), None, None, 0)
+                .map(|nd| Some((dc, nd))),
             Err(e) => {
                 done.store(true, Ordering::SeqCst);
                 let _ = poller.join();
-                return Err(VirtError::Open { uri: dest_uri.into(), message: format!("{} (the destination of the migration)", e.message()) });
+                return Err(VirtError::Open {
+                    uri: dest_uri.into(),
+                    message: format!("{} (the destination of the migration)", e.message()),
+                });
             }
         }
     };
@@ -128,7 +148,10 @@ pub fn migrate(s: &Session, name: &str, dest_uri: &str, flags: MigrateFlags, on_
         .job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
         .ok()
         .filter(|j| j.downtime.is_some())
-        .or_else(|| dest.as_ref().and_then(|(_, nd)| nd.job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED).ok()));
+        .or_else(|| {
+            dest.as_ref()
+                .and_then(|(_, nd)| nd.job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED).ok())
+        });
     Ok(MigrateReport {
         domain: name.into(),
         dest_uri: dest_uri.into(),

@@ -18,14 +18,14 @@ pub mod snapshot;
 #[cfg(feature = "libvirt")]
 pub use connect::{resolve_uri, Session, VirtError};
 #[cfg(feature = "libvirt")]
-pub mod console;
+pub mod backup;
+pub mod check;
 #[cfg(feature = "libvirt")]
 pub mod clone;
 #[cfg(feature = "libvirt")]
-pub mod import;
-pub mod check;
-pub mod watch;
+pub mod console;
 #[cfg(feature = "libvirt")]
-pub mod backup;
+pub mod import;
 #[cfg(feature = "libvirt")]
 pub mod migrate;
+pub mod watch;

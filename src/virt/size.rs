@@ -60,16 +60,27 @@ pub fn parse_bytes(text: &str, default_unit: u64) -> Result<u64, SizeError> {
     })?;
     if let Some((int, frac)) = num.split_once('.') {
         // Fractions only make sense with a unit: 1.5G.
-        let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| SizeError::Overflow(text.into()))? };
+        let int: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| SizeError::Overflow(text.into()))?
+        };
         let digits = frac.len().min(18) as u32;
-        let frac_num: u128 = if digits == 0 { 0 } else { frac[..digits as usize].parse().map_err(|_| SizeError::Invalid(text.into()))? };
+        let frac_num: u128 = if digits == 0 {
+            0
+        } else {
+            frac[..digits as usize]
+                .parse()
+                .map_err(|_| SizeError::Invalid(text.into()))?
+        };
         let part = frac_num * u128::from(mult) / 10u128.pow(digits);
         let value = u128::from(int) * u128::from(mult) + part;
         let value = u64::try_from(value).map_err(|_| SizeError::Overflow(text.into()))?;
         Ok(value)
     } else {
         let n: u64 = num.parse().map_err(|_| SizeError::Overflow(text.into()))?;
-        n.checked_mul(mult).ok_or_else(|| SizeError::Overflow(text.into()))
+        n.checked_mul(mult)
+            .ok_or_else(|| SizeError::Overflow(text.into()))
     }
 }
 
@@ -117,7 +128,10 @@ mod tests {
     fn junk_is_refused_with_the_accepted_forms() {
         assert!(matches!(parse_kib("lots"), Err(SizeError::Invalid(_))));
         assert!(matches!(parse_kib("1Q"), Err(SizeError::Unit { .. })));
-        assert!(matches!(parse_kib("99999999999999999999"), Err(SizeError::Overflow(_))));
+        assert!(matches!(
+            parse_kib("99999999999999999999"),
+            Err(SizeError::Overflow(_))
+        ));
         assert!(parse_kib("1.2.3G").is_err());
     }
 

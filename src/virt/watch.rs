@@ -44,7 +44,10 @@ pub fn parse_url(url: &str) -> Result<HttpUrl, WatchError> {
         let end = h.find(']').ok_or_else(bad)?;
         let port = match &h[end + 1..] {
             "" => 80,
-            p => p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(bad)?,
         };
         (h[..end].to_string(), port)
     } else {
@@ -53,13 +56,19 @@ pub fn parse_url(url: &str) -> Result<HttpUrl, WatchError> {
             None => (authority.to_string(), 80),
         }
     };
-    Ok(HttpUrl { host, port, path: path.to_string() })
+    Ok(HttpUrl {
+        host,
+        port,
+        path: path.to_string(),
+    })
 }
 
 /// `10ms`, `2s`, `500us`, `1m`; a bare number is milliseconds.
 pub fn parse_duration(s: &str) -> Result<Duration, WatchError> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
     let v: f64 = n.parse().map_err(|_| WatchError::Duration(s.into()))?;
     let secs = match unit {
@@ -136,7 +145,11 @@ pub fn get_once(addr: &SocketAddr, url: &HttpUrl, timeout: Duration) -> Probe {
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
         s.set_nodelay(true)?;
-        let host = if url.port == 80 { url.host.clone() } else { format!("{}:{}", url.host, url.port) };
+        let host = if url.port == 80 {
+            url.host.clone()
+        } else {
+            format!("{}:{}", url.host, url.port)
+        };
         write!(s, "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tpvirt-watch\r\nConnection: close\r\n\r\n", url.path)?;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 4096];
@@ -150,11 +163,14 @@ pub fn get_once(addr: &SocketAddr, url: &HttpUrl, timeout: Duration) -> Probe {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !buf.is_empty() => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !buf.is_empty() => {
+                    break
+                }
                 Err(e) => return Err(e),
             }
         }
-        parse_status(&buf).ok_or_else(|| std::io::Error::other("answer without an HTTP status line"))
+        parse_status(&buf)
+            .ok_or_else(|| std::io::Error::other("answer without an HTTP status line"))
     };
     match run() {
         Ok(c) => Probe::Status(c),
@@ -175,13 +191,23 @@ pub fn parse_status(b: &[u8]) -> Option<u16> {
 
 /// Polls until the duration, the count or `stop`; calls `on_probe` after
 /// each request (for live output).
-pub fn watch(cfg: &WatchConfig, stop: &AtomicBool, mut on_probe: impl FnMut(Duration, &Probe, Duration)) -> Result<WatchReport, WatchError> {
+pub fn watch(
+    cfg: &WatchConfig,
+    stop: &AtomicBool,
+    mut on_probe: impl FnMut(Duration, &Probe, Duration),
+) -> Result<WatchReport, WatchError> {
     let url = parse_url(&cfg.url)?;
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| WatchError::Resolve { host: url.host.clone(), message: e.to_string() })?
+        .map_err(|e| WatchError::Resolve {
+            host: url.host.clone(),
+            message: e.to_string(),
+        })?
         .next()
-        .ok_or_else(|| WatchError::Resolve { host: url.host.clone(), message: "no address".into() })?;
+        .ok_or_else(|| WatchError::Resolve {
+            host: url.host.clone(),
+            message: "no address".into(),
+        })?;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     let t0 = Instant::now();
     let mut last_ok = Duration::ZERO;
@@ -190,7 +216,10 @@ pub fn watch(cfg: &WatchConfig, stop: &AtomicBool, mut on_probe: impl FnMut(Dura
     let mut last_error = None;
     let mut next = t0;
     loop {
-        if stop.load(Ordering::SeqCst) || cfg.count.is_some_and(|c| requests >= c) || cfg.duration.is_some_and(|d| t0.elapsed() >= d) {
+        if stop.load(Ordering::SeqCst)
+            || cfg.count.is_some_and(|c| requests >= c)
+            || cfg.duration.is_some_and(|d| t0.elapsed() >= d)
+        {
             break;
         }
         let now = Instant::now();
@@ -265,7 +294,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("http://10.0.0.2/heure.php").unwrap(), HttpUrl { host: "10.0.0.2".into(), port: 80, path: "/heure.php".into() });
+        assert_eq!(
+            parse_url("http://10.0.0.2/heure.php").unwrap(),
+            HttpUrl {
+                host: "10.0.0.2".into(),
+                port: 80,
+                path: "/heure.php".into()
+            }
+        );
         assert_eq!(parse_url("http://h:8080").unwrap().path, "/");
         assert_eq!(parse_url("http://[::1]:81/x").unwrap().host, "::1");
         assert!(parse_url("https://h/").is_err());

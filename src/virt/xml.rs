@@ -67,7 +67,8 @@ pub struct DomainXml {
 }
 
 fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
-    n.children().find(|c| c.is_element() && c.has_tag_name(name))
+    n.children()
+        .find(|c| c.is_element() && c.has_tag_name(name))
 }
 
 fn kib_of(n: Node) -> Option<u64> {
@@ -84,13 +85,22 @@ pub fn parse_domain(xml: &str) -> Result<DomainXml, XmlError> {
         kind: root.attribute("type").unwrap_or("").to_string(),
         ..DomainXml::default()
     };
-    d.name = child(root, "name").and_then(|n| n.text()).unwrap_or("").trim().to_string();
-    d.uuid = child(root, "uuid").and_then(|n| n.text()).map(|s| s.trim().to_string());
+    d.name = child(root, "name")
+        .and_then(|n| n.text())
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    d.uuid = child(root, "uuid")
+        .and_then(|n| n.text())
+        .map(|s| s.trim().to_string());
     d.memory_kib = child(root, "memory").and_then(kib_of);
     d.current_memory_kib = child(root, "currentMemory").and_then(kib_of);
     if let Some(v) = child(root, "vcpu") {
         d.vcpus_max = v.text().and_then(|t| t.trim().parse().ok());
-        d.vcpus_current = v.attribute("current").and_then(|t| t.parse().ok()).or(d.vcpus_max);
+        d.vcpus_current = v
+            .attribute("current")
+            .and_then(|t| t.parse().ok())
+            .or(d.vcpus_max);
     }
     if let Some(devs) = child(root, "devices") {
         for dev in devs.children().filter(|c| c.is_element()) {
@@ -98,39 +108,65 @@ pub fn parse_domain(xml: &str) -> Result<DomainXml, XmlError> {
                 "disk" => {
                     let src = child(dev, "source");
                     let source = src.and_then(|s| {
-                        s.attribute("file").or(s.attribute("dev")).or(s.attribute("name"))
+                        s.attribute("file")
+                            .or(s.attribute("dev"))
+                            .or(s.attribute("name"))
                     });
                     let pool_volume = src.and_then(|s| {
-                        Some((s.attribute("pool")?.to_string(), s.attribute("volume")?.to_string()))
+                        Some((
+                            s.attribute("pool")?.to_string(),
+                            s.attribute("volume")?.to_string(),
+                        ))
                     });
                     d.disks.push(DiskXml {
                         device: dev.attribute("device").unwrap_or("disk").to_string(),
-                        target: child(dev, "target").and_then(|t| t.attribute("dev")).unwrap_or("").to_string(),
+                        target: child(dev, "target")
+                            .and_then(|t| t.attribute("dev"))
+                            .unwrap_or("")
+                            .to_string(),
                         kind: dev.attribute("type").unwrap_or("file").to_string(),
                         source: source.map(str::to_string),
                         pool_volume,
-                        format: child(dev, "driver").and_then(|t| t.attribute("type")).map(str::to_string),
+                        format: child(dev, "driver")
+                            .and_then(|t| t.attribute("type"))
+                            .map(str::to_string),
                     });
                 }
                 "interface" => {
                     let src = child(dev, "source");
                     d.nics.push(NicXml {
-                        mac: child(dev, "mac").and_then(|m| m.attribute("address")).map(str::to_string),
+                        mac: child(dev, "mac")
+                            .and_then(|m| m.attribute("address"))
+                            .map(str::to_string),
                         kind: dev.attribute("type").unwrap_or("").to_string(),
                         source: src
-                            .and_then(|s| s.attribute("network").or(s.attribute("bridge")).or(s.attribute("dev")))
+                            .and_then(|s| {
+                                s.attribute("network")
+                                    .or(s.attribute("bridge"))
+                                    .or(s.attribute("dev"))
+                            })
                             .map(str::to_string),
-                        model: child(dev, "model").and_then(|m| m.attribute("type")).map(str::to_string),
-                        target: child(dev, "target").and_then(|m| m.attribute("dev")).map(str::to_string),
+                        model: child(dev, "model")
+                            .and_then(|m| m.attribute("type"))
+                            .map(str::to_string),
+                        target: child(dev, "target")
+                            .and_then(|m| m.attribute("dev"))
+                            .map(str::to_string),
                     });
                 }
                 "graphics" => {
                     let listen = dev.attribute("listen").map(str::to_string).or_else(|| {
-                        child(dev, "listen").and_then(|l| l.attribute("address")).map(str::to_string)
+                        child(dev, "listen")
+                            .and_then(|l| l.attribute("address"))
+                            .map(str::to_string)
                     });
                     d.graphics.push(GraphicsXml {
                         kind: dev.attribute("type").unwrap_or("").to_string(),
-                        port: dev.attribute("port").and_then(|p| p.parse::<i32>().ok()).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0),
+                        port: dev
+                            .attribute("port")
+                            .and_then(|p| p.parse::<i32>().ok())
+                            .and_then(|p| u16::try_from(p).ok())
+                            .filter(|p| *p > 0),
                         listen,
                     });
                 }
@@ -206,11 +242,16 @@ pub fn clone_xml(xml: &str, edit: &CloneEdit) -> Result<String, XmlError> {
             match dev.tag_name().name() {
                 "interface" => {
                     let Some(new) = macs.next() else { continue };
-                    match child(dev, "mac").and_then(|m| m.attributes().find(|a| a.name() == "address")) {
+                    match child(dev, "mac")
+                        .and_then(|m| m.attributes().find(|a| a.name() == "address"))
+                    {
                         Some(a) => e.replace(a.range_value(), escape(new)),
                         None => {
                             // Insert right after the opening tag.
-                            let first = dev.first_child().map(|c| c.range().start).unwrap_or(dev.range().end);
+                            let first = dev
+                                .first_child()
+                                .map(|c| c.range().start)
+                                .unwrap_or(dev.range().end);
                             e.replace(first..first, format!("<mac address='{}'/>", escape(new)));
                         }
                     }
@@ -220,9 +261,16 @@ pub fn clone_xml(xml: &str, edit: &CloneEdit) -> Result<String, XmlError> {
                     }
                 }
                 "disk" => {
-                    let target = child(dev, "target").and_then(|t| t.attribute("dev")).unwrap_or("");
-                    let Some((_, path, format)) = edit.disks.iter().find(|(t, _, _)| t == target) else { continue };
-                    let Some(src) = child(dev, "source") else { continue };
+                    let target = child(dev, "target")
+                        .and_then(|t| t.attribute("dev"))
+                        .unwrap_or("");
+                    let Some((_, path, format)) = edit.disks.iter().find(|(t, _, _)| t == target)
+                    else {
+                        continue;
+                    };
+                    let Some(src) = child(dev, "source") else {
+                        continue;
+                    };
                     if dev.attribute("type") == Some("volume") || src.attribute("file").is_none() {
                         // Turn it into a file disk on the new path.
                         if let Some(a) = dev.attributes().find(|a| a.name() == "type") {

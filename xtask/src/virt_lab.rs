@@ -38,7 +38,10 @@ pub fn bookworm_version(policy: &str) -> Option<String> {
             version = v.split_whitespace().next();
         } else if line.starts_with("     ") && !line.starts_with("        ") {
             version = line.split_whitespace().next();
-        } else if line.starts_with("        ") && line.contains(" bookworm") && !line.contains("backports") {
+        } else if line.starts_with("        ")
+            && line.contains(" bookworm")
+            && !line.contains("backports")
+        {
             if let Some(v) = version.filter(|v| !v.contains("bpo")) {
                 return Some(v.to_string());
             }
@@ -48,14 +51,30 @@ pub fn bookworm_version(policy: &str) -> Option<String> {
 }
 
 pub fn install_deps() -> Result<()> {
-    let policy = Command::new("apt-cache").args(["policy", "qemu-utils"]).output().context("running apt-cache")?;
+    let policy = Command::new("apt-cache")
+        .args(["policy", "qemu-utils"])
+        .output()
+        .context("running apt-cache")?;
     let policy = String::from_utf8_lossy(&policy.stdout);
-    let Some(v) = bookworm_version(&policy) else { bail!("no bookworm version of qemu-utils in `apt-cache policy qemu-utils`:\n{policy}") };
-    let mut args: Vec<String> = ["install", "-y", "--allow-downgrades", "--no-install-recommends"].map(String::from).to_vec();
+    let Some(v) = bookworm_version(&policy) else {
+        bail!("no bookworm version of qemu-utils in `apt-cache policy qemu-utils`:\n{policy}")
+    };
+    let mut args: Vec<String> = [
+        "install",
+        "-y",
+        "--allow-downgrades",
+        "--no-install-recommends",
+    ]
+    .map(String::from)
+    .to_vec();
     args.push(format!("qemu-utils={v}"));
     args.extend(APT_PACKAGES.iter().map(|s| s.to_string()));
     eprintln!("apt-get {}", args.join(" "));
-    let st = Command::new("apt-get").args(&args).env("DEBIAN_FRONTEND", "noninteractive").status().context("running apt-get")?;
+    let st = Command::new("apt-get")
+        .args(&args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
     if !st.success() {
         bail!("apt-get failed ({st})");
     }
@@ -79,6 +98,9 @@ mod tests {
      1:7.2+dfsg-7+deb12u15 500
         500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
 ";
-        assert_eq!(bookworm_version(p).as_deref(), Some("1:7.2+dfsg-7+deb12u18+b3"));
+        assert_eq!(
+            bookworm_version(p).as_deref(),
+            Some("1:7.2+dfsg-7+deb12u18+b3")
+        );
     }
 }
