@@ -15,6 +15,9 @@
 //! address runs inside a namespace created here (`ip netns exec`); the root
 //! namespace only ever uses the daemons' unix sockets.
 
+// These run the tpvirt binary or the libvirt bindings: feature "libvirt".
+#![cfg(feature = "libvirt")]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! Each test opens `testdata/virt/node.xml` (a private in-memory host per
 //! connection): "web" running, "db" shut off, pool "lab".
 
+// These run the tpvirt binary or the libvirt bindings: feature "libvirt".
+#![cfg(feature = "libvirt")]
+
 use std::time::Duration;
 
 use tplab::virt::connect::{Session, VirtError};

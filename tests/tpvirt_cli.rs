@@ -2,6 +2,9 @@
 //! exit codes (0 done/found, 1 nothing found, 2 error) and error texts.
 //! Each run is a fresh process, so a fresh copy of testdata/virt/node.xml.
 
+// These run the tpvirt binary or the libvirt bindings: feature "libvirt".
+#![cfg(feature = "libvirt")]
+
 use std::process::{Command, Output};
 
 fn node_uri() -> String {

@@ -2,6 +2,9 @@
 //! checked against `qemu-img` on files in a temp dir. Skipped, saying so,
 //! when qemu-img is not installed.
 
+// These run the tpvirt binary or the libvirt bindings: feature "libvirt".
+#![cfg(feature = "libvirt")]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -2,6 +2,9 @@
 //! The server can "freeze" (stop answering, like a suspended guest) so the
 //! longest gap must show it.
 
+// These run the tpvirt binary or the libvirt bindings: feature "libvirt".
+#![cfg(feature = "libvirt")]
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
