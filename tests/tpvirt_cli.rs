@@ -349,3 +349,15 @@ fn the_other_lifecycle_commands_through_the_binary() {
         (Some("t1"), Some("created"))
     );
 }
+
+#[test]
+fn info_text_shows_the_chain_indented_and_the_nic() {
+    let (out, _, code) = text(&tpvirt(&["info", "web"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("State:          running\n"), "{out}");
+    assert!(out.contains("Memory:         1048576 KiB (1.0 GiB)\n"), "{out}");
+    assert!(out.contains("vCPUs:          1 (max 2)\n"), "{out}");
+    assert!(out.contains("  /lab-pool/web.qcow2 [qcow2] virtual 10.0 GiB"), "{out}");
+    assert!(out.contains("    /lab-pool/base.qcow2 [qcow2]"), "{out}");
+    assert!(out.contains("NIC  52:54:00:11:22:33  network default virtio 192.168.122."), "{out}");
+}

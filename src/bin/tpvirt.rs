@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use tplab::cli;
+use tplab::virt::report::{overlay_text, Text};
 use tplab::virt::{self, domain, domain::Scope, snapshot, Session};
 
 #[derive(Parser, Debug)]
@@ -263,38 +264,49 @@ struct Done<'a> {
     state: Option<String>,
 }
 
+/// Output gathered, then written once (a closed pipe is handled by `cli::exit`).
 struct Out {
     json: bool,
     buf: Vec<u8>,
 }
 
 impl Out {
-    fn json<T: Serialize>(&mut self, v: &T) -> Result<()> {
+    fn json<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<()> {
         serde_json::to_writer_pretty(&mut self.buf, v)?;
         self.buf.push(b'\n');
         Ok(())
     }
 
-    fn line(&mut self, s: impl AsRef<str>) {
-        self.buf.extend_from_slice(s.as_ref().as_bytes());
-        self.buf.push(b'\n');
+    fn text(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    /// JSON with --json, else the value's text.
+    fn show<T: Serialize + Text + ?Sized>(&mut self, v: &T) -> Result<()> {
+        if self.json {
+            self.json(v)
+        } else {
+            self.text(&v.text());
+            Ok(())
+        }
     }
 
     fn done(
         &mut self,
         domain: &str,
         action: &str,
-        state: Option<String>,
+        state: Option<&str>,
         text: String,
     ) -> Result<bool> {
         if self.json {
             self.json(&Done {
                 domain,
                 action,
-                state,
+                state: state.map(str::to_string),
             })?;
         } else {
-            self.line(text);
+            self.text(&text);
+            self.text("\n");
         }
         Ok(true)
     }
@@ -302,6 +314,7 @@ impl Out {
     fn flush(&mut self) -> std::io::Result<()> {
         let mut o = std::io::stdout().lock();
         o.write_all(&self.buf)?;
+        self.buf.clear();
         o.flush()
     }
 }
@@ -315,16 +328,16 @@ fn main() {
     let r = run(args, &mut out);
     let flushed = out.flush().context("writing output");
     let r = match (r, flushed) {
-        (Ok(v), Ok(())) => Ok(v),
         (Err(e), _) => Err(e),
         (Ok(_), Err(e)) => Err(e),
+        (Ok(v), Ok(())) => Ok(v),
     };
     cli::exit("tpvirt", r)
 }
 
 fn run(args: Cli, out: &mut Out) -> Result<bool> {
-    // Commands that do not talk to libvirt.
     let uri = virt::resolve_uri(args.uri.as_deref());
+    // Commands that do not need a libvirt connection.
     let cmd = match args.cmd {
         Cmd::Disk(c) => return run_disk(c, out),
         Cmd::Watch {
@@ -342,16 +355,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
     match cmd {
         Cmd::List { all } => {
             let rows = domain::list(&s, all)?;
-            if out.json {
-                out.json(&rows)?;
-            } else {
-                out.line(format!(" {:<5} {:<30} {}", "Id", "Name", "State"));
-                out.line("-".repeat(50));
-                for r in &rows {
-                    let id = r.id.map_or("-".to_string(), |i| i.to_string());
-                    out.line(format!(" {:<5} {:<30} {}", id, r.name, r.state));
-                }
-            }
+            out.show(rows.as_slice())?;
             Ok(!rows.is_empty())
         }
         Cmd::Create { file } => {
@@ -359,7 +363,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             out.done(
                 &n,
                 "created",
-                Some("running".into()),
+                Some("running"),
                 format!("Domain '{n}' created from {}", file.display()),
             )
         }
@@ -377,24 +381,12 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             snapshots_metadata,
             remove_storage,
         } => {
-            let u = domain::undefine(&s, &name, snapshots_metadata, remove_storage)?;
-            if out.json {
-                out.json(&u)?;
-            } else {
-                out.line(format!("Domain '{name}' has been undefined"));
-                if u.snapshots_removed > 0 {
-                    out.line(format!(
-                        "Removed the metadata of {} snapshot(s)",
-                        u.snapshots_removed
-                    ));
-                }
-                for v in &u.volumes_removed {
-                    out.line(format!("Volume '{v}' removed"));
-                }
-                for v in &u.volumes_kept {
-                    out.line(format!("Kept {v}"));
-                }
-            }
+            out.show(&domain::undefine(
+                &s,
+                &name,
+                snapshots_metadata,
+                remove_storage,
+            )?)?;
             Ok(true)
         }
         Cmd::Start { name } => {
@@ -402,7 +394,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             out.done(
                 &name,
                 "started",
-                Some("running".into()),
+                Some("running"),
                 format!("Domain '{name}' started"),
             )
         }
@@ -413,14 +405,14 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             } else {
                 format!("Domain '{name}' is being shut down")
             };
-            out.done(&name, "shutdown", Some(st), text)
+            out.done(&name, "shutdown", Some(&st), text)
         }
         Cmd::Destroy { name } => {
             domain::destroy(&s, &name)?;
             out.done(
                 &name,
                 "destroyed",
-                Some("shut off".into()),
+                Some("shut off"),
                 format!("Domain '{name}' destroyed"),
             )
         }
@@ -429,7 +421,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             out.done(
                 &name,
                 "suspended",
-                Some("paused".into()),
+                Some("paused"),
                 format!("Domain '{name}' suspended"),
             )
         }
@@ -438,7 +430,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             out.done(
                 &name,
                 "resumed",
-                Some("running".into()),
+                Some("running"),
                 format!("Domain '{name}' resumed"),
             )
         }
@@ -447,23 +439,18 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             if out.json {
                 out.json(&serde_json::json!({ "domain": name, "xml": x }))?;
             } else {
-                out.buf.extend_from_slice(x.as_bytes());
+                out.text(&x);
             }
             Ok(true)
         }
         Cmd::Info { name } => {
-            let r = domain::info(&s, &name)?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                print_info(out, &r);
-            }
+            out.show(&domain::info(&s, &name)?)?;
             Ok(true)
         }
         Cmd::Setmem { name, size, scope } => {
             let kib = virt::size::parse_kib(&size)?;
-            let r = domain::setmem(&s, &name, kib, scope.scope())?;
-            print_resources(out, &r, "memory")
+            out.show(&domain::setmem(&s, &name, kib, scope.scope())?)?;
+            Ok(true)
         }
         Cmd::Setvcpus {
             name,
@@ -471,21 +458,23 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             scope,
             maximum,
         } => {
-            let r = domain::setvcpus(&s, &name, count, scope.scope(), maximum)?;
-            print_resources(out, &r, "vcpus")
+            out.show(&domain::setvcpus(&s, &name, count, scope.scope(), maximum)?)?;
+            Ok(true)
         }
         Cmd::Display { name } => {
             let u = domain::display(&s, &name)?;
             if out.json {
                 out.json(&serde_json::json!({ "domain": name, "uri": u }))?;
             } else {
-                out.line(u);
+                out.text(&format!("{u}\n"));
             }
             Ok(true)
         }
         Cmd::Console { name } => {
             out.flush()?;
+            eprint!("Connected to domain '{name}'; Ctrl-] to leave\r\n");
             domain::console(&s, &name)?;
+            eprint!("\r\n");
             Ok(true)
         }
         Cmd::Snapshot(c) => run_snapshot(&s, c, out),
@@ -503,18 +492,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
                 auto: auto_clone,
                 linked,
             };
-            let c = virt::clone::clone(&s, &o)?;
-            if out.json {
-                out.json(&c)?;
-            } else {
-                out.line(format!("Clone '{}' created (UUID {})", c.name, c.uuid));
-                for m in &c.macs {
-                    out.line(format!("  MAC {m}"));
-                }
-                for d in &c.disks {
-                    out.line(format!("  {} {} -> {} ({})", d.target, d.from, d.to, d.how));
-                }
-            }
+            out.show(&virt::clone::clone(&s, &o)?)?;
             Ok(true)
         }
         Cmd::Import {
@@ -536,15 +514,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
                 network,
                 virt_type,
             };
-            let r = virt::import::import(&s, &o)?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                out.line(format!(
-                    "Domain '{}' defined: boots from {} ({}), MAC {}, type {}",
-                    r.name, r.disk, r.format, r.mac, r.virt_type
-                ));
-            }
+            out.show(&virt::import::import(&s, &o)?)?;
             Ok(true)
         }
         Cmd::Migrate {
@@ -578,18 +548,7 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
                     );
                 }
             })?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                out.line(format!(
-                    "Domain '{}' migrated to {} in {:.2} s, downtime {}",
-                    r.domain,
-                    r.dest_uri,
-                    r.seconds,
-                    r.downtime_ms
-                        .map_or("unknown".into(), |d| format!("{d} ms"))
-                ));
-            }
+            out.show(&r)?;
             Ok(true)
         }
         Cmd::Backup { name, dest, method } => {
@@ -598,31 +557,85 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             } else {
                 virt::backup::Method::Copy
             };
-            let r = virt::backup::backup(&s, &name, &dest, m)?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                out.line(format!(
-                    "Domain '{}' backed up ({}); guest frozen for {:.1} ms",
-                    r.domain, r.method, r.frozen_ms
-                ));
-                for d in &r.disks {
-                    out.line(format!(
-                        "  {}: backup in {} (guest writes to {})",
-                        d.target,
-                        d.backup,
-                        if d.written == d.backup {
-                            &d.source
-                        } else {
-                            &d.written
-                        }
-                    ));
-                }
-            }
+            out.show(&virt::backup::backup(&s, &name, &dest, m)?)?;
             Ok(true)
         }
         Cmd::Disk(_) | Cmd::Watch { .. } | Cmd::Check => unreachable!("handled before connecting"),
     }
+}
+
+fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
+    match c {
+        SnapCmd::Create {
+            name,
+            snap,
+            description,
+        } => {
+            let r = snapshot::create(s, &name, snap.as_deref(), description.as_deref())?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.text(&format!("Domain snapshot {} created\n", r.name));
+            }
+            Ok(true)
+        }
+        SnapCmd::List { name } => {
+            let rows = snapshot::list(s, &name)?;
+            out.show(rows.as_slice())?;
+            Ok(!rows.is_empty())
+        }
+        SnapCmd::Revert { name, snap } => {
+            let r = snapshot::revert(s, &name, &snap)?;
+            if out.json {
+                out.json(&r)?;
+            } else {
+                out.text(&format!(
+                    "Domain '{name}' reverted to snapshot {snap} (state then: {})\n",
+                    r.state
+                ));
+            }
+            Ok(true)
+        }
+        SnapCmd::Delete { name, snap } => {
+            snapshot::delete(s, &name, &snap)?;
+            out.done(
+                &name,
+                "snapshot-deleted",
+                None,
+                format!("Domain snapshot {snap} deleted"),
+            )
+        }
+        SnapCmd::Current { name } => {
+            let r = snapshot::current(s, &name)?;
+            if out.json {
+                out.json(&r)?;
+            } else if let Some(r) = &r {
+                out.text(&format!("{}\n", r.name));
+            } else {
+                out.text(&format!("Domain '{name}' has no current snapshot\n"));
+            }
+            Ok(r.is_some())
+        }
+    }
+}
+
+fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
+    match c {
+        DiskCmd::Overlay {
+            base,
+            new,
+            backing_format,
+        } => {
+            let info = virt::disk::create_overlay(&base, &new, backing_format.as_deref())?;
+            if out.json {
+                out.json(&info)?;
+            } else {
+                out.text(&overlay_text(&new.display().to_string(), &info));
+            }
+        }
+        DiskCmd::Info { file } => out.show(virt::disk::backing_chain(&file)?.as_slice())?,
+    }
+    Ok(true)
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -648,54 +661,27 @@ fn run_watch(
         duration: duration.as_deref().map(parse_duration).transpose()?,
         count,
     };
-    // SAFETY: the handler only stores to an atomic.
+    // Ctrl-C ends the run and prints the report. SAFETY: the handler only
+    // stores to an atomic.
     unsafe {
         libc::signal(
             libc::SIGINT,
             on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
         );
     }
-    let r = virt::watch::watch(&cfg, &STOP, |at, p, _lat| {
-        if verbose {
-            if let Probe::Failed(e) = p {
-                eprintln!("{:>9.3} s  no answer: {e}", at.as_secs_f64());
-            } else if let Probe::Status(c) = p {
-                if !(200..400).contains(c) {
-                    eprintln!("{:>9.3} s  HTTP {c}", at.as_secs_f64());
-                }
+    let r = virt::watch::watch(&cfg, &STOP, |at, p, _| {
+        if !verbose {
+            return;
+        }
+        match p {
+            Probe::Failed(e) => eprintln!("{:>9.3} s  no answer: {e}", at.as_secs_f64()),
+            Probe::Status(c) if !(200..400).contains(c) => {
+                eprintln!("{:>9.3} s  HTTP {c}", at.as_secs_f64())
             }
+            Probe::Status(_) => {}
         }
     })?;
-    if out.json {
-        out.json(&r)?;
-    } else {
-        let l = &r.latency_us;
-        out.line(format!(
-            "{}: {} requests, {} ok, {} failed in {:.1} s",
-            r.url,
-            r.requests,
-            r.ok,
-            r.failed,
-            r.elapsed_ms / 1000.0
-        ));
-        out.line(format!(
-            "latency (ms): min {:.2}  p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-            l.min as f64 / 1000.0,
-            l.p50 as f64 / 1000.0,
-            l.p90 as f64 / 1000.0,
-            l.p99 as f64 / 1000.0,
-            l.p999 as f64 / 1000.0,
-            l.max as f64 / 1000.0
-        ));
-        out.line(format!(
-            "longest gap without an answer: {:.1} ms (from {:.3} s)",
-            r.longest_gap_ms,
-            r.longest_gap_at_ms / 1000.0
-        ));
-        if let Some(e) = &r.last_error {
-            out.line(format!("last error: {e}"));
-        }
-    }
+    out.show(&r)?;
     Ok(r.ok > 0)
 }
 
@@ -713,250 +699,6 @@ fn run_check(out: &mut Out, uri: &str) -> Result<bool> {
         )
     });
     checks.push(libvirt_check(uri, opened.map_err(|e| e.to_string())));
-    if out.json {
-        out.json(&checks)?;
-    } else {
-        for c in &checks {
-            let v = match c.verdict {
-                Verdict::Ok => "ok  ",
-                Verdict::Warn => "warn",
-                Verdict::Fail => "FAIL",
-            };
-            out.line(format!("[{v}] {:<9} {}", c.name, c.detail));
-        }
-    }
+    out.show(checks.as_slice())?;
     Ok(checks.iter().all(|c| c.verdict != Verdict::Fail))
-}
-
-fn run_disk(c: DiskCmd, out: &mut Out) -> Result<bool> {
-    match c {
-        DiskCmd::Overlay {
-            base,
-            new,
-            backing_format,
-        } => {
-            let info = virt::disk::create_overlay(&base, &new, backing_format.as_deref())?;
-            if out.json {
-                out.json(&info)?;
-            } else {
-                out.line(format!(
-                    "Formatting '{}', fmt=qcow2 size={} backing_file={} backing_fmt={}",
-                    new.display(),
-                    info.virtual_size,
-                    info.backing_filename.as_deref().unwrap_or("-"),
-                    info.backing_filename_format.as_deref().unwrap_or("-")
-                ));
-            }
-            Ok(true)
-        }
-        DiskCmd::Info { file } => {
-            let chain = virt::disk::backing_chain(&file)?;
-            if out.json {
-                out.json(&chain)?;
-            } else {
-                for (i, img) in chain.iter().enumerate() {
-                    if i > 0 {
-                        out.line("");
-                    }
-                    out.line(format!("image: {}", img.filename));
-                    out.line(format!("file format: {}", img.format));
-                    out.line(format!(
-                        "virtual size: {} ({} bytes)",
-                        virt::size::human_bytes(img.virtual_size),
-                        img.virtual_size
-                    ));
-                    out.line(format!(
-                        "disk size: {}",
-                        virt::size::human_bytes(img.actual_size)
-                    ));
-                    if let Some(c) = img.cluster_size {
-                        out.line(format!("cluster_size: {c}"));
-                    }
-                    if let Some(b) = &img.backing_filename {
-                        let full = img.full_backing_filename.as_deref().unwrap_or(b);
-                        if full == b {
-                            out.line(format!("backing file: {b}"));
-                        } else {
-                            out.line(format!("backing file: {b} (actual path: {full})"));
-                        }
-                    }
-                    if let Some(f) = &img.backing_filename_format {
-                        out.line(format!("backing file format: {f}"));
-                    }
-                    if let Some(c) = &img.compat {
-                        out.line(format!("compat: {c}"));
-                    }
-                    if img.snapshots > 0 {
-                        out.line(format!("snapshots: {}", img.snapshots));
-                    }
-                }
-            }
-            Ok(true)
-        }
-    }
-}
-
-fn run_snapshot(s: &Session, c: SnapCmd, out: &mut Out) -> Result<bool> {
-    match c {
-        SnapCmd::Create {
-            name,
-            snap,
-            description,
-        } => {
-            let r = snapshot::create(s, &name, snap.as_deref(), description.as_deref())?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                out.line(format!("Domain snapshot {} created", r.name));
-            }
-            Ok(true)
-        }
-        SnapCmd::List { name } => {
-            let rows = snapshot::list(s, &name)?;
-            if out.json {
-                out.json(&rows)?;
-            } else {
-                out.line(format!(
-                    " {:<24} {:<12} {:<12} {}",
-                    "Name", "Created", "State", "Parent"
-                ));
-                out.line("-".repeat(64));
-                for r in &rows {
-                    let cur = if r.current { " (current)" } else { "" };
-                    out.line(format!(
-                        " {:<24} {:<12} {:<12} {}{}",
-                        r.name,
-                        r.creation_time.map_or("-".into(), |t| t.to_string()),
-                        r.state,
-                        r.parent.as_deref().unwrap_or("-"),
-                        cur
-                    ));
-                }
-            }
-            Ok(!rows.is_empty())
-        }
-        SnapCmd::Revert { name, snap } => {
-            let r = snapshot::revert(s, &name, &snap)?;
-            if out.json {
-                out.json(&r)?;
-            } else {
-                out.line(format!(
-                    "Domain '{name}' reverted to snapshot {snap} (state then: {})",
-                    r.state
-                ));
-            }
-            Ok(true)
-        }
-        SnapCmd::Delete { name, snap } => {
-            snapshot::delete(s, &name, &snap)?;
-            out.done(
-                &name,
-                "snapshot-deleted",
-                None,
-                format!("Domain snapshot {snap} deleted"),
-            )
-        }
-        SnapCmd::Current { name } => {
-            let r = snapshot::current(s, &name)?;
-            if out.json {
-                out.json(&r)?;
-            } else if let Some(r) = &r {
-                out.line(&r.name);
-            } else {
-                out.line(format!("Domain '{name}' has no current snapshot"));
-            }
-            Ok(r.is_some())
-        }
-    }
-}
-
-fn print_resources(out: &mut Out, r: &domain::Resources, _what: &str) -> Result<bool> {
-    if out.json {
-        out.json(r)?;
-    } else {
-        out.line(format!(
-            "Domain '{}' ({}): memory {} KiB ({}) of max {} KiB, {} of max {} vCPUs",
-            r.name,
-            r.scope,
-            r.memory_kib,
-            virt::size::human_kib(r.memory_kib),
-            r.max_memory_kib,
-            r.vcpus,
-            r.max_vcpus
-        ));
-    }
-    Ok(true)
-}
-
-fn print_info(out: &mut Out, r: &domain::DomainReport) {
-    out.line(format!("{:<15} {}", "Name:", r.name));
-    out.line(format!("{:<15} {}", "UUID:", r.uuid));
-    out.line(format!(
-        "{:<15} {}",
-        "Id:",
-        r.id.map_or("-".into(), |i| i.to_string())
-    ));
-    out.line(format!("{:<15} {}", "State:", r.state));
-    out.line(format!(
-        "{:<15} {}",
-        "Persistent:",
-        if r.persistent { "yes" } else { "no" }
-    ));
-    out.line(format!(
-        "{:<15} {} KiB ({})",
-        "Memory:",
-        r.memory_kib,
-        virt::size::human_kib(r.memory_kib)
-    ));
-    out.line(format!(
-        "{:<15} {} KiB ({})",
-        "Max memory:",
-        r.max_memory_kib,
-        virt::size::human_kib(r.max_memory_kib)
-    ));
-    out.line(format!(
-        "{:<15} {}{}",
-        "vCPUs:",
-        r.vcpus,
-        r.max_vcpus.map_or(String::new(), |m| format!(" (max {m})"))
-    ));
-    if let Some(d) = &r.display {
-        out.line(format!("{:<15} {}", "Display:", d));
-    }
-    for d in &r.disks {
-        out.line(format!(
-            "Disk {:<10} {} {} ({})",
-            d.target,
-            d.device,
-            d.source.as_deref().unwrap_or("-"),
-            d.format.as_deref().unwrap_or("?")
-        ));
-        for (i, img) in d.chain.iter().enumerate() {
-            out.line(format!(
-                "  {}{} [{}] virtual {} actual {}",
-                "  ".repeat(i),
-                img.filename,
-                img.format,
-                virt::size::human_bytes(img.virtual_size),
-                virt::size::human_bytes(img.actual_size)
-            ));
-        }
-        if let Some(n) = &d.chain_note {
-            out.line(format!("  (backing chain: {n})"));
-        }
-    }
-    for n in &r.nics {
-        out.line(format!(
-            "NIC  {:<17}  {} {} {} {}",
-            n.mac.as_deref().unwrap_or("-"),
-            n.kind,
-            n.source.as_deref().unwrap_or("-"),
-            n.model.as_deref().unwrap_or("-"),
-            if n.addresses.is_empty() {
-                "-".to_string()
-            } else {
-                n.addresses.join(", ")
-            }
-        ));
-    }
 }

@@ -72,7 +72,6 @@ pub fn pump(stream: &Stream) -> io::Result<()> {
     let stdin = io::stdin();
     let fd = stdin.as_raw_fd();
     let _raw = RawMode::enter(fd);
-    eprint!("Connected to the console; Ctrl-] to leave\r\n");
     let mut lock = stdin.lock();
     let mut buf = [0u8; 1024];
     while !closed.load(Ordering::SeqCst) {
@@ -104,6 +103,5 @@ pub fn pump(stream: &Stream) -> io::Result<()> {
             break;
         }
     }
-    eprint!("\r\n");
     Ok(())
 }

@@ -1,4 +1,6 @@
-//! Domain lifecycle, resources, display and console, and `info`.
+//! Domain lifecycle (list, create, define, undefine, start, shutdown, destroy,
+//! suspend, resume, dumpxml), display and console. `info` and the resource
+//! changes live in `info.rs` and `resources.rs` and are re-exported here.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,8 +11,6 @@ use virt::enumutil::Enum;
 use virt::sys;
 
 use super::connect::{xml_error, Result, Session, VirtError};
-use super::disk;
-use super::size::human_kib;
 use super::xml::{parse_domain, DomainXml};
 
 /// virsh's words for a state.
@@ -28,6 +28,10 @@ pub fn state_name(s: &virt::domain::DomainStateEnum) -> &'static str {
     }
 }
 
+pub(crate) use super::info::volume_chain;
+pub use super::info::{info, DiskReport, DomainReport, NicReport};
+pub use super::resources::{setmem, setvcpus, Resources, Scope};
+
 /// One line of `list`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DomainRow {
@@ -37,27 +41,7 @@ pub struct DomainRow {
     pub persistent: bool,
 }
 
-/// Where a change of memory or vCPUs applies, like virsh's flags.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Scope {
-    /// The running domain if it runs, else its configuration.
-    #[default]
-    Current,
-    Live,
-    Config,
-}
-
-impl Scope {
-    fn flags(self) -> u32 {
-        match self {
-            Scope::Current => sys::VIR_DOMAIN_AFFECT_CURRENT,
-            Scope::Live => sys::VIR_DOMAIN_AFFECT_LIVE,
-            Scope::Config => sys::VIR_DOMAIN_AFFECT_CONFIG,
-        }
-    }
-}
-
-fn state_of(s: &Session, dom: &Domain, name: &str) -> Result<DomainState> {
+pub(crate) fn state_of(s: &Session, dom: &Domain, name: &str) -> Result<DomainState> {
     let (st, _) = dom
         .state()
         .map_err(|e| s.err(&format!("reading the state of {name}"), e))?;
@@ -67,11 +51,11 @@ fn state_of(s: &Session, dom: &Domain, name: &str) -> Result<DomainState> {
     })
 }
 
-fn state_str(st: DomainState) -> String {
+pub(crate) fn state_str(st: DomainState) -> String {
     state_name(&Enum::Known(st)).to_string()
 }
 
-fn wrong(name: &str, st: DomainState, op: &str, hint: &str) -> VirtError {
+pub(crate) fn wrong(name: &str, st: DomainState, op: &str, hint: &str) -> VirtError {
     VirtError::WrongState {
         name: name.into(),
         state: state_str(st),
@@ -80,7 +64,7 @@ fn wrong(name: &str, st: DomainState, op: &str, hint: &str) -> VirtError {
     }
 }
 
-fn is_active(st: DomainState) -> bool {
+pub(crate) fn is_active(st: DomainState) -> bool {
     !matches!(
         st,
         DomainState::Shutoff | DomainState::Crashed | DomainState::NoState
@@ -355,412 +339,9 @@ pub fn dumpxml(s: &Session, name: &str, inactive: bool) -> Result<String> {
         .map_err(|e| s.err(&format!("reading the XML of {name}"), e))
 }
 
-fn parsed(xml: &str) -> Result<DomainXml> {
+pub(crate) fn parsed(xml: &str) -> Result<DomainXml> {
     parse_domain(xml)
         .map_err(|e| VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}")))
-}
-
-/// A disk in `info`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DiskReport {
-    pub target: String,
-    pub device: String,
-    pub source: Option<String>,
-    pub format: Option<String>,
-    /// The image and its backing files, top first, when readable here.
-    pub chain: Vec<disk::ImageInfo>,
-    /// Why the chain is empty, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chain_note: Option<String>,
-}
-
-/// A NIC in `info`.
-#[derive(Debug, Clone, Serialize)]
-pub struct NicReport {
-    pub mac: Option<String>,
-    pub kind: String,
-    pub source: Option<String>,
-    pub model: Option<String>,
-    pub addresses: Vec<String>,
-}
-
-/// `info`: what the lab looks up with dominfo, domblklist, domiflist, domifaddr.
-#[derive(Debug, Clone, Serialize)]
-pub struct DomainReport {
-    pub name: String,
-    pub uuid: String,
-    pub id: Option<u32>,
-    pub state: String,
-    pub persistent: bool,
-    pub memory_kib: u64,
-    pub max_memory_kib: u64,
-    pub vcpus: u32,
-    pub max_vcpus: Option<u32>,
-    pub disks: Vec<DiskReport>,
-    pub nics: Vec<NicReport>,
-    pub display: Option<String>,
-}
-
-/// Everything `info` shows.
-pub fn info(s: &Session, name: &str) -> Result<DomainReport> {
-    let d = s.domain(name)?;
-    let i = d
-        .info()
-        .map_err(|e| s.err(&format!("reading info of {name}"), e))?;
-    let xml = d
-        .xml_desc(0)
-        .map_err(|e| s.err(&format!("reading the XML of {name}"), e))?;
-    let px = parsed(&xml)?;
-    let st = state_of(s, &d, name)?;
-    let addrs = if is_active(st) {
-        addresses(s, &d)
-    } else {
-        Vec::new()
-    };
-    let disks = px
-        .disks
-        .iter()
-        .map(|dk| {
-            let (chain, note) = disk_chain(s, dk.source.as_deref());
-            DiskReport {
-                target: dk.target.clone(),
-                device: dk.device.clone(),
-                source: dk.source.clone(),
-                format: dk.format.clone(),
-                chain,
-                chain_note: note,
-            }
-        })
-        .collect();
-    let nics = px
-        .nics
-        .iter()
-        .map(|n| NicReport {
-            mac: n.mac.clone(),
-            kind: n.kind.clone(),
-            source: n.source.clone(),
-            model: n.model.clone(),
-            addresses: addrs
-                .iter()
-                .filter(|(mac, _)| {
-                    n.mac
-                        .as_deref()
-                        .is_some_and(|m| m.eq_ignore_ascii_case(mac))
-                })
-                .map(|(_, a)| a.clone())
-                .collect(),
-        })
-        .collect();
-    Ok(DomainReport {
-        name: name_of(&d, name),
-        uuid: d.uuid_string().unwrap_or_default(),
-        id: d.id(),
-        state: state_str(st),
-        persistent: d.is_persistent().unwrap_or(false),
-        memory_kib: i.memory,
-        max_memory_kib: i.max_mem,
-        vcpus: i.nr_virt_cpu,
-        max_vcpus: px.vcpus_max,
-        disks,
-        nics,
-        display: display_uri(&px),
-    })
-}
-
-fn name_of(d: &Domain, fallback: &str) -> String {
-    d.name().unwrap_or_else(|_| fallback.to_string())
-}
-
-/// (MAC, address/prefix) from DHCP leases, else libvirt's ARP source,
-/// else — for a daemon on this host — this host's ARP table (libvirt 9.0's
-/// ARP source fails with "wrong nlmsg len" on current kernels).
-fn addresses(s: &Session, d: &Domain) -> Vec<(String, String)> {
-    for src in [
-        sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
-        sys::VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
-    ] {
-        if let Ok(ifs) = d.interface_addresses(src, 0) {
-            let v: Vec<(String, String)> = ifs
-                .iter()
-                .flat_map(|i| {
-                    let mac = i.hwaddr.clone().unwrap_or_default();
-                    i.addrs.iter().map(move |a| {
-                        (
-                            mac.clone(),
-                            if a.prefix > 0 {
-                                format!("{}/{}", a.addr, a.prefix)
-                            } else {
-                                a.addr.clone()
-                            },
-                        )
-                    })
-                })
-                .collect();
-            if !v.is_empty() {
-                return v;
-            }
-        }
-    }
-    if is_local_uri(&s.uri) {
-        if let Ok(t) = std::fs::read_to_string("/proc/net/arp") {
-            return parse_proc_arp(&t);
-        }
-    }
-    Vec::new()
-}
-
-/// A URI whose daemon runs on this host (same ARP table as us).
-pub fn is_local_uri(uri: &str) -> bool {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return false;
-    };
-    (rest.starts_with('/') || rest.starts_with("localhost/"))
-        && (!scheme.contains('+') || scheme.ends_with("+unix"))
-}
-
-/// (MAC, IP) of complete entries of /proc/net/arp.
-pub fn parse_proc_arp(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4 && f[2] != "0x0" && f[3] != "00:00:00:00:00:00")
-                .then(|| (f[3].to_string(), f[0].to_string()))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_arp_entries_and_local_uris() {
-        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
-                 10.88.0.10       0x1         0x2         52:54:00:88:00:0a     *        br0\n\
-                 10.88.0.11       0x1         0x0         00:00:00:00:00:00     *        br0\n";
-        assert_eq!(
-            parse_proc_arp(t),
-            [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]
-        );
-        assert!(is_local_uri("qemu:///system"));
-        assert!(is_local_uri("qemu+unix:///system?socket=/x/sock"));
-        assert!(!is_local_uri("qemu+tcp://10.0.0.2/system"));
-        assert!(!is_local_uri("qemu+ssh://host/system"));
-    }
-}
-
-/// The backing chain of a disk: read from the file when it is here, else
-/// from libvirt's storage volume description.
-fn disk_chain(s: &Session, source: Option<&str>) -> (Vec<disk::ImageInfo>, Option<String>) {
-    let Some(src) = source else {
-        return (Vec::new(), Some("no source".into()));
-    };
-    let p = Path::new(src);
-    if p.is_file() {
-        return match disk::backing_chain(p) {
-            Ok(c) => (c, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-    }
-    if let Ok(v) = s.conn.lookup_storage_vol_by_path(src) {
-        if let Ok(vx) = v.xml_desc(0) {
-            if let Some(c) = volume_chain(&vx, src) {
-                return (c, None);
-            }
-        }
-    }
-    (Vec::new(), Some("not readable from this host".into()))
-}
-
-fn el<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-    n.children().find(|c| c.has_tag_name(name))
-}
-
-/// A chain from a storage volume's XML (`<target>` and `<backingStore>`).
-pub(crate) fn volume_chain(vol_xml: &str, path: &str) -> Option<Vec<disk::ImageInfo>> {
-    let doc = roxmltree::Document::parse(vol_xml).ok()?;
-    let root = doc.root_element();
-    let bytes = |n: Option<roxmltree::Node<'_, '_>>| -> u64 {
-        n.and_then(|n| {
-            let v: u64 = n.text()?.trim().parse().ok()?;
-            Some(v * super::size::unit_bytes(n.attribute("unit").unwrap_or("bytes"), 1)?)
-        })
-        .unwrap_or(0)
-    };
-    let fmt = |n: Option<roxmltree::Node<'_, '_>>| {
-        n.and_then(|t| el(t, "format"))
-            .and_then(|f| f.attribute("type"))
-            .unwrap_or("raw")
-            .to_string()
-    };
-    let target = el(root, "target");
-    let backing = el(root, "backingStore");
-    let bpath = backing
-        .and_then(|b| el(b, "path"))
-        .and_then(|p| p.text())
-        .map(str::to_string);
-    let mut chain = vec![disk::ImageInfo {
-        filename: path.to_string(),
-        format: fmt(target),
-        virtual_size: bytes(el(root, "capacity")),
-        actual_size: bytes(el(root, "allocation")),
-        cluster_size: None,
-        compat: None,
-        backing_filename: bpath.clone(),
-        full_backing_filename: bpath.clone(),
-        backing_filename_format: bpath.as_ref().map(|_| fmt(backing)),
-        encrypted: false,
-        snapshots: 0,
-    }];
-    if let Some(b) = bpath {
-        chain.push(disk::ImageInfo {
-            filename: b,
-            format: fmt(backing),
-            virtual_size: chain[0].virtual_size,
-            actual_size: 0,
-            cluster_size: None,
-            compat: None,
-            backing_filename: None,
-            full_backing_filename: None,
-            backing_filename_format: None,
-            encrypted: false,
-            snapshots: 0,
-        });
-    }
-    Some(chain)
-}
-
-/// What `setmem` and `setvcpus` leave behind.
-#[derive(Debug, Clone, Serialize)]
-pub struct Resources {
-    pub name: String,
-    pub memory_kib: u64,
-    pub max_memory_kib: u64,
-    pub vcpus: u32,
-    pub max_vcpus: u32,
-    pub scope: String,
-}
-
-fn resources(s: &Session, d: &Domain, name: &str, scope: Scope) -> Result<Resources> {
-    let active = d.is_active().unwrap_or(false);
-    let config = scope == Scope::Config || !active;
-    let (mem, max, vc, vmax) = if config {
-        let px = parsed(
-            &d.xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
-                .map_err(|e| s.err("reading the configuration", e))?,
-        )?;
-        let max = px.memory_kib.unwrap_or(0);
-        (
-            px.current_memory_kib.unwrap_or(max),
-            max,
-            px.vcpus_current.unwrap_or(0),
-            px.vcpus_max.unwrap_or(0),
-        )
-    } else {
-        let i = d
-            .info()
-            .map_err(|e| s.err(&format!("reading info of {name}"), e))?;
-        let vmax = d
-            .vcpus_flags(sys::VIR_DOMAIN_VCPU_MAXIMUM)
-            .unwrap_or(i.nr_virt_cpu);
-        (i.memory, i.max_mem, i.nr_virt_cpu, vmax)
-    };
-    Ok(Resources {
-        name: name_of(d, name),
-        memory_kib: mem,
-        max_memory_kib: max,
-        vcpus: vc,
-        max_vcpus: vmax,
-        scope: if config { "config" } else { "live" }.into(),
-    })
-}
-
-/// Sets the balloon (current memory) to `kib`; refuses more than the
-/// maximum, naming it.
-pub fn setmem(s: &Session, name: &str, kib: u64, scope: Scope) -> Result<Resources> {
-    let d = s.domain(name)?;
-    let active = d.is_active().unwrap_or(false);
-    if scope == Scope::Live && !active {
-        return Err(wrong(
-            name,
-            state_of(s, &d, name)?,
-            "change live memory",
-            "use --config to change the configuration, or start it first",
-        ));
-    }
-    let before = resources(s, &d, name, scope)?;
-    if kib > before.max_memory_kib {
-        return Err(VirtError::AboveMaximum {
-            name: name.into(),
-            what: "memory".into(),
-            asked: format!("{kib} KiB ({})", human_kib(kib)),
-            max: format!("{} KiB ({})", before.max_memory_kib, human_kib(before.max_memory_kib)),
-            hint: "raise <memory> in the configuration (shut off, then `tpvirt dumpxml`, edit, `tpvirt define`)".into(),
-        });
-    }
-    if kib == 0 {
-        return Err(VirtError::Invalid(
-            "memory of 0 KiB: give a size such as 512M".into(),
-        ));
-    }
-    d.set_memory_flags(kib, scope.flags())
-        .map_err(|e| s.err(&format!("setting the memory of {name}"), e))?;
-    resources(s, &d, name, scope)
-}
-
-/// Sets the number of vCPUs (or with `maximum`, the configured maximum).
-pub fn setvcpus(s: &Session, name: &str, n: u32, scope: Scope, maximum: bool) -> Result<Resources> {
-    let d = s.domain(name)?;
-    if n == 0 {
-        return Err(VirtError::Invalid(
-            "0 vCPUs: a domain needs at least one".into(),
-        ));
-    }
-    let active = d.is_active().unwrap_or(false);
-    if scope == Scope::Live && !active {
-        return Err(wrong(
-            name,
-            state_of(s, &d, name)?,
-            "change live vCPUs",
-            "use --config to change the configuration, or start it first",
-        ));
-    }
-    let mut flags = scope.flags();
-    if maximum {
-        if scope == Scope::Live || (scope == Scope::Current && active) {
-            return Err(VirtError::Invalid(
-                "the vCPU maximum can only change in the configuration: use --maximum --config"
-                    .into(),
-            ));
-        }
-        flags = sys::VIR_DOMAIN_AFFECT_CONFIG | sys::VIR_DOMAIN_VCPU_MAXIMUM;
-        if let Ok(hv) = s.conn.max_vcpus(None) {
-            if n > hv {
-                return Err(VirtError::AboveMaximum {
-                    name: name.into(),
-                    what: "vCPU maximum".into(),
-                    asked: n.to_string(),
-                    max: format!("{hv} (what the hypervisor allows)"),
-                    hint: "pick a smaller number".into(),
-                });
-            }
-        }
-    } else {
-        let before = resources(s, &d, name, scope)?;
-        if n > before.max_vcpus {
-            return Err(VirtError::AboveMaximum {
-                name: name.into(),
-                what: "vCPU count".into(),
-                asked: n.to_string(),
-                max: before.max_vcpus.to_string(),
-                hint: format!("raise the maximum first: `tpvirt setvcpus {name} {n} --maximum --config` (applies at next boot)"),
-            });
-        }
-    }
-    d.set_vcpus_flags(n, flags)
-        .map_err(|e| s.err(&format!("setting the vCPUs of {name}"), e))?;
-    resources(s, &d, name, if maximum { Scope::Config } else { scope })
 }
 
 /// `vnc://127.0.0.1:5900` from a domain's graphics, or None.

@@ -13,6 +13,10 @@ pub mod connect;
 #[cfg(feature = "libvirt")]
 pub mod domain;
 #[cfg(feature = "libvirt")]
+pub mod info;
+#[cfg(feature = "libvirt")]
+pub mod resources;
+#[cfg(feature = "libvirt")]
 pub mod snapshot;
 
 #[cfg(feature = "libvirt")]
@@ -28,4 +32,6 @@ pub mod console;
 pub mod import;
 #[cfg(feature = "libvirt")]
 pub mod migrate;
+#[cfg(feature = "libvirt")]
+pub mod report;
 pub mod watch;
