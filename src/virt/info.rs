@@ -182,25 +182,6 @@ pub fn parse_proc_arp(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proc_arp_entries_and_local_uris() {
-        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
-                 10.88.0.10       0x1         0x2         52:54:00:88:00:0a     *        br0\n\
-                 10.88.0.11       0x1         0x0         00:00:00:00:00:00     *        br0\n";
-        assert_eq!(
-            parse_proc_arp(t),
-            [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]
-        );
-        assert!(is_local_uri("qemu:///system"));
-        assert!(is_local_uri("qemu+unix:///system?socket=/x/sock"));
-        assert!(!is_local_uri("qemu+tcp://10.0.0.2/system"));
-        assert!(!is_local_uri("qemu+ssh://host/system"));
-    }
-}
 
 /// The backing chain of a disk: read from the file when it is here, else
 /// from libvirt's storage volume description.
@@ -281,4 +262,36 @@ pub(crate) fn volume_chain(vol_xml: &str, path: &str) -> Option<Vec<disk::ImageI
         });
     }
     Some(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_arp_entries_and_local_uris() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.88.0.10       0x1         0x2         52:54:00:88:00:0a     *        br0\n\
+                 10.88.0.11       0x1         0x0         00:00:00:00:00:00     *        br0\n";
+        assert_eq!(
+            parse_proc_arp(t),
+            [("52:54:00:88:00:0a".to_string(), "10.88.0.10".to_string())]
+        );
+        assert!(is_local_uri("qemu:///system"));
+        assert!(is_local_uri("qemu+unix:///system?socket=/x/sock"));
+        assert!(!is_local_uri("qemu+tcp://10.0.0.2/system"));
+        assert!(!is_local_uri("qemu+ssh://host/system"));
+    }
+
+    #[test]
+    fn volume_xml_gives_a_two_level_chain() {
+        let x = "<volume><name>web.qcow2</name><capacity unit='GiB'>10</capacity>\
+                 <allocation unit='MiB'>200</allocation><target><path>/p/web.qcow2</path><format type='qcow2'/></target>\
+                 <backingStore><path>/p/base.raw</path><format type='raw'/></backingStore></volume>";
+        let c = volume_chain(x, "/p/web.qcow2").unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].virtual_size, c[0].actual_size), (10 << 30, 200 << 20));
+        assert_eq!(c[0].backing_filename_format.as_deref(), Some("raw"));
+        assert_eq!((c[1].filename.as_str(), c[1].format.as_str()), ("/p/base.raw", "raw"));
+    }
 }
