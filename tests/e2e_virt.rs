@@ -1007,7 +1007,8 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let w = lab.watch_bg(&ip_of(MAC_WEB), "20ms", "20s");
     std::thread::sleep(Duration::from_secs(2));
     let dest = lab.b.tcp_uri();
-    let m = lab.json(
+    // Text mode: progress (data remaining) on stderr, downtime on stdout.
+    let o = lab.tpvirt(
         Some(&lab.a),
         &[
             "-c",
@@ -1021,7 +1022,17 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
             &dest,
         ],
     );
-    eprintln!("migration: {m}");
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    eprintln!("migration:\n{err}{out}");
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("migrating:"), "no progress shown: {err}");
+    assert!(
+        out.contains("migrated to qemu+tcp://10.88.0.2/system") && out.contains(" ms"),
+        "{out}"
+    );
     let r = watch_result(w);
     eprintln!("watch during migration: {r}");
     let lb = lab.json(None, &["-c", &ub, "list"]);

@@ -539,13 +539,19 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             };
             let quiet = out.json;
             let r = virt::migrate::migrate(&s, &name, &dest_uri, flags, move |p| {
-                if !quiet {
-                    eprintln!(
-                        "migrating: {:>6.1} s, {} of {} remaining",
-                        p.elapsed_ms as f64 / 1000.0,
-                        p.data_remaining.map_or("?".into(), virt::size::human_bytes),
-                        p.data_total.map_or("?".into(), virt::size::human_bytes)
-                    );
+                if quiet {
+                    return;
+                }
+                let t = p.elapsed_ms as f64 / 1000.0;
+                match (p.data_total.unwrap_or(0), p.data_remaining.unwrap_or(0)) {
+                    (0, _) => eprintln!("migrating: {t:>6.1} s, preparing the destination"),
+                    (_, 0) => eprintln!("migrating: {t:>6.1} s, switching over"),
+                    (total, left) => eprintln!(
+                        "migrating: {t:>6.1} s, {} of {} remaining ({:.0}%)",
+                        virt::size::human_bytes(left),
+                        virt::size::human_bytes(total),
+                        100.0 * left as f64 / total as f64
+                    ),
                 }
             })?;
             out.show(&r)?;
