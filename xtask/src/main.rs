@@ -7,6 +7,7 @@
 mod bench;
 mod gen_pcap;
 mod sys;
+mod virt_lab;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +29,8 @@ tasks:
   gen-pcap [--seed N] [--out DIR]
                        write the deterministic test captures (default testdata/pcap) and
                        what each must yield
+  virt-lab-deps        install libvirtd, QEMU and the tiny guest's packages (root; the
+                       real-QEMU test in tests/e2e_virt.rs needs them)
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
 ";
@@ -46,6 +49,7 @@ fn main() {
         Some("test") => test(&args[1..]),
         Some("gen-log") => gen_log(&args[1..]),
         Some("gen-pcap") => gen_pcap::run(&args[1..]),
+        Some("virt-lab-deps") => virt_lab::install_deps(),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -142,6 +146,12 @@ fn demo() -> Result<()> {
 /// Installs what the tests need, then runs every test.
 fn test(args: &[String]) -> Result<()> {
     sys::ensure_packages(sys::TEST_PACKAGES)?;
+    // The real libvirtd + QEMU end-to-end test: only root can install and
+    // run it; without root the test says what it skipped.
+    if sys::is_root() && !sys::all_installed(virt_lab::APT_PACKAGES) {
+        sys::apt_update()?;
+        virt_lab::install_deps()?;
+    }
     let mut c = cargo();
     c.args(["test", "--workspace", "--all-targets"]).args(args);
     run(&mut c)?;
