@@ -5,7 +5,9 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod bench_sniff;
 mod gen_pcap;
+mod lab;
 mod sys;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,14 @@ tasks:
                        what each must yield
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
+  lab up|down|status [--name NAME]
+                       the lab network in namespaces (br0, apache2 over HTTP and HTTPS, a
+                       client); root; see docs/lab.md
+  lab login --http|--https [--user U] [--password P]
+                       log in from the client namespace with curl
+  bench-sniff [--size SIZE] [--runs N]
+                       tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
+                       live replay and a million-flow SYN flood; writes docs/bench-sniff.md
 ";
 
 fn root() -> PathBuf {
@@ -47,6 +57,8 @@ fn main() {
         Some("gen-log") => gen_log(&args[1..]),
         Some("gen-pcap") => gen_pcap::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("lab") => lab::run(&args[1..]),
+        Some("bench-sniff") => bench_sniff::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
