@@ -148,7 +148,8 @@ impl Out {
             self.w.write_all(&j)?;
             self.w.write_all(b"\n")?;
         } else {
-            self.w.write_all(report::text_summary(&summary).as_bytes())?;
+            self.w
+                .write_all(report::text_summary(&summary).as_bytes())?;
             if let Some((iface, k)) = live {
                 writeln!(
                     self.w,

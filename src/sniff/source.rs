@@ -379,7 +379,8 @@ impl LiveSource {
 }
 
 /// Feeds live packets to the sniffer until `stop` is set (checked after a
-/// signal and at least every 100 ms), handing each finding to `sink` as it is found, saving
+/// signal and at least every 100 ms; then the packets already captured are
+/// read too), handing each finding to `sink` as it is found, saving
 /// each packet when asked; then flushes the flows still open. The savefile
 /// is flushed at least once a second and at the end.
 pub fn capture_live(
@@ -390,9 +391,14 @@ pub fn capture_live(
 ) -> Result<(), SourceError> {
     let link = src.link()?;
     let mut last_flush = Instant::now();
+    // Once stopped, what the kernel already holds is still read (for at
+    // most 200 ms): packets captured before the signal are not lost.
+    let mut draining: Option<Instant> = None;
     let result = loop {
-        if stop.load(Ordering::Relaxed) {
-            break Ok(());
+        match draining {
+            None if stop.load(Ordering::Relaxed) => draining = Some(Instant::now()),
+            Some(t) if t.elapsed() > Duration::from_millis(200) => break Ok(()),
+            _ => {}
         }
         let LiveSource {
             cap, save, packets, ..
@@ -418,6 +424,7 @@ pub fn capture_live(
             }
             // Nothing ready: wait for the descriptor (a signal ends the
             // wait early; at most 100 ms so `stop` is looked at again).
+            Err(pcap::Error::TimeoutExpired) if draining.is_some() => break Ok(()),
             Err(pcap::Error::TimeoutExpired) => {
                 use std::os::unix::io::AsRawFd;
                 let mut pfd = libc::pollfd {
@@ -465,7 +472,8 @@ pub fn drop_privileges(user: Option<&str>) -> Result<String, SourceError> {
     let err = |m: String| SourceError::Privileges(m);
     let mut done = Vec::new();
     if let Some(name) = user {
-        let cname = std::ffi::CString::new(name).map_err(|_| err(format!("bad user name {name:?}")))?;
+        let cname =
+            std::ffi::CString::new(name).map_err(|_| err(format!("bad user name {name:?}")))?;
         // SAFETY: getpwnam returns a pointer to static storage or null; the
         // fields are copied out before any other call.
         let (uid, gid) = unsafe {
@@ -487,10 +495,16 @@ pub fn drop_privileges(user: Option<&str>) -> Result<String, SourceError> {
                 return Err(err(format!("setgroups: {}", io::Error::last_os_error())));
             }
             if libc::setgid(gid) != 0 {
-                return Err(err(format!("setgid({gid}): {}", io::Error::last_os_error())));
+                return Err(err(format!(
+                    "setgid({gid}): {}",
+                    io::Error::last_os_error()
+                )));
             }
             if libc::setuid(uid) != 0 {
-                return Err(err(format!("setuid({uid}): {}", io::Error::last_os_error())));
+                return Err(err(format!(
+                    "setuid({uid}): {}",
+                    io::Error::last_os_error()
+                )));
             }
             if uid != 0 && (libc::setuid(0) == 0 || libc::geteuid() == 0) {
                 return Err(err("root could be regained after setuid".into()));

@@ -190,17 +190,35 @@ impl Lab {
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
             // No IPv6 autoconfiguration chatter on the bridge.
-            output(self.exec(ns, "sysctl").args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"]))?;
-            output(self.exec(ns, "sysctl").args(["-qw", "net.ipv6.conf.default.disable_ipv6=1"]))?;
+            output(
+                self.exec(ns, "sysctl")
+                    .args(["-qw", "net.ipv6.conf.all.disable_ipv6=1"]),
+            )?;
+            output(
+                self.exec(ns, "sysctl")
+                    .args(["-qw", "net.ipv6.conf.default.disable_ipv6=1"]),
+            )?;
         }
         ip(&["-n", &lab, "link", "add", "br0", "type", "bridge"])?;
-        for (port, ns, addr) in [("vguest", &guest, GUEST_IP), ("vclient", &client, CLIENT_IP)] {
+        for (port, ns, addr) in [
+            ("vguest", &guest, GUEST_IP),
+            ("vclient", &client, CLIENT_IP),
+        ] {
             // Both ends are made inside the namespaces: no name on the host.
             ip(&[
-                "-n", &lab, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns,
+                "-n", &lab, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+                ns,
             ])?;
             ip(&["-n", &lab, "link", "set", port, "master", "br0", "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ])?;
             ip(&["-n", ns, "link", "set", "eth0", "up"])?;
         }
         // Promiscuous, as tcpdump would set it: the bridge then passes up
@@ -367,7 +385,9 @@ SSLSessionCache shmcb:{d}/run/ssl_scache(512000)
         let mut errors = Vec::new();
         if let Ok(pid) = std::fs::read_to_string(self.pid_file()) {
             if let Ok(pid) = pid.trim().parse::<i32>() {
-                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
         }
         let existing = namespaces();
@@ -464,7 +484,12 @@ SSLSessionCache shmcb:{d}/run/ssl_scache(512000)
     pub fn login(&self, https: bool, user: &str, password: &str) -> Result<String> {
         let form = Self::url(https, "/login.html");
         let mut a = self.curl_common(https);
-        a.extend(["-o".into(), "/dev/null".into(), form.clone(), "--next".into()]);
+        a.extend([
+            "-o".into(),
+            "/dev/null".into(),
+            form.clone(),
+            "--next".into(),
+        ]);
         a.extend(self.curl_common(https));
         a.extend([
             "-e".into(),
@@ -500,7 +525,11 @@ SSLSessionCache shmcb:{d}/run/ssl_scache(512000)
                 if here { "present" } else { "MISSING" }
             );
             for l in addrs.lines().filter(|l| !l.starts_with("lo ")) {
-                let _ = writeln!(s, "    {}", l.split_whitespace().collect::<Vec<_>>().join(" "));
+                let _ = writeln!(
+                    s,
+                    "    {}",
+                    l.split_whitespace().collect::<Vec<_>>().join(" ")
+                );
             }
         }
         let pid = std::fs::read_to_string(self.pid_file()).unwrap_or_default();
@@ -509,9 +538,21 @@ SSLSessionCache shmcb:{d}/run/ssl_scache(512000)
         let _ = writeln!(
             s,
             "  apache2: pid {} listening on{}{}",
-            if pid.trim().is_empty() { "?" } else { pid.trim() },
-            if listening.contains(":80 ") { " http://" } else { "" },
-            if listening.contains(":443 ") { " https://" } else { "" },
+            if pid.trim().is_empty() {
+                "?"
+            } else {
+                pid.trim()
+            },
+            if listening.contains(":80 ") {
+                " http://"
+            } else {
+                ""
+            },
+            if listening.contains(":443 ") {
+                " https://"
+            } else {
+                ""
+            },
         );
         let lines = std::fs::read_to_string(self.access_log())
             .map(|t| t.lines().count())
