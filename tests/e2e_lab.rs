@@ -46,6 +46,27 @@ fn skip_reason() -> Option<String> {
             lab::PACKAGES.join(" ")
         ));
     }
+    // A container may give root no right to make namespaces.
+    static PROBE: AtomicUsize = AtomicUsize::new(0);
+    let probe = format!(
+        "e2eprobe{}-{}",
+        std::process::id(),
+        PROBE.fetch_add(1, Ordering::Relaxed)
+    );
+    let made = Command::new("ip").args(["netns", "add", &probe]).output();
+    match made {
+        Ok(o) if o.status.success() => {
+            let _ = Command::new("ip").args(["netns", "del", &probe]).status();
+        }
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            return Some(format!(
+                "cannot make a network namespace here ({}): a container without CAP_SYS_ADMIN?",
+                err.trim()
+            ));
+        }
+        Err(e) => return Some(format!("cannot run ip: {e}")),
+    }
     None
 }
 

@@ -43,9 +43,19 @@ struct Args {
     /// Live: put the interface in promiscuous mode.
     #[arg(long, requires = "iface")]
     promisc: bool,
-    /// Live: kernel buffer size in MiB.
+    /// Live: kernel buffer size in MiB (raise it for floods).
     #[arg(long, value_name = "MIB", default_value_t = 32, requires = "iface")]
     buffer_size: u32,
+    /// Live: bytes kept of each packet (the default keeps whole packets,
+    /// also offloaded ones; libpcap sizes its ring slots by it on
+    /// interfaces with offloads, so 65535 fits four times more packets).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 262_144,
+        requires = "iface"
+    )]
+    snaplen: u32,
     /// After opening the capture, switch to this user (when started as
     /// root). Capabilities are dropped in any case.
     #[arg(short = 'u', long, value_name = "USER")]
@@ -247,6 +257,7 @@ fn live(a: &Args, iface: &str, sniffer: &mut Sniffer, out: &mut Out) -> anyhow::
         filter: a.filter.clone(),
         buffer_size: (a.buffer_size.clamp(1, 2047) as i32) << 20,
         write: a.write.clone(),
+        snaplen: a.snaplen.clamp(64, 262_144) as i32,
         ..LiveOptions::new(iface)
     };
     let mut src = LiveSource::open(&opts)?;

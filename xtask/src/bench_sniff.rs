@@ -382,23 +382,35 @@ fn tpsniff_passwords(
     Ok((set, summary))
 }
 
-/// Peak RSS (KiB) and stdout of a command, by GNU time.
-fn peak_rss(cmd: &str, dir: &Path) -> Result<(u64, String, Duration)> {
+/// Peak anonymous memory (RssAnon: the heap, not the mapped capture file)
+/// of a command, sampled every 5 ms; its stdout and run time.
+fn peak_rss(argv: &[&str], dir: &Path) -> Result<(u64, String, Duration)> {
     let t = Instant::now();
-    let o = Command::new("/usr/bin/time")
-        .args(["-f", "maxrss=%M", "sh", "-c", cmd])
+    let out_path = dir.join("peak-rss.out");
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
         .current_dir(dir)
-        .output()?;
+        .stdout(std::fs::File::create(&out_path)?)
+        .stderr(Stdio::null())
+        .spawn()?;
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak = 0u64;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            for l in s.lines() {
+                if let Some(v) = l.strip_prefix("RssAnon:") {
+                    let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                    peak = peak.max(kib);
+                }
+            }
+        }
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let d = t.elapsed();
-    let err = String::from_utf8_lossy(&o.stderr);
-    let kib = err
-        .lines()
-        .rev()
-        .find_map(|l| l.strip_prefix("maxrss="))
-        .context("no maxrss from /usr/bin/time")?
-        .trim()
-        .parse()?;
-    Ok((kib, String::from_utf8_lossy(&o.stdout).into_owned(), d))
+    Ok((peak, std::fs::read_to_string(&out_path)?, d))
 }
 
 fn machine() -> String {
@@ -418,7 +430,7 @@ fn machine() -> String {
 
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    let mut pkgs = vec!["tcpdump", "ngrep", "tcpreplay", "time"];
+    let mut pkgs = vec!["tcpdump", "ngrep", "tcpreplay"];
     if o.tshark {
         pkgs.push("tshark");
     }
@@ -587,7 +599,7 @@ pub fn run(args: &[String]) -> Result<()> {
     make_syn_flood(&dir.join(&syn), o.flows)?;
     let _ = writeln!(
         md,
-        "Memory with {} concurrent flows (a SYN flood, one SYN from each of {} client address/port pairs, `{syn}`):\n\n| run | peak RSS | time | flows | evicted (oldest / memory / idle) |\n|---|---:|---:|---:|---|",
+        "Memory with {} concurrent flows (a SYN flood, one SYN from each of {} client address/port pairs, `{syn}`):\n\n| run | peak memory (RssAnon) | time | flows | evicted (oldest / memory / idle) |\n|---|---:|---:|---:|---|",
         o.flows, o.flows
     );
     for (label, extra) in [
@@ -597,7 +609,9 @@ pub fn run(args: &[String]) -> Result<()> {
             "--max-flows 2000000".to_string(),
         ),
     ] {
-        let (kib, out, d) = peak_rss(&format!("{tp} -r {syn} --json {extra}"), &dir)?;
+        let mut argv = vec![tp.as_str(), "-r", syn.as_str(), "--json"];
+        argv.extend(extra.split_whitespace());
+        let (kib, out, d) = peak_rss(&argv, &dir)?;
         let sum: serde_json::Value = out
             .lines()
             .last()
@@ -629,7 +643,9 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// tcpreplay --topspeed in the client namespace onto its eth0; tpsniff on
-/// br0 in the lab namespace. Twice: the default buffer, and 256 MiB.
+/// br0 in the lab namespace: the defaults (32 MiB, whole packets), a
+/// 65535-byte snap length (libpcap sizes ring slots by it on interfaces with
+/// offloads, as veths have), and a 256 MiB buffer.
 fn live(tp: &str, file: &Path, dir: &Path) -> Result<String> {
     let lab = Lab::new("benchsniff")?;
     if lab.is_up() {
@@ -637,18 +653,14 @@ fn live(tp: &str, file: &Path, dir: &Path) -> Result<String> {
     }
     lab.up()?;
     let r = (|| -> Result<String> {
-        let mut md = String::from("Live: `tcpreplay --topspeed` of the capture in the lab's client namespace onto its eth0, through br0; `tpsniff --iface br0` in the lab namespace (release build, text output to a file).\n\n| tpsniff buffer | tcpreplay sent | tcpreplay rate | kernel received | kernel dropped | tpsniff decoded | passwords found |\n|---|---:|---:|---:|---:|---:|---:|\n");
-        for buf in [32u32, 256] {
-            let out = dir.join(format!("live-{buf}.json"));
+        let mut md = String::from("Live: `tcpreplay --topspeed` of the capture in the lab's client namespace onto its eth0, through br0; `tpsniff --iface br0` in the lab namespace (release build, `--json` to a file).\n\n| tpsniff buffer | tcpreplay sent | tcpreplay rate | kernel received | kernel dropped | tpsniff decoded | passwords found |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        for (buf, snaplen) in [(32u32, 262_144u32), (32, 65_535), (256, 262_144)] {
+            let out = dir.join(format!("live-{buf}-{snaplen}.json"));
             let mut child = lab
                 .exec(&lab.ns_lab(), tp)
-                .args([
-                    "--iface",
-                    "br0",
-                    "--json",
-                    "--buffer-size",
-                    &buf.to_string(),
-                ])
+                .args(["--iface", "br0", "--json"])
+                .args(["--buffer-size", &buf.to_string()])
+                .args(["--snaplen", &snaplen.to_string()])
                 .stdout(std::fs::File::create(&out)?)
                 .stderr(Stdio::null())
                 .spawn()?;
@@ -679,10 +691,10 @@ fn live(tp: &str, file: &Path, dir: &Path) -> Result<String> {
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            eprintln!("  buffer {buf} MiB: {actual} / {rated}");
+            eprintln!("  buffer {buf} MiB, snaplen {snaplen}: {actual} / {rated}");
             let _ = writeln!(
                 md,
-                "| {buf} MiB | {} | {} | {} | {} | {} | {creds} |",
+                "| {buf} MiB, snaplen {snaplen} | {} | {} | {} | {} | {} | {creds} |",
                 actual.trim_start_matches("Actual:").trim(),
                 rated.trim_start_matches("Rated:").trim(),
                 sum["capture"]["received"],
