@@ -685,9 +685,7 @@ mod tests {
     #[test]
     fn mapped_reader_handles_byte_order_nanoseconds_and_truncation() {
         let mut f = Vec::new();
-        for w in [0xa1b2_3c4du32] {
-            f.extend_from_slice(&w.to_be_bytes());
-        }
+        f.extend_from_slice(&0xa1b2_3c4du32.to_be_bytes());
         f.extend_from_slice(&2u16.to_be_bytes());
         f.extend_from_slice(&4u16.to_be_bytes());
         for w in [0u32, 0, 65535, 1] {
