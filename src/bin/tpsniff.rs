@@ -47,8 +47,7 @@ struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 32, requires = "iface")]
     buffer_size: u32,
     /// Live: bytes kept of each packet (the default keeps whole packets,
-    /// also offloaded ones; libpcap sizes its ring slots by it on
-    /// interfaces with offloads, so 65535 fits four times more packets).
+    /// also offloaded ones).
     #[arg(
         long,
         value_name = "BYTES",

@@ -647,8 +647,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// tcpreplay --topspeed in the client namespace onto its eth0; tpsniff on
 /// br0 in the lab namespace: the defaults (32 MiB, whole packets), a
-/// 65535-byte snap length (libpcap sizes ring slots by it on interfaces with
-/// offloads, as veths have), and a 256 MiB buffer.
+/// 65535-byte snap length, and a 256 MiB buffer.
 fn live(tp: &str, file: &Path, dir: &Path) -> Result<String> {
     let lab = Lab::new("benchsniff")?;
     if lab.is_up() {
