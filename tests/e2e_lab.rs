@@ -267,24 +267,21 @@ fn read_capture(file: &Path, dir: &Path) -> (Option<i32>, Seen) {
 fn capture_during(
     lab: &Lab,
     dir: &Path,
+    extra: &[&str],
     traffic: impl FnOnce(),
 ) -> (Option<i32>, Seen, Vec<String>, PathBuf, PathBuf) {
     let live_out = dir.join("live.json");
     let saved = dir.join("tpsniff-write.pcap");
     let dumped = dir.join("tcpdump.pcap");
-    let sniff = Running::start(
-        lab,
-        tpsniff(),
-        &[
-            "--iface",
-            "br0",
-            "--json",
-            "--write",
-            saved.to_str().unwrap(),
-        ],
-        &live_out,
-        "listening on br0",
-    );
+    let mut args = vec![
+        "--iface",
+        "br0",
+        "--json",
+        "--write",
+        saved.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let sniff = Running::start(lab, tpsniff(), &args, &live_out, "listening on br0");
     let dump = Running::start(
         lab,
         "tcpdump",
@@ -323,7 +320,7 @@ fn live_http_login_shows_user_and_password_and_read_agrees() {
     let g = LabGuard::up("h");
     let lab = &g.0;
     let dir = tempfile::tempdir().unwrap();
-    let (code, live, err, saved, dumped) = capture_during(lab, dir.path(), || {
+    let (code, live, err, saved, dumped) = capture_during(lab, dir.path(), &[], || {
         let answer = lab.login(false, "alice", PASSWORD).unwrap();
         assert!(answer.contains("Welcome, alice"), "{answer}");
     });
@@ -373,10 +370,19 @@ fn live_https_login_shows_one_tls_session_and_no_password() {
     let g = LabGuard::up("s");
     let lab = &g.0;
     let dir = tempfile::tempdir().unwrap();
-    let (code, live, err, saved, dumped) = capture_during(lab, dir.path(), || {
+    // This time root is dropped for nobody once the capture is open.
+    let user: &[&str] = if lab::output(Command::new("id").arg("nobody")).is_ok() {
+        &["--user", "nobody"]
+    } else {
+        &[]
+    };
+    let (code, live, err, saved, dumped) = capture_during(lab, dir.path(), user, || {
         let answer = lab.login(true, "alice", PASSWORD).unwrap();
         assert!(answer.contains("Welcome, alice"), "{answer}");
     });
+    if !user.is_empty() {
+        assert!(err.iter().any(|l| l.contains("now user nobody")), "{err:?}");
+    }
     assert!(live.creds.is_empty(), "{:?}", live.creds);
     let server = format!("{}:443", lab::GUEST_IP);
     assert_eq!(
