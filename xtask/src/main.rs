@@ -5,7 +5,9 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod bench_sniff;
 mod gen_pcap;
+mod lab;
 mod sys;
 mod virt_lab;
 
@@ -33,6 +35,14 @@ tasks:
                        real-QEMU test in tests/e2e_virt.rs needs them)
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
+  lab up|down|status [--name NAME]
+                       the lab network in namespaces (br0, apache2 over HTTP and HTTPS, a
+                       client); root; see docs/lab.md
+  lab login --http|--https [--user U] [--password P]
+                       log in from the client namespace with curl
+  bench-sniff [--size SIZE] [--runs N]
+                       tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
+                       live replay and a million-flow SYN flood; writes docs/bench-sniff.md
 ";
 
 fn root() -> PathBuf {
@@ -51,6 +61,8 @@ fn main() {
         Some("gen-pcap") => gen_pcap::run(&args[1..]),
         Some("virt-lab-deps") => virt_lab::install_deps(),
         Some("bench") => bench::run(&args[1..]),
+        Some("lab") => lab::run(&args[1..]),
+        Some("bench-sniff") => bench_sniff::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())

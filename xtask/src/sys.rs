@@ -7,8 +7,21 @@ use anyhow::{bail, Result};
 
 /// What building and testing every part needs: libpcap and libvirt headers
 /// for the `capture` and `libvirt` features, and the tools the tests
-/// compare against or drive.
-pub const TEST_PACKAGES: &[&str] = &["pkg-config", "libpcap-dev", "libvirt-dev", "gawk"];
+/// compare against or drive. The end-to-end lab tests (tests/e2e_lab.rs)
+/// need apache2 (the lab's web server, mod_ssl included), openssl (its
+/// certificate), curl (the client), tcpdump (the reference recording) and
+/// iproute2 (namespaces, veths, the bridge, `ss`).
+pub const TEST_PACKAGES: &[&str] = &[
+    "pkg-config",
+    "libpcap-dev",
+    "libvirt-dev",
+    "gawk",
+    "iproute2",
+    "apache2",
+    "openssl",
+    "curl",
+    "tcpdump",
+];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
