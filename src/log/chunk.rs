@@ -230,9 +230,17 @@ pub fn stream_blocks(
                             let _ = tx.send(Ok(buf));
                         }
                         let err = if gzip {
-                            InputError::Gzip { name, offset, source }
+                            InputError::Gzip {
+                                name,
+                                offset,
+                                source,
+                            }
                         } else {
-                            InputError::Read { name, offset, source }
+                            InputError::Read {
+                                name,
+                                offset,
+                                source,
+                            }
                         };
                         let _ = tx.send(Err(err));
                         return;

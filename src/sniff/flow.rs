@@ -3,7 +3,7 @@
 //! segments buffered until the gap fills. The [`FlowTable`] bounds the number
 //! of flows and the bytes they hold, evicting idle and then oldest flows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use super::link::TcpSegment;
@@ -334,7 +334,17 @@ pub enum End {
 /// The flow table. `S` is the application state of a flow.
 #[derive(Debug)]
 pub struct FlowTable<S> {
+    /// std's SipHash on purpose: the keys are chosen by whoever sends the
+    /// packets, and a fixed hash (FxHash) would let a flood of crafted
+    /// addresses and ports collide.
     flows: HashMap<Key, Flow<S>>,
+    /// Flows in the order they were queued (when created, or re-queued
+    /// when found active at eviction time), with the time they were
+    /// queued at. Eviction pops the front: a flow seen since is re-queued
+    /// at the back, a removed one skipped, so a least recently seen flow
+    /// is found in amortized O(1) (scanning the table for the minimum made
+    /// a million-flow SYN flood take minutes).
+    order: VecDeque<(i64, Key)>,
     /// Recently closed flows and when they closed.
     time_wait: HashMap<Key, i64>,
     limits: Limits,
@@ -347,6 +357,7 @@ impl<S: AppState> FlowTable<S> {
     pub fn new(limits: Limits) -> Self {
         FlowTable {
             flows: HashMap::new(),
+            order: VecDeque::new(),
             time_wait: HashMap::new(),
             limits,
             held: 0,
@@ -407,6 +418,7 @@ impl<S: AppState> FlowTable<S> {
             }
             let (client, server) = orient(src, dst, flags);
             self.stats.flows += 1;
+            self.queue(ts, key);
             self.flows.insert(
                 key,
                 Flow {
@@ -528,14 +540,38 @@ impl<S: AppState> FlowTable<S> {
         }
     }
 
+    /// Queues a new flow; rebuilds the queue when entries of flows that
+    /// are gone make up most of it (bounds its memory).
+    fn queue(&mut self, ts: i64, key: Key) {
+        self.order.push_back((ts, key));
+        if self.order.len() > 2 * self.flows.len() + 1024 {
+            let mut live: Vec<(i64, Key)> =
+                self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+            live.push((ts, key));
+            live.sort_unstable_by_key(|&(t, _)| t);
+            self.order = live.into();
+        }
+    }
+
     fn evict_oldest(&mut self, why: End, ended: &mut Vec<(Flow<S>, End)>) {
-        let Some(k) = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| f.last_ts)
-            .map(|(k, _)| *k)
-        else {
-            return;
+        let k = loop {
+            let Some((t, k)) = self.order.pop_front() else {
+                // Not reached while every flow is queued; be safe anyway.
+                match self
+                    .flows
+                    .iter()
+                    .min_by_key(|(_, f)| f.last_ts)
+                    .map(|(k, _)| *k)
+                {
+                    Some(k) => break k,
+                    None => return,
+                }
+            };
+            match self.flows.get(&k) {
+                None => continue,
+                Some(f) if f.last_ts > t => self.order.push_back((f.last_ts, k)),
+                Some(_) => break k,
+            }
         };
         if let Some(mut f) = self.flows.remove(&k) {
             self.held = self.held.saturating_sub(f.held());
@@ -550,6 +586,7 @@ impl<S: AppState> FlowTable<S> {
 
     /// Ends every flow (end of input), oldest first.
     pub fn drain_all(&mut self) -> Vec<Flow<S>> {
+        self.order.clear();
         let mut all: Vec<Flow<S>> = self.flows.drain().map(|(_, f)| f).collect();
         all.sort_by_key(|f| (f.first_ts, f.client, f.server));
         self.held = 0;
@@ -692,6 +729,51 @@ mod tests {
             truncated: false,
             wire_len: payload.len(),
         }
+    }
+
+    #[test]
+    fn eviction_is_least_recently_seen_and_its_queue_stays_bounded() {
+        let lim = Limits {
+            max_flows: 100,
+            max_flow_bytes: 100,
+            max_total_bytes: 1 << 20,
+            idle_timeout_us: i64::MAX / 4,
+        };
+        let mut t: FlowTable<()> = FlowTable::new(lim);
+        let mut ended = Vec::new();
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let syn = Flags {
+            syn: true,
+            ..Flags::default()
+        };
+        let keep: SocketAddr = "10.0.0.9:1".parse().unwrap();
+        t.segment(0, &seg(keep, s, 0, syn, b""), &mut ended);
+        // A flood of 50,000 new flows; one old flow stays active throughout.
+        for i in 0..50_000u32 {
+            let c = SocketAddr::new(std::net::Ipv4Addr::from(0x0b00_0000 + i).into(), 1000);
+            t.segment(1 + 2 * i as i64, &seg(c, s, 0, syn, b""), &mut ended);
+            t.segment(
+                2 + 2 * i as i64,
+                &seg(keep, s, 1, Flags::default(), b"x"),
+                &mut ended,
+            );
+        }
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.stats.evicted_oldest, 50_001 - 100);
+        assert!(
+            t.flows.contains_key(&Key::of(keep, s)),
+            "the active flow is never the least recently seen"
+        );
+        assert!(ended.iter().all(|(f, _)| f.client != keep));
+        assert!(t.order.len() <= 2 * t.len() + 1025, "{}", t.order.len());
+        // Flows that close normally do not pile up in the queue.
+        let mut t: FlowTable<()> = FlowTable::new(lim);
+        for i in 0..20_000u32 {
+            let c = SocketAddr::new(std::net::Ipv4Addr::from(0x0c00_0000 + i).into(), 1000);
+            t.segment(i as i64, &seg(c, s, 0, syn, b""), &mut ended);
+            t.remove(c, s);
+        }
+        assert!(t.order.len() <= 1025, "{}", t.order.len());
     }
 
     #[test]
