@@ -177,25 +177,20 @@ impl HalfStream {
         // the first byte seen, when the capture began mid-stream).
         let skip = (self.offset as i64 - start) as usize;
         out.overlap = skip > 0;
-        out.delivered += self.deliver(
-            &Held {
-                data: payload.to_vec(),
-                wire: wire_len,
-            },
-            skip,
-        );
+        // Delivered straight from the packet: one copy, into `data`.
+        out.delivered += self.deliver(payload, wire_len, skip);
         out.delivered += self.drain();
         out
     }
 
     /// Delivers a segment from `skip` bytes in; the part the capture lacks
     /// is skipped and flagged as a gap.
-    fn deliver(&mut self, seg: &Held, skip: usize) -> usize {
-        let have = seg.data.len().saturating_sub(skip);
+    fn deliver(&mut self, data: &[u8], wire: usize, skip: usize) -> usize {
+        let have = data.len().saturating_sub(skip);
         if have > 0 {
-            self.data.extend_from_slice(&seg.data[skip..]);
+            self.data.extend_from_slice(&data[skip..]);
         }
-        let advance = seg.wire - skip;
+        let advance = wire - skip;
         if advance > have {
             self.gap = true;
         }
@@ -215,7 +210,7 @@ impl HalfStream {
             if start + seg.wire as u64 <= self.offset {
                 continue;
             }
-            n += self.deliver(&seg, (self.offset - start) as usize);
+            n += self.deliver(&seg.data, seg.wire, (self.offset - start) as usize);
         }
         n
     }
