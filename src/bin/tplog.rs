@@ -72,6 +72,7 @@ enum Cmd {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Input")]
 struct InputArgs {
     /// Log files (plain or .gz); stdin when none or `-`.
     #[arg(value_name = "FILE")]
@@ -83,11 +84,16 @@ struct InputArgs {
     /// Make the first malformed line an error (exit 2) instead of skipping it.
     #[arg(long)]
     strict: bool,
-    /// No progress bar and no summary of skipped lines on stderr (errors still shown).
+    /// No progress bar (shown on a terminal for inputs over 1 GiB). Counts of
+    /// skipped lines and errors are always reported on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
-    /// Always scan whole files, even for a time window in a time-ordered log.
-    #[arg(long, hide = true)]
+    /// Scan whole files for a time window. By default a window in a
+    /// time-ordered file is found by binary search, assuming no line is
+    /// stamped more than an hour before the lines around it (a log line is
+    /// written when its request ends, stamped when it began); give this
+    /// when requests can last longer than that.
+    #[arg(long)]
     no_seek: bool,
     /// Bytes per work unit (for tests).
     #[arg(long, hide = true, default_value_t = 1 << 20)]
@@ -208,7 +214,6 @@ struct Config {
     inputs: Vec<InputSpec>,
     engine: EngineOpts,
     strict: bool,
-    quiet: bool,
     printer: Printer,
 }
 
@@ -302,7 +307,6 @@ impl Config {
                 ..EngineOpts::default()
             },
             strict: input.strict,
-            quiet: input.quiet,
             printer,
         })
     }
@@ -354,19 +358,14 @@ fn run(cfg: Config) -> Result<bool> {
     out.flush()?;
     let mut failed = false;
     for line in report::summary_lines("tplog", &outcome) {
-        let is_err = line.starts_with("tplog: error:");
-        failed |= is_err;
-        if is_err || !cfg.quiet {
-            eprintln!("{line}");
-        }
+        failed |= line.starts_with("tplog: error:");
+        eprintln!("{line}");
     }
     if let Printer::Check(_) = cfg.printer {
-        if !cfg.quiet {
-            eprintln!(
-                "tplog: {} lines checked, {} malformed",
-                outcome.acc.lines, outcome.acc.malformed
-            );
-        }
+        eprintln!(
+            "tplog: {} lines checked, {} malformed",
+            outcome.acc.lines, outcome.acc.malformed
+        );
     }
     if failed {
         // Results above cover what could be read; the exit status says some input could not.

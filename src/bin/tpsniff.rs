@@ -1,8 +1,11 @@
 //! tpsniff: finds cleartext credentials (and reports TLS sessions) in
-//! packet captures. Arguments → checked configuration → library → exit code.
+//! packet captures or live traffic. Arguments → checked configuration →
+//! library → exit code.
 
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -10,18 +13,52 @@ use tplab::cli;
 use tplab::sniff::flow::Limits;
 use tplab::sniff::proto::http::Fields;
 use tplab::sniff::report::{self, Style};
-use tplab::sniff::source::{self, SourceError};
+use tplab::sniff::source::{self, KernelStats, LiveOptions, LiveSource, SourceError};
 use tplab::sniff::{Config, Finding, Sniffer};
 
-/// Find cleartext credentials in a packet capture and report TLS sessions.
+/// Find cleartext credentials in a packet capture or live traffic and
+/// report TLS sessions.
+///
+/// Live (--iface): Ctrl-C or SIGTERM prints the summary, with the kernel's
+/// received/dropped counts, and exits. Capturing needs root or the binary's
+/// capabilities (setcap cap_net_raw,cap_net_admin=eip).
 ///
 /// Exit status: 0 when credentials were found, 1 when none, 2 on error.
 #[derive(Parser, Debug)]
 #[command(name = "tpsniff", version)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["read", "iface", "list"])))]
 struct Args {
     /// Capture file to read (pcap or pcapng).
     #[arg(short = 'r', long, value_name = "FILE")]
-    read: PathBuf,
+    read: Option<PathBuf>,
+    /// Capture live on this interface (see --list).
+    #[arg(short = 'i', long, value_name = "NAME")]
+    iface: Option<String>,
+    /// List the interfaces that can be captured on, and exit.
+    #[arg(short = 'D', long)]
+    list: bool,
+    /// Live: also save every captured packet to this pcap file.
+    #[arg(short = 'w', long, value_name = "FILE", requires = "iface")]
+    write: Option<PathBuf>,
+    /// Live: put the interface in promiscuous mode.
+    #[arg(long, requires = "iface")]
+    promisc: bool,
+    /// Live: kernel buffer size in MiB (raise it for floods).
+    #[arg(long, value_name = "MIB", default_value_t = 32, requires = "iface")]
+    buffer_size: u32,
+    /// Live: bytes kept of each packet (the default keeps whole packets,
+    /// also offloaded ones).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 262_144,
+        requires = "iface"
+    )]
+    snaplen: u32,
+    /// After opening the capture, switch to this user (when started as
+    /// root). Capabilities are dropped in any case.
+    #[arg(short = 'u', long, value_name = "USER")]
+    user: Option<String>,
     /// BPF capture filter (default: none; the engine keeps TCP itself,
     /// VLAN-tagged TCP included).
     #[arg(short = 'f', long, value_name = "BPF")]
@@ -75,40 +112,176 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     })
 }
 
-fn run(a: &Args) -> anyhow::Result<bool> {
-    let cfg = config(a)?;
-    let style = Style { redact: a.redact };
-    let mut sniffer = Sniffer::new(cfg);
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let json = a.json;
-    let result = source::read_file(&a.read, a.filter.as_deref(), &mut sniffer, |f: &Finding| {
-        if json {
-            out.write_all(&report::json_line(f, style))?;
-            out.write_all(b"\n")?;
+/// Prints findings as they come (flushed at once: also through a pipe).
+struct Out {
+    w: BufWriter<io::StdoutLock<'static>>,
+    json: bool,
+    style: Style,
+}
+
+impl Out {
+    fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        if self.json {
+            self.w.write_all(&report::json_line(f, self.style))?;
+            self.w.write_all(b"\n")?;
         } else {
-            writeln!(out, "{}", report::text_line(f, style))?;
+            writeln!(self.w, "{}", report::text_line(f, self.style))?;
         }
-        // Findings appear as they are found, also through a pipe.
-        out.flush()
-    });
+        self.w.flush()
+    }
+
+    /// The summary (JSON: the last object, with the live capture's kernel
+    /// counts as `"capture"`).
+    fn summary(
+        &mut self,
+        sniffer: &Sniffer,
+        err: Option<&str>,
+        live: Option<(&str, KernelStats)>,
+    ) -> io::Result<bool> {
+        let summary = sniffer.summary();
+        if self.json {
+            let mut j = report::json_summary(&summary, err);
+            if let (Some((iface, k)), Some(b'}')) = (live, j.last()) {
+                j.pop();
+                j.extend_from_slice(
+                    format!(
+                        ",\"capture\":{{\"iface\":{},\"received\":{},\"dropped\":{},\"if_dropped\":{}}}}}",
+                        json_str(iface),
+                        k.received,
+                        k.dropped,
+                        k.if_dropped
+                    )
+                    .as_bytes(),
+                );
+            }
+            self.w.write_all(&j)?;
+            self.w.write_all(b"\n")?;
+        } else {
+            self.w
+                .write_all(report::text_summary(&summary).as_bytes())?;
+            if let Some((iface, k)) = live {
+                writeln!(
+                    self.w,
+                    "capture {iface}: {} packets received by the kernel, {} dropped by the kernel, {} dropped by the interface",
+                    k.received, k.dropped, k.if_dropped
+                )?;
+            }
+        }
+        self.w.flush()?;
+        Ok(summary.credentials > 0)
+    }
+}
+
+/// A JSON string (interface names are short and plain, but escape anyway).
+fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn run(a: &Args) -> anyhow::Result<bool> {
+    if a.list {
+        return list();
+    }
+    let cfg = config(a)?;
+    let mut out = Out {
+        w: BufWriter::new(io::stdout().lock()),
+        json: a.json,
+        style: Style { redact: a.redact },
+    };
+    let mut sniffer = Sniffer::new(cfg);
+    if let Some(iface) = &a.iface {
+        return live(a, iface, &mut sniffer, &mut out);
+    }
+    let path = a.read.as_ref().expect("clap requires an input");
+    if let Some(u) = &a.user {
+        let done = source::drop_privileges(Some(u))?;
+        eprintln!("tpsniff: {done}");
+    }
+    let result = source::read_file(path, a.filter.as_deref(), &mut sniffer, |f| out.finding(f));
     match result {
         Err(SourceError::Output(e)) => return Err(e).context("writing output"),
         // Nothing was read: no summary to give.
         Err(e @ (SourceError::Open { .. } | SourceError::Filter { .. })) => return Err(e.into()),
         _ => {}
     }
-    let summary = sniffer.summary();
     let err_text = result.as_ref().err().map(|e| e.to_string());
-    if json {
-        out.write_all(&report::json_summary(&summary, err_text.as_deref()))?;
-        out.write_all(b"\n")?;
-    } else {
-        out.write_all(report::text_summary(&summary).as_bytes())?;
-    }
-    out.flush()?;
+    let found = out.summary(&sniffer, err_text.as_deref(), None)?;
     result?;
-    Ok(summary.credentials > 0)
+    Ok(found)
+}
+
+/// `--list`: one interface a line: name, flags, addresses, description.
+fn list() -> anyhow::Result<bool> {
+    let ifs = source::interfaces()?;
+    let mut o = io::stdout().lock();
+    for i in &ifs {
+        write!(o, "{}", i.name)?;
+        if !i.flags.is_empty() {
+            write!(o, "\t[{}]", i.flags.join(","))?;
+        } else {
+            write!(o, "\t[down]")?;
+        }
+        if !i.addresses.is_empty() {
+            write!(o, "\t{}", i.addresses.join(" "))?;
+        }
+        if let Some(d) = &i.description {
+            write!(o, "\t({d})")?;
+        }
+        writeln!(o)?;
+    }
+    Ok(!ifs.is_empty())
+}
+
+/// Live capture until SIGINT or SIGTERM; a second signal ends at once.
+fn live(a: &Args, iface: &str, sniffer: &mut Sniffer, out: &mut Out) -> anyhow::Result<bool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first: a signal arriving when `stop` is already set exits.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let opts = LiveOptions {
+        promisc: a.promisc,
+        filter: a.filter.clone(),
+        buffer_size: (a.buffer_size.clamp(1, 2047) as i32) << 20,
+        write: a.write.clone(),
+        snaplen: a.snaplen.clamp(64, 262_144) as i32,
+        ..LiveOptions::new(iface)
+    };
+    let mut src = LiveSource::open(&opts)?;
+    let dropped = source::drop_privileges(a.user.as_deref())?;
+    eprintln!(
+        "tpsniff: listening on {} (link {}, snaplen {}, promiscuous {}{}); {}; Ctrl-C to stop",
+        src.iface(),
+        src.link_name(),
+        opts.snaplen,
+        if opts.promisc { "on" } else { "off" },
+        match &opts.write {
+            Some(p) => format!(", saving to {}", p.display()),
+            None => String::new(),
+        },
+        dropped
+    );
+    let result = source::capture_live(&mut src, sniffer, &stop, |f| out.finding(f));
+    if let Err(SourceError::Output(e)) = result {
+        return Err(e).context("writing output");
+    }
+    let stats = src.stats().unwrap_or_default();
+    let err_text = result.as_ref().err().map(|e| e.to_string());
+    let found = out.summary(sniffer, err_text.as_deref(), Some((iface, stats)))?;
+    result?;
+    Ok(found)
 }
 
 fn main() {

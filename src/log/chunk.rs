@@ -206,7 +206,11 @@ pub fn stream_blocks(
     let (tx, rx) = sync_channel(depth.max(1));
     std::thread::spawn(move || {
         let block = block.max(1);
-        let mut buf: Vec<u8> = Vec::with_capacity(block + 4096);
+        // The buffer is zeroed once when made; `filled` says how much of it
+        // holds input (zero-filling the spare room before every read cost
+        // more than the reads themselves on a pipe's 64 KiB reads).
+        let mut buf: Vec<u8> = vec![0; block + 4096];
+        let mut filled = 0usize;
         let mut offset = 0u64;
         // How many bytes to gather before looking for the last newline; it
         // grows while one line is longer than a block.
@@ -215,36 +219,32 @@ pub fn stream_blocks(
         let mut skipping = false;
         loop {
             let mut eof = false;
-            while buf.len() < want {
-                let len = buf.len();
-                if buf.capacity() - len < 4096 {
-                    buf.reserve(want - len + 4096);
+            while filled < want {
+                if buf.len() - filled < 4096 {
+                    buf.resize(want + 4096, 0);
                 }
-                buf.resize(buf.capacity(), 0);
-                match reader.read(&mut buf[len..]) {
+                match reader.read(&mut buf[filled..]) {
                     Ok(0) => {
-                        buf.truncate(len);
                         eof = true;
                         break;
                     }
                     Ok(n) => {
-                        buf.truncate(len + n);
                         offset += n as u64;
-                        if skipping {
-                            match memchr::memchr(b'\n', &buf[len..]) {
-                                Some(k) => {
-                                    buf.drain(len..len + k);
-                                    skipping = false;
-                                }
-                                None => buf.truncate(len),
-                            }
+                        if !skipping {
+                            filled += n;
+                        } else if let Some(k) = memchr::memchr(b'\n', &buf[filled..filled + n]) {
+                            // The long line ends here: keep from its newline.
+                            buf.copy_within(filled + k..filled + n, filled);
+                            filled += n - k;
+                            skipping = false;
                         }
+                        // else: still inside the long line, dropped.
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(source) => {
-                        buf.truncate(len);
+                        buf.truncate(filled);
                         if !buf.is_empty() {
-                            let _ = tx.send(Ok(std::mem::take(&mut buf)));
+                            let _ = tx.send(Ok(buf));
                         }
                         let err = if gzip {
                             InputError::Gzip {
@@ -265,28 +265,31 @@ pub fn stream_blocks(
                 }
             }
             if eof {
+                buf.truncate(filled);
                 if !buf.is_empty() {
                     let _ = tx.send(Ok(buf));
                 }
                 return;
             }
             // Send the whole lines; keep the partial last one.
-            match memchr::memrchr(b'\n', &buf) {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
                 Some(i) => {
-                    let mut next = Vec::with_capacity(block + 4096);
-                    next.extend_from_slice(&buf[i + 1..]);
+                    let tail = filled - (i + 1);
+                    let mut next = vec![0; (block + 4096).max(tail + 4096)];
+                    next[..tail].copy_from_slice(&buf[i + 1..filled]);
                     buf.truncate(i + 1);
                     if tx.send(Ok(std::mem::replace(&mut buf, next))).is_err() {
                         return;
                     }
+                    filled = tail;
                     want = block;
                 }
-                None if buf.len() >= MAX_STREAM_LINE => {
-                    buf.truncate(MAX_STREAM_LINE);
+                None if filled >= MAX_STREAM_LINE => {
+                    filled = MAX_STREAM_LINE;
                     skipping = true;
                     want = MAX_STREAM_LINE + block;
                 }
-                None => want = buf.len() + block,
+                None => want = filled + block,
             }
         }
     });

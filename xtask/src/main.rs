@@ -5,9 +5,12 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod bench_sniff;
 mod fuzz;
 mod gen_pcap;
+mod lab;
 mod sys;
+mod virt_lab;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,8 +32,18 @@ tasks:
   gen-pcap [--seed N] [--out DIR]
                        write the deterministic test captures (default testdata/pcap) and
                        what each must yield
+  virt-lab-deps        install libvirtd, QEMU and the tiny guest's packages (root; the
+                       real-QEMU test in tests/e2e_virt.rs needs them)
   bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
                        ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
+  lab up|down|status [--name NAME]
+                       the lab network in namespaces (br0, apache2 over HTTP and HTTPS, a
+                       client); root; see docs/lab.md
+  lab login --http|--https [--user U] [--password P]
+                       log in from the client namespace with curl
+  bench-sniff [--size SIZE] [--runs N]
+                       tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
+                       live replay and a million-flow SYN flood; writes docs/bench-sniff.md
   fuzz [--secs N] [TARGET...]
                        run the cargo-fuzz targets of fuzz/ one after the other, N seconds
                        each (default 600), niced; prints executions, coverage, crashes
@@ -50,7 +63,10 @@ fn main() {
         Some("test") => test(&args[1..]),
         Some("gen-log") => gen_log(&args[1..]),
         Some("gen-pcap") => gen_pcap::run(&args[1..]),
+        Some("virt-lab-deps") => virt_lab::install_deps(),
         Some("bench") => bench::run(&args[1..]),
+        Some("lab") => lab::run(&args[1..]),
+        Some("bench-sniff") => bench_sniff::run(&args[1..]),
         Some("fuzz") => fuzz::run_cmd(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
@@ -147,6 +163,12 @@ fn demo() -> Result<()> {
 /// Installs what the tests need, then runs every test.
 fn test(args: &[String]) -> Result<()> {
     sys::ensure_packages(sys::TEST_PACKAGES)?;
+    // The real libvirtd + QEMU end-to-end test: only root can install and
+    // run it; without root the test says what it skipped.
+    if sys::is_root() && !sys::all_installed(virt_lab::APT_PACKAGES) {
+        sys::apt_update()?;
+        virt_lab::install_deps()?;
+    }
     let mut c = cargo();
     c.args(["test", "--workspace", "--all-targets"]).args(args);
     run(&mut c)?;

@@ -7,8 +7,21 @@ use anyhow::{bail, Result};
 
 /// What building and testing every part needs: libpcap and libvirt headers
 /// for the `capture` and `libvirt` features, and the tools the tests
-/// compare against or drive.
-pub const TEST_PACKAGES: &[&str] = &["pkg-config", "libpcap-dev", "libvirt-dev", "gawk"];
+/// compare against or drive. The end-to-end lab tests (tests/e2e_lab.rs)
+/// need apache2 (the lab's web server, mod_ssl included), openssl (its
+/// certificate), curl (the client), tcpdump (the reference recording) and
+/// iproute2 (namespaces, veths, the bridge, `ss`).
+pub const TEST_PACKAGES: &[&str] = &[
+    "pkg-config",
+    "libpcap-dev",
+    "libvirt-dev",
+    "gawk",
+    "iproute2",
+    "apache2",
+    "openssl",
+    "curl",
+    "tcpdump",
+];
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
@@ -21,12 +34,29 @@ fn installed(pkg: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// True when every package is installed.
+pub fn all_installed(pkgs: &[&str]) -> bool {
+    pkgs.iter().all(|p| installed(p))
+}
+
+/// `apt-get update`, quietly.
+pub fn apt_update() -> Result<()> {
+    let st = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    if !st.success() {
+        bail!("apt-get update failed ({st})");
+    }
+    Ok(())
 }
 
 /// Installs the missing packages with apt-get when root; otherwise prints
@@ -54,7 +84,7 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
         }
         Ok(())
     };
-    apt(&["update", "-qq"])?;
+    apt_update()?;
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(&missing);
     apt(&args)
