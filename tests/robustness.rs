@@ -857,7 +857,9 @@ fn endless_line(mb: usize) {
         out.contains("HTTP head longer than"),
         "the skipped request is counted: {out}"
     );
-    assert!(r.peak_kb < 64 * 1024, "peak {} MB", r.peak_mb());
+    // tpsniff maps the capture: its pages count, nothing else may.
+    let map_kb = fs::metadata(&f).unwrap().len() / 1024;
+    assert!(r.peak_kb < map_kb + 64 * 1024, "peak {} MB", r.peak_mb());
 }
 
 /// One direction sends what looks like a response and nothing comes the
@@ -889,7 +891,9 @@ fn tpsniff_a_response_first_flow_is_not_held_for_ever() {
     report("20MB response-first", "tpsniff", &r);
     assert_eq!(r.code(), Some(1), "{r:?}");
     assert!(r.out().contains("flows: 1 (other 1)"), "{}", r.out());
-    assert!(r.peak_kb < 32 * 1024, "peak {} MB", r.peak_mb());
+    // The mapped capture's pages count; the flow's bytes may not.
+    let map_kb = fs::metadata(&f).unwrap().len() / 1024;
+    assert!(r.peak_kb < map_kb + 16 * 1024, "peak {} MB", r.peak_mb());
 }
 
 #[test]
@@ -1025,7 +1029,8 @@ fn tpsniff_flood_of_a_million_flows_default_limits() {
     let r = flood(n, &[]);
     report("flood 1M default limits", "tpsniff", &r);
     assert_eq!(evicted_oldest(&r), (n + 1 - 65_536) as u64, "{}", r.out());
-    assert!(r.peak_kb < 256 * 1024, "peak {} MB", r.peak_mb());
+    // The mapped 56 MB capture plus 65536 flows.
+    assert!(r.peak_kb < 320 * 1024, "peak {} MB", r.peak_mb());
 }
 
 /// Many HTTP servers, each answering one request: the latency histograms
