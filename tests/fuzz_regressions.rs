@@ -19,6 +19,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("http_request", targets::http_request::run),
     ("tls_client_hello", targets::tls_client_hello::run),
     ("tcp_reassembly", targets::tcp_reassembly::run),
+    ("qcow2_header", targets::qcow2_header::run),
 ];
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

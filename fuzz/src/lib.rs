@@ -462,3 +462,32 @@ pub mod log_report {
         }
     }
 }
+
+/// The qcow2 header reader of `tpvirt disk info` and the overlay writer of
+/// `tpvirt disk overlay` (pure, no libvirt): any bytes parse or fail
+/// cleanly, and a header the writer makes reads back as written.
+pub mod qcow2_header {
+    use tplab::virt::disk::{overlay_bytes, parse_header};
+
+    pub fn run(data: &[u8]) {
+        if let Ok(h) = parse_header(data) {
+            assert!(h.version == 2 || h.version == 3, "version {}", h.version);
+            let _ = format!("{h:?}");
+        }
+        if data.len() >= 8 {
+            let size = u64::from_le_bytes(data[..8].try_into().expect("8 bytes")) % (1 << 40);
+            let rest = String::from_utf8_lossy(&data[8..]);
+            let (name, fmt) = rest.split_once('\0').unwrap_or((&rest, "qcow2"));
+            if let Ok(bytes) = overlay_bytes(size, name, fmt) {
+                let h = parse_header(&bytes).expect("the writer's own header reads back");
+                assert_eq!(h.virtual_size, size);
+                if !name.is_empty() {
+                    assert_eq!(h.backing_file.as_deref(), Some(name));
+                }
+                if !fmt.is_empty() {
+                    assert_eq!(h.backing_format.as_deref(), Some(fmt));
+                }
+            }
+        }
+    }
+}

@@ -103,11 +103,20 @@ impl<'a> Cur<'a> {
         self.s.get(self.i).copied()
     }
 
-    /// A space-delimited token followed by a space.
+    /// A space-delimited token followed by a space. Tokens are short (`-`,
+    /// an address): a plain loop over the first bytes beats a memchr call.
     #[inline]
     fn token(&mut self) -> Result<&'a [u8], ParseError> {
         let rest = &self.s[self.i..];
-        match memchr::memchr(b' ', rest) {
+        let head = &rest[..rest.len().min(48)];
+        let found = match head.iter().position(|&b| b == b' ') {
+            Some(n) => Some(n),
+            None if rest.len() > head.len() => {
+                memchr::memchr(b' ', &rest[head.len()..]).map(|k| k + head.len())
+            }
+            None => None,
+        };
+        match found {
             Some(n) if n > 0 => {
                 self.i += n + 1;
                 Ok(&rest[..n])
@@ -214,7 +223,10 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
     c.expect(b' ', Reason::BadStatus)?;
 
     let b0 = c.i;
-    let blen = memchr::memchr(b' ', &s[b0..]).unwrap_or(s.len() - b0);
+    let blen = s[b0..]
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(s.len() - b0);
     let braw = &s[b0..b0 + blen];
     let bytes = if braw == b"-" {
         None

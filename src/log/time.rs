@@ -82,14 +82,37 @@ pub fn parse_log_clock(b: &[u8]) -> Option<Secs> {
     {
         return None;
     }
-    let d = two(&b[0..2])?;
-    let mon = month_index(&b[3..6])?;
-    let y = two(&b[7..9])? as i64 * 100 + two(&b[9..11])? as i64;
     let (h, mi, s) = (two(&b[12..14])?, two(&b[15..17])?, two(&b[18..20])?);
-    if d == 0 || d > days_in_month(y, mon) || h > 23 || mi > 59 || s > 60 {
+    if h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    Some(days_from_civil(y, mon, d) * DAY + (h * 3600 + mi * 60 + s) as Secs)
+    Some(
+        day_number(b[..11].try_into().expect("11 bytes"))? * DAY + (h * 3600 + mi * 60 + s) as Secs,
+    )
+}
+
+thread_local! {
+    /// The last valid `dd/Mon/yyyy` seen on this thread and its day number:
+    /// consecutive lines almost always share their date.
+    static LAST_DAY: std::cell::Cell<([u8; 11], i64)> = const { std::cell::Cell::new(([0; 11], 0)) };
+}
+
+/// `dd/Mon/yyyy` → days since 1970-01-01, or None for an impossible date.
+#[inline]
+fn day_number(date: &[u8; 11]) -> Option<i64> {
+    let (last, n) = LAST_DAY.with(|c| c.get());
+    if last == *date {
+        return Some(n);
+    }
+    let d = two(&date[0..2])?;
+    let mon = month_index(&date[3..6])?;
+    let y = two(&date[7..9])? as i64 * 100 + two(&date[9..11])? as i64;
+    if d == 0 || d > days_in_month(y, mon) {
+        return None;
+    }
+    let n = days_from_civil(y, mon, d);
+    LAST_DAY.with(|c| c.set((*date, n)));
+    Some(n)
 }
 
 /// `08/Feb/2014`

@@ -29,6 +29,7 @@ pub const TARGETS: &[&str] = &[
     "http_request",
     "tls_client_hello",
     "tcp_reassembly",
+    "qcow2_header",
 ];
 
 /// The figures of one run, from libFuzzer's output.
