@@ -337,7 +337,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     if o.mem10g {
         std::fs::remove_file(&big)?;
     }
-    std::fs::write(&o.out, &md)?;
+    crate::write_bench_part(&o.out, &md, false)?;
     eprintln!("bench: wrote {}", o.out.display());
     print!("{md}");
     Ok(())

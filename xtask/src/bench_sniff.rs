@@ -17,8 +17,8 @@
 //! 4. A SYN flood of `--flows` (1,000,000) distinct flows read with the
 //!    default limits and with room for all of them: peak RSS, evictions.
 //!
-//! The results go to docs/bench-sniff.md (the lead merges them into
-//! BENCHMARKS.md).
+//! The results replace BENCHMARKS.md's tpsniff part (the tplog part is
+//! kept).
 
 // `n % k == 0` reads as well and builds on older toolchains.
 #![allow(clippy::manual_is_multiple_of)]
@@ -54,7 +54,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         flows: 1_000_000,
         live: true,
         tshark: true,
-        out: root().join("docs/bench-sniff.md"),
+        out: root().join("BENCHMARKS.md"),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -469,7 +469,7 @@ pub fn run(args: &[String]) -> Result<()> {
     )?;
 
     let mut md = String::new();
-    let _ = writeln!(md, "## tpsniff (`cargo xtask bench-sniff`)\n");
+    let _ = writeln!(md, "{}\n", crate::SNIFF_PART.trim_start());
     let _ = writeln!(
         md,
         "Machine: {}. Capture: `{name}` made by the project ({:.2} GiB, {} packets): {} HTTP logins ({} of them split inside the password), {} HTTP downloads of 20–300 KB, {} TLS sessions (3/4 TLS 1.3) of 10–400 KB, 32 conversations interleaved, addresses and ports rewritten per conversation. Page cache warm; whole processes; {} alternated runs, medians.\n",
@@ -636,10 +636,7 @@ pub fn run(args: &[String]) -> Result<()> {
     md.push('\n');
     let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --no-live --no-tshark`).");
 
-    if let Some(p) = o.out.parent() {
-        std::fs::create_dir_all(p)?;
-    }
-    std::fs::write(&o.out, &md)?;
+    crate::write_bench_part(&o.out, &md, true)?;
     println!("{md}");
     eprintln!("bench-sniff: written to {}", o.out.display());
     Ok(())

@@ -43,7 +43,7 @@ tasks:
                        log in from the client namespace with curl
   bench-sniff [--size SIZE] [--runs N]
                        tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
-                       live replay and a million-flow SYN flood; writes docs/bench-sniff.md
+                       live replay and a million-flow SYN flood; writes BENCHMARKS.md's tpsniff part
   fuzz [--secs N] [TARGET...]
                        run the cargo-fuzz targets of fuzz/ one after the other, N seconds
                        each (default 600), niced; prints executions, coverage, crashes
@@ -188,6 +188,27 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["test", "--quiet", "--doc"]))
 }
 
+/// Where BENCHMARKS.md's tpsniff part starts: `cargo xtask bench` writes
+/// what comes before it, `cargo xtask bench-sniff` what comes from it.
+pub const SNIFF_PART: &str = "\n# tpsniff (`cargo xtask bench-sniff`)";
+
+/// Writes `text` as the tplog part (`sniff == false`) or the tpsniff part
+/// of `file`, keeping the other part as it is.
+pub fn write_bench_part(file: &Path, text: &str, sniff: bool) -> Result<()> {
+    let old = std::fs::read_to_string(file).unwrap_or_default();
+    let (log_part, sniff_part) = match old.find(SNIFF_PART) {
+        Some(i) => (old[..i].to_string(), old[i..].to_string()),
+        None => (old.clone(), String::new()),
+    };
+    let new = if sniff {
+        format!("{}\n{}", log_part.trim_end(), text.trim_start_matches('\n'))
+    } else {
+        format!("{}\n{}", text.trim_end(), sniff_part)
+    };
+    std::fs::write(file, new)?;
+    Ok(())
+}
+
 /// `500M`, `1G`, `10G`, or bytes.
 pub fn parse_size(s: &str) -> Result<u64> {
     let (num, mult) = match s.as_bytes().last() {
@@ -240,4 +261,43 @@ fn gen_log(args: &[String]) -> Result<()> {
         rep.lines, rep.bytes, rep.malformed
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bench_rewrites_only_its_part_of_benchmarks_md() {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-part-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("BENCHMARKS.md");
+        let _ = std::fs::remove_file(&f);
+        write_bench_part(&f, "# Benchmarks\nlog v1\n", false).unwrap();
+        write_bench_part(
+            &f,
+            &format!("{}\nsniff v1\n", SNIFF_PART.trim_start()),
+            true,
+        )
+        .unwrap();
+        write_bench_part(&f, "# Benchmarks\nlog v2\n", false).unwrap();
+        let s = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            s.contains("log v2") && !s.contains("log v1") && s.contains("sniff v1"),
+            "{s}"
+        );
+        write_bench_part(
+            &f,
+            &format!("{}\nsniff v2\n", SNIFF_PART.trim_start()),
+            true,
+        )
+        .unwrap();
+        let s = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            s.contains("log v2") && s.contains("sniff v2") && !s.contains("sniff v1"),
+            "{s}"
+        );
+        assert_eq!(s.matches("# tpsniff").count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
