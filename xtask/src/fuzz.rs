@@ -292,5 +292,18 @@ fn write_seeds(dir: &Path) -> Result<()> {
             20, 1, 0, 4, 0, 60, 0, 1, 0, 4, 1, 0, 0, 1, 0,
         ],
     )?;
+
+    // qcow2: a real overlay header (made by qemu-img, kept with the
+    // regressions) and one tpvirt's writer makes.
+    for f in fs::read_dir(root().join("testdata/fuzz-regressions/qcow2_header"))?.flatten() {
+        put(
+            "qcow2_header",
+            &f.file_name().to_string_lossy(),
+            &fs::read(f.path())?,
+        )?;
+    }
+    if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
+        put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
+    }
     Ok(())
 }
