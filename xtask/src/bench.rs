@@ -54,23 +54,26 @@ struct Cmd {
     sh: String,
 }
 
-fn time_once(sh: &str, dir: &Path) -> Result<Duration> {
+/// Runs `sh -c SCRIPT` in `dir` once and returns how long it took
+/// (stdout and stderr discarded; grep-style exit 1, "no match", is fine).
+pub fn time_once(sh: &str, dir: &Path) -> Result<Duration> {
     let t = Instant::now();
     let st = Command::new("sh")
         .arg("-c")
         .arg(sh)
         .current_dir(dir)
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()?;
     let d = t.elapsed();
-    // grep-style tools exit 1 for "no match"; anything else is a failure.
     if !(st.success() || st.code() == Some(1)) {
         bail!("`{sh}` failed: {st}");
     }
     Ok(d)
 }
 
-fn median(v: &mut [Duration]) -> Duration {
+pub fn median(v: &mut [Duration]) -> Duration {
     v.sort();
     let n = v.len();
     if n % 2 == 1 {

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bench::{median, time_once};
 use anyhow::{bail, Context, Result};
 use tplab::sniff::proto::tls::build as tlsb;
 use tplab::testgen::pcap::{login_post, Conn, Link, Rng};
@@ -314,32 +315,6 @@ fn sh_out(script: &str, dir: &Path) -> Result<String> {
         bail!("`{script}` failed: {}", o.status);
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
-fn time_once(sh: &str, dir: &Path) -> Result<Duration> {
-    let t = Instant::now();
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(sh)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    let d = t.elapsed();
-    if !(st.success() || st.code() == Some(1)) {
-        bail!("`{sh}` failed: {st}");
-    }
-    Ok(d)
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    }
 }
 
 /// The passwords in tshark's urlencoded-form fields.
