@@ -179,7 +179,10 @@ pub fn parse_header(b: &[u8]) -> Result<Qcow2Header, DiskError> {
         }
         let start = usize::try_from(backing_offset)
             .map_err(|_| DiskError::Header("backing offset too large".into()))?;
-        let name = b.get(start..start + backing_size as usize).ok_or_else(|| {
+        // checked: a crafted offset near u64::MAX overflowed here (found by
+        // the qcow2_header fuzz target).
+        let end = start.checked_add(backing_size as usize);
+        let name = end.and_then(|end| b.get(start..end)).ok_or_else(|| {
             DiskError::Header(format!(
                 "backing file name at {start}+{backing_size} runs past the first cluster"
             ))
