@@ -184,15 +184,7 @@ pub fn clone(s: &Session, o: &CloneOptions) -> Result<Cloned> {
     let mut plans = Vec::new();
     let mut first = true;
     for dk in px.disks.iter().filter(|x| x.device == "disk") {
-        let vol = match (&dk.pool_volume, &dk.source) {
-            (Some((p, v)), _) => s
-                .conn
-                .lookup_storage_pool_by_name(p)
-                .and_then(|p| p.lookup_storage_vol_by_name(v))
-                .ok(),
-            (None, Some(path)) => s.conn.lookup_storage_vol_by_path(path).ok(),
-            _ => None,
-        };
+        let vol = super::domain::storage_vol(s, dk);
         let from = match (&vol, &dk.source) {
             (Some(v), _) => v.path().unwrap_or_default(),
             (None, Some(p)) => p.clone(),

@@ -41,6 +41,23 @@ pub struct DomainRow {
     pub persistent: bool,
 }
 
+/// The libvirt storage volume behind a disk (by pool and volume name, or by
+/// path), when libvirt manages it.
+pub(crate) fn storage_vol(
+    s: &Session,
+    disk: &super::xml::DiskXml,
+) -> Option<virt::storage_vol::StorageVol> {
+    match (&disk.pool_volume, &disk.source) {
+        (Some((p, v)), _) => s
+            .conn
+            .lookup_storage_pool_by_name(p)
+            .and_then(|p| p.lookup_storage_vol_by_name(v))
+            .ok(),
+        (None, Some(path)) => s.conn.lookup_storage_vol_by_path(path).ok(),
+        _ => None,
+    }
+}
+
 pub(crate) fn state_of(s: &Session, dom: &Domain, name: &str) -> Result<DomainState> {
     let (st, _) = dom
         .state()
@@ -198,15 +215,7 @@ pub fn undefine(
             VirtError::Invalid(format!("libvirt returned XML tpvirt cannot read: {e}"))
         })?;
         for disk in px.disks.iter().filter(|d| d.device == "disk") {
-            let vol = match (&disk.pool_volume, &disk.source) {
-                (Some((p, v)), _) => s
-                    .conn
-                    .lookup_storage_pool_by_name(p)
-                    .and_then(|p| p.lookup_storage_vol_by_name(v))
-                    .ok(),
-                (None, Some(path)) => s.conn.lookup_storage_vol_by_path(path).ok(),
-                _ => None,
-            };
+            let vol = storage_vol(s, disk);
             match vol {
                 Some(v) => vols.push(v),
                 None => out.volumes_kept.push(format!(
