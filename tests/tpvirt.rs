@@ -772,3 +772,20 @@ fn migrate_is_unsupported_on_the_test_driver_and_checks_first() {
     assert!(e.to_string().contains("--tunnelled needs --p2p"), "{e}");
     assert_eq!(state(&s, "web"), "running");
 }
+
+#[test]
+fn job_on_a_driver_without_job_statistics_says_so() {
+    // The test driver has no virDomainGetJobStats; the real daemon's "no
+    // job" answer (a null parameter array, which virt 0.5's own
+    // Domain::job_stats aborted on) is checked in e2e_virt.
+    let s = open();
+    for completed in [false, true] {
+        let e = vmigrate::job(&s, "web", completed).unwrap_err();
+        assert!(matches!(e, VirtError::Unsupported { .. }), "{e:?}");
+        assert!(e.to_string().contains("virDomainGetJobStats"), "{e}");
+    }
+    assert!(matches!(
+        vmigrate::job(&s, "nosuch", false),
+        Err(VirtError::NoSuchDomain { .. })
+    ));
+}

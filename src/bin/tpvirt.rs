@@ -189,6 +189,15 @@ enum Cmd {
         #[arg(long = "unsafe")]
         unsafe_: bool,
     },
+    /// A domain's background job (migration, save, backup): progress, or the
+    /// last completed one's statistics with --completed, like virsh domjobinfo.
+    /// Exit 1 when there is none.
+    Job {
+        name: String,
+        /// The last completed job (on the destination after a migration: its downtime).
+        #[arg(long)]
+        completed: bool,
+    },
     /// Hot backup: suspend, copy or snapshot the disks, resume; prints the frozen time.
     Backup {
         name: String,
@@ -556,6 +565,11 @@ fn run(args: Cli, out: &mut Out) -> Result<bool> {
             })?;
             out.show(&r)?;
             Ok(true)
+        }
+        Cmd::Job { name, completed } => {
+            let r = virt::migrate::job(&s, &name, completed)?;
+            out.show(&r)?;
+            Ok(r.kind != "none")
         }
         Cmd::Backup { name, dest, method } => {
             let m = if method == "external" {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use virt::connect::Connect;
+use virt::domain::{Domain, JobStats};
 use virt::sys;
 
 use super::connect::{Result, Session, VirtError};
@@ -98,7 +99,7 @@ pub fn migrate(
                 if done.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Ok(j) = d.job_stats(0) {
+                if let Ok(j) = job_stats(&d, 0) {
                     if j.data_total.is_some() || j.data_remaining.is_some() {
                         on_progress(Progress {
                             elapsed_ms: t0.elapsed().as_millis() as u64,
@@ -144,13 +145,12 @@ pub fn migrate(
     }
     // Completed-job statistics: on the source while it still knows the
     // domain, else on the destination.
-    let completed = d
-        .job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED)
+    let completed = job_stats(&d, KEEP_COMPLETED)
         .ok()
         .filter(|j| j.downtime.is_some())
         .or_else(|| {
             dest.as_ref()
-                .and_then(|(_, nd)| nd.job_stats(sys::VIR_DOMAIN_JOB_STATS_COMPLETED).ok())
+                .and_then(|(_, nd)| job_stats(nd, KEEP_COMPLETED).ok())
         });
     Ok(MigrateReport {
         domain: name.into(),
@@ -159,4 +159,113 @@ pub fn migrate(
         downtime_ms: completed.as_ref().and_then(|j| j.downtime),
         data_total: completed.as_ref().and_then(|j| j.data_total),
     })
+}
+
+/// What `tpvirt job NAME` prints: the domain's current (or last
+/// completed) background job, like `virsh domjobinfo`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub domain: String,
+    /// none, bounded, unbounded, completed, failed, cancelled.
+    pub kind: &'static str,
+    /// migration-out, migration-in, save, snapshot, backup, ... when told.
+    pub operation: Option<&'static str>,
+    pub elapsed_ms: Option<u64>,
+    pub data_total: Option<u64>,
+    pub data_processed: Option<u64>,
+    pub data_remaining: Option<u64>,
+    pub memory_bps: Option<u64>,
+    pub downtime_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+fn job_kind(t: i32) -> &'static str {
+    match t as u32 {
+        sys::VIR_DOMAIN_JOB_NONE => "none",
+        sys::VIR_DOMAIN_JOB_BOUNDED => "bounded",
+        sys::VIR_DOMAIN_JOB_UNBOUNDED => "unbounded",
+        sys::VIR_DOMAIN_JOB_COMPLETED => "completed",
+        sys::VIR_DOMAIN_JOB_FAILED => "failed",
+        sys::VIR_DOMAIN_JOB_CANCELLED => "cancelled",
+        _ => "unknown",
+    }
+}
+
+fn job_operation(o: i32) -> Option<&'static str> {
+    Some(match o as u32 {
+        sys::VIR_DOMAIN_JOB_OPERATION_START => "start",
+        sys::VIR_DOMAIN_JOB_OPERATION_SAVE => "save",
+        sys::VIR_DOMAIN_JOB_OPERATION_RESTORE => "restore",
+        sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN => "migration-in",
+        sys::VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT => "migration-out",
+        sys::VIR_DOMAIN_JOB_OPERATION_SNAPSHOT => "snapshot",
+        sys::VIR_DOMAIN_JOB_OPERATION_SNAPSHOT_REVERT => "snapshot-revert",
+        sys::VIR_DOMAIN_JOB_OPERATION_DUMP => "dump",
+        sys::VIR_DOMAIN_JOB_OPERATION_BACKUP => "backup",
+        _ => return None,
+    })
+}
+
+/// The domain's job now, or with `completed` the statistics libvirt kept
+/// of the last one that finished (a migration's downtime, for example).
+pub fn job(s: &Session, name: &str, completed: bool) -> Result<JobReport> {
+    let d = s.domain(name)?;
+    let flags = if completed {
+        KEEP_COMPLETED
+    } else {
+        0
+    };
+    let j = job_stats(&d, flags).map_err(|e| s.err("job statistics", e))?;
+    Ok(JobReport {
+        domain: name.into(),
+        kind: job_kind(j.r#type),
+        operation: j.operation.and_then(job_operation),
+        elapsed_ms: j.time_elapsed,
+        data_total: j.data_total,
+        data_processed: j.data_processed,
+        data_remaining: j.data_remaining,
+        memory_bps: j.mem_bps,
+        downtime_ms: j.downtime,
+        error: j.error_message,
+    })
+}
+
+/// The last completed job's statistics, left in place: libvirt (since 6.0)
+/// drops them once read unless asked to keep them, and a later `tpvirt job
+/// --completed` or `virsh domjobinfo --completed` should still see them.
+const KEEP_COMPLETED: u32 =
+    sys::VIR_DOMAIN_JOB_STATS_COMPLETED | sys::VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED;
+
+/// `virDomainGetJobStats`, read safely.
+///
+/// `virt` 0.5's `Domain::job_stats` hands libvirt's array to
+/// `Vec::from_raw_parts`; when no job is active libvirt returns no array
+/// (a null pointer), which debug builds abort on ("unsafe precondition
+/// violated") and which is undefined behaviour in any build. Here the
+/// parameters are copied out and the array goes back to libvirt's own
+/// `virTypedParamsFree`.
+pub fn job_stats(d: &Domain, flags: u32) -> std::result::Result<JobStats, virt::error::Error> {
+    let mut kind: std::os::raw::c_int = 0;
+    let mut params: sys::virTypedParameterPtr = std::ptr::null_mut();
+    let mut n: std::os::raw::c_int = 0;
+    // SAFETY: `d` holds a live reference to the domain for the call; the
+    // out-pointers are valid locals.
+    let rc = unsafe { sys::virDomainGetJobStats(d.as_ptr(), &mut kind, &mut params, &mut n, flags) };
+    if rc < 0 {
+        return Err(virt::error::Error::last_error());
+    }
+    let copied: Vec<sys::virTypedParameter> = if params.is_null() || n <= 0 {
+        Vec::new()
+    } else {
+        // SAFETY: libvirt returned `n` initialised parameters at `params`;
+        // they are plain data (strings stay owned by the array until freed
+        // below, and `JobStats::from` copies them without freeing).
+        unsafe { std::slice::from_raw_parts(params, n as usize) }.to_vec()
+    };
+    let stats = JobStats::from((kind, copied));
+    if !params.is_null() {
+        // SAFETY: the array and its strings were allocated by libvirt.
+        unsafe { sys::virTypedParamsFree(params, n) };
+    }
+    Ok(stats)
 }

@@ -9,7 +9,7 @@ use super::clone::Cloned;
 use super::disk::ImageInfo;
 use super::domain::{DomainReport, DomainRow, Resources, Undefined};
 use super::import::Imported;
-use super::migrate::MigrateReport;
+use super::migrate::{JobReport, MigrateReport};
 use super::size::{human_bytes, human_kib};
 use super::snapshot::SnapshotRow;
 use super::watch::WatchReport;
@@ -267,6 +267,38 @@ impl Text for MigrateReport {
             self.downtime_ms
                 .map_or("unknown".into(), |d| format!("{d} ms"))
         )
+    }
+}
+
+impl Text for JobReport {
+    fn text(&self) -> String {
+        let mut s = format!("{:<18}{}\n", "Job type:", self.kind);
+        let mut row = |k: &str, v: String| s.push_str(&format!("{k:<18}{v}\n"));
+        if let Some(o) = self.operation {
+            row("Operation:", o.into());
+        }
+        if let Some(t) = self.elapsed_ms {
+            row("Time elapsed:", format!("{t} ms"));
+        }
+        for (k, v) in [
+            ("Data total:", self.data_total),
+            ("Data processed:", self.data_processed),
+            ("Data remaining:", self.data_remaining),
+        ] {
+            if let Some(b) = v {
+                row(k, human_bytes(b));
+            }
+        }
+        if let Some(b) = self.memory_bps {
+            row("Memory bandwidth:", format!("{}/s", human_bytes(b)));
+        }
+        if let Some(d) = self.downtime_ms {
+            row("Total downtime:", format!("{d} ms"));
+        }
+        if let Some(e) = &self.error {
+            row("Error:", e.clone());
+        }
+        s
     }
 }
 
