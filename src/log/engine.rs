@@ -609,8 +609,18 @@ impl Run<'_, '_> {
     where
         S: FnMut(&[u8]) -> io::Result<()>,
     {
-        let depth = self.opts.batch_chunks.max(1) * 2;
-        let rx = chunk::stream_blocks(reader, name.to_string(), gzip, self.opts.chunk_size, depth);
+        // A stream's batch is a few blocks per worker, not a mapped file's
+        // 64: the blocks are anonymous memory (the batch being scanned plus
+        // as many being read), and they are reused, so a small batch keeps
+        // them in cache and the reader one batch ahead.
+        let batch = self
+            .opts
+            .batch_chunks
+            .clamp(1, 4 * self.pool.current_num_threads().max(1));
+        let blocks =
+            chunk::stream_blocks(reader, name.to_string(), gzip, self.opts.chunk_size, batch);
+        let give_back = blocks.give_back;
+        let rx = blocks.rx;
         let mut bytes = 0u64;
         let mut pending: Vec<Vec<u8>> = Vec::new();
         let mut error = None;
@@ -629,14 +639,17 @@ impl Run<'_, '_> {
                 }
                 None => true,
             };
-            if pending.len() >= self.opts.batch_chunks.max(1) || (done && !pending.is_empty()) {
+            if pending.len() >= batch || (done && !pending.is_empty()) {
                 let ids: Vec<u32> = pending.iter().map(|_| self.new_chunk(file)).collect();
                 let chunks: Vec<(u32, &[u8])> = ids
                     .into_iter()
                     .zip(pending.iter().map(Vec::as_slice))
                     .collect();
                 self.batch(&chunks, sink)?;
-                pending.clear();
+                for b in pending.drain(..) {
+                    // The reader may have finished: then the buffer is freed.
+                    let _ = give_back.send(b);
+                }
             }
             if done {
                 return Ok((bytes, error));
