@@ -17,6 +17,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::chunk::{self, InputError, InputSpec, Opened};
 use super::filter::Filter;
+use super::keys::KeyCounts;
 use super::parse::{parse_line, ParseError};
 use super::record::Record;
 use super::seek;
@@ -204,7 +205,7 @@ pub struct Acc<'a> {
     /// Lines in each chunk, to turn chunk positions into line numbers.
     pub chunk_lines: Vec<(u32, u64)>,
     /// Counts by a byte key (ips, pages, status, methods, referers, agents).
-    pub keys: FxHashMap<Cow<'a, [u8]>, u64>,
+    pub keys: KeyCounts<'a>,
     /// Counts by a number (days, hours, timeline buckets).
     pub nums: FxHashMap<i64, u64>,
     pub stats: Option<Box<Stats<'a>>>,
@@ -219,7 +220,7 @@ impl<'a> Acc<'a> {
             first_bad: None,
             bad: Vec::new(),
             chunk_lines: Vec::new(),
-            keys: FxHashMap::default(),
+            keys: KeyCounts::default(),
             nums: FxHashMap::default(),
             stats: (action == Action::Stats).then(|| Box::new(Stats::new())),
         }
@@ -227,22 +228,12 @@ impl<'a> Acc<'a> {
 
     #[inline]
     fn count_key(&mut self, key: &'a [u8]) {
-        match self.keys.get_mut(key) {
-            Some(c) => *c += 1,
-            None => {
-                self.keys.insert(Cow::Borrowed(key), 1);
-            }
-        }
+        self.keys.add(key)
     }
 
     #[inline]
     fn count_cow(&mut self, key: Cow<'a, [u8]>) {
-        match self.keys.get_mut(&*key) {
-            Some(c) => *c += 1,
-            None => {
-                self.keys.insert(key, 1);
-            }
-        }
+        self.keys.add_cow(key, 1)
     }
 
     #[cold]
@@ -286,12 +277,8 @@ impl<'a> Acc<'a> {
         self.bad.extend(o.bad);
         self.chunk_lines.extend(o.chunk_lines);
         for (k, v) in o.keys {
-            match self.keys.get_mut(&*k) {
-                Some(c) => *c += v,
-                None => {
-                    self.keys.insert(conv(k), v);
-                }
-            }
+            // `conv` (a copy for owned answers) runs only for new keys.
+            self.keys.add_with(k, v, &conv);
         }
         for (k, v) in o.nums {
             *self.nums.entry(k).or_insert(0) += v;

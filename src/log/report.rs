@@ -130,8 +130,8 @@ pub fn rows<'o>(o: &'o Outcome, opts: &OutputOpts) -> Vec<Row<'o>> {
                 .acc
                 .keys
                 .iter()
-                .map(|(k, &v)| Row {
-                    key: Cow::Borrowed(&**k),
+                .map(|(k, v)| Row {
+                    key: Cow::Borrowed(k),
                     count: v,
                 })
                 .collect();
