@@ -209,22 +209,25 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
         _ => {}
     }
     let host = match graphic_run(s) {
-        // The usual case: printable ASCII up to a space.
+        // The usual case: printable ASCII up to a space, checked already.
         Some(n) if n > 0 && s[n] == b' ' => {
             c.i = n + 1;
             &s[..n]
         }
         // Anything else takes the general path, which names the fault.
-        _ => c.token()?,
+        _ => {
+            let host = c.token()?;
+            if !host.iter().all(|&b| (0x21..0x7f).contains(&b)) {
+                c.i = 0;
+                return Err(c.err(if host.contains(&0) {
+                    Reason::Nul
+                } else {
+                    Reason::BadHost
+                }));
+            }
+            host
+        }
     };
-    if !host.iter().all(|&b| (0x21..0x7f).contains(&b)) {
-        c.i = 0;
-        return Err(c.err(if host.contains(&0) {
-            Reason::Nul
-        } else {
-            Reason::BadHost
-        }));
-    }
     let ident = c.token()?;
     let user = c.token()?;
 
