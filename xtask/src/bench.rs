@@ -103,10 +103,26 @@ fn measure(cmds: &[Cmd], dir: &Path, runs: usize) -> Result<Vec<Duration>> {
 
 /// Peak anonymous memory (RssAnon, not the mapped file) of a command, by
 /// sampling /proc every 5 ms.
-fn peak_anon_kib(argv: &[&str], dir: &Path) -> Result<u64> {
+/// Peak RssAnon of `argv`; with `stdin_from`, its stdin is a pipe fed by
+/// `cat FILE` (the streaming path, whose blocks are anonymous memory).
+fn peak_anon_kib(argv: &[&str], dir: &Path, stdin_from: Option<&Path>) -> Result<u64> {
+    let mut cat = match stdin_from {
+        Some(f) => Some(
+            Command::new("cat")
+                .arg(f)
+                .stdout(Stdio::piped())
+                .spawn()?,
+        ),
+        None => None,
+    };
+    let stdin = match cat.as_mut().and_then(|c| c.stdout.take()) {
+        Some(out) => Stdio::from(out),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(argv[0])
         .args(&argv[1..])
         .current_dir(dir)
+        .stdin(stdin)
         .stdout(Stdio::null())
         .spawn()?;
     let status_path = format!("/proc/{}/status", child.id());
@@ -124,6 +140,9 @@ fn peak_anon_kib(argv: &[&str], dir: &Path) -> Result<u64> {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+    if let Some(mut c) = cat {
+        c.wait()?;
     }
     Ok(peak)
 }
@@ -328,7 +347,7 @@ pub fn run_bench(args: &[String]) -> Result<()> {
             let mut argv = vec![tplog.to_str().unwrap()];
             argv.extend(q);
             argv.push(ps);
-            let kib = peak_anon_kib(&argv, &dir)?;
+            let kib = peak_anon_kib(&argv, &dir, None)?;
             writeln!(
                 md,
                 "| {n} | `tplog {}` | {:.1} MiB |",
@@ -336,6 +355,14 @@ pub fn run_bench(args: &[String]) -> Result<()> {
                 kib as f64 / 1024.0
             )?;
         }
+        // The same query reading a pipe: blocks are anonymous memory here.
+        let argv = [tplog.to_str().unwrap(), "ips", "-q", "--page", "truc.html"];
+        let kib = peak_anon_kib(&argv, &dir, Some(p))?;
+        writeln!(
+            md,
+            "| {n} | `cat {n} \\| tplog ips -q --page truc.html` | {:.1} MiB |",
+            kib as f64 / 1024.0
+        )?;
     }
     if o.mem10g {
         std::fs::remove_file(&big)?;
