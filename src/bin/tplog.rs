@@ -77,7 +77,7 @@ struct InputArgs {
     /// Log files (plain or .gz); stdin when none or `-`.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Worker threads (default: one per core; at most 1024).
+    /// Worker threads (default: one per core, one fewer when reading only pipes or .gz, so the writer keeps a core; at most 1024).
     #[arg(long, short = 'j', value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=1024))]
     threads: Option<u64>,

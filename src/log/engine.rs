@@ -655,6 +655,25 @@ impl Run<'_, '_> {
     }
 }
 
+/// Workers when `--threads` is not given: one per core (0 tells rayon
+/// so), but one fewer when every input is a stream. A pipe's writer (`cat`,
+/// `zcat`, a web server) and the reader thread then need a core of their
+/// own: with as many workers as cores, each batch froze the pipe while it
+/// was scanned. Measured here, `cat 1GB | tplog ips --page truc.html`, 7
+/// runs alternated: median 1.03 s with two workers, 0.61 s with one.
+fn default_threads(opened: &[Result<Opened, InputError>]) -> usize {
+    let all_streams = !opened.is_empty()
+        && opened
+            .iter()
+            .all(|o| matches!(o, Ok(Opened::Stream { .. })));
+    if !all_streams {
+        return 0;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
+}
+
 /// Runs a query over inputs. `sink` receives each matching line for
 /// [`Action::Lines`], in input order. An input that cannot be opened or
 /// read is reported in [`Outcome::files`] and the others are still read.
@@ -667,7 +686,8 @@ pub fn run<S>(
 where
     S: FnMut(&[u8]) -> io::Result<()>,
 {
-    let threads = opts.threads.unwrap_or(0);
+    let opened: Vec<Result<Opened, InputError>> = inputs.iter().map(chunk::open).collect();
+    let threads = opts.threads.unwrap_or_else(|| default_threads(&opened));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -675,7 +695,6 @@ where
     let pre = query.filter.prefilter();
     let compiled = Compiled::new(query, &pre);
     let prefiltered = compiled.pre.is_some();
-    let opened: Vec<Result<Opened, InputError>> = inputs.iter().map(chunk::open).collect();
     let total: u64 = opened
         .iter()
         .map(|o| match o {
