@@ -136,7 +136,7 @@ impl<'a> Cur<'a> {
         let start = self.i + 1;
         let mut j = start;
         loop {
-            let Some(k) = memchr::memchr(b'"', &self.s[j..]) else {
+            let Some(k) = find_quote(&self.s[j..]) else {
                 return Err(self.err(unterminated));
             };
             let q = j + k;
@@ -161,6 +161,37 @@ impl<'a> Cur<'a> {
         } else {
             Err(self.err(reason))
         }
+    }
+}
+
+/// The first `"` in `s`. Quoted fields are short (a request, a referer,
+/// a user agent: tens of bytes): sixteen bytes at a time with SSE2, which
+/// every x86-64 has, inlined here, beats a call through memchr's runtime
+/// CPU dispatch, whose wide loops only pay off on long haystacks.
+#[inline]
+fn find_quote(s: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+        let mut i = 0;
+        // SAFETY: SSE2 is part of the x86_64 baseline; each load reads 16
+        // bytes at `i`, and `i + 16 <= s.len()` holds for every one.
+        unsafe {
+            let q = _mm_set1_epi8(b'"' as i8);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
+                let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, q)) as u32;
+                if m != 0 {
+                    return Some(i + m.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+        s[i..].iter().position(|&b| b == b'"').map(|k| i + k)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        memchr::memchr(b'"', s)
     }
 }
 
@@ -365,6 +396,18 @@ mod tests {
     fn non_utf8_bytes_inside_quotes_are_fine() {
         let r = parse_line(b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0000] \"GET /\xff\xfe HTTP/1.1\" 200 1 \"-\" \"\xe9\"").unwrap();
         assert_eq!(r.agent, Some(&b"\xe9"[..]));
+    }
+
+    #[test]
+    fn find_quote_agrees_with_memchr() {
+        for len in 0..70usize {
+            let mut s = vec![b'x'; len];
+            assert_eq!(find_quote(&s), None, "len {len}");
+            for at in (0..len).rev() {
+                s[at] = b'"';
+                assert_eq!(find_quote(&s), memchr::memchr(b'"', &s), "len {len} at {at}");
+            }
+        }
     }
 
     #[test]
