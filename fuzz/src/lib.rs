@@ -428,7 +428,7 @@ pub mod log_report {
                 Action::Group(Group::Hour) => t.div_euclid(HOUR),
                 Action::Timeline(w) => t.div_euclid(w),
                 _ => {
-                    *acc.keys.entry(Cow::Owned(e[..8].to_vec())).or_insert(0) += n;
+                    acc.keys.add_cow(Cow::Owned(e[..8].to_vec()), n);
                     acc.matched += n;
                     continue;
                 }
