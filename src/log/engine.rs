@@ -18,7 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::chunk::{self, InputError, InputSpec, Opened};
 use super::filter::Filter;
 use super::keys::KeyCounts;
-use super::parse::{parse_line, ParseError};
+use super::parse::{parse_fused, parse_line, ParseError};
 use super::record::Record;
 use super::seek;
 use super::time::{Secs, DAY, HOUR};
@@ -363,10 +363,15 @@ impl<'q> Compiled<'q> {
         acc: &mut Acc<'a>,
         out: &mut Vec<&'a [u8]>,
     ) {
-        let r = match parse_line(line) {
-            Ok(r) => r,
-            Err(e) => return acc.bad_line(chunk, index, e, line, self.q.action == Action::Check),
-        };
+        match parse_line(line) {
+            Ok(r) => self.on_record(line, r, acc, out),
+            Err(e) => acc.bad_line(chunk, index, e, line, self.q.action == Action::Check),
+        }
+    }
+
+    /// What a query does with a valid line.
+    #[inline]
+    fn on_record<'a>(&self, line: &'a [u8], r: Record<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
         if !self.q.filter.matches(&r) {
             return;
         }
@@ -396,16 +401,25 @@ impl<'q> Compiled<'q> {
     fn scan<'a>(&self, chunk: u32, data: &'a [u8], acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
         let lines = match &self.pre {
             None => {
+                // Each line is parsed as its end is found (parse_fused);
+                // anything unusual is cut with memchr and parse_line names
+                // what is wrong.
                 let mut start = 0;
                 let mut n = 0u64;
-                for nl in memchr::memchr_iter(b'\n', data) {
-                    self.on_line(&data[start..nl], chunk, n, acc, out);
+                while start < data.len() {
+                    let end = match parse_fused(data, start) {
+                        Some((r, end)) => {
+                            self.on_record(&data[start..end], r, acc, out);
+                            end
+                        }
+                        None => {
+                            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                            self.on_line(&data[start..end], chunk, n, acc, out);
+                            end
+                        }
+                    };
                     n += 1;
-                    start = nl + 1;
-                }
-                if start < data.len() {
-                    self.on_line(&data[start..], chunk, n, acc, out);
-                    n += 1;
+                    start = end + 1;
                 }
                 n
             }

@@ -226,6 +226,160 @@ fn graphic_run(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// The first `"` or `\n` in `s` (SSE2 as in [`find_quote`]).
+#[inline]
+fn find_quote_or_newline(s: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        let mut i = 0;
+        // SAFETY: as in find_quote: SSE2 is baseline, loads stay in `s`.
+        unsafe {
+            let q = _mm_set1_epi8(b'"' as i8);
+            let nl = _mm_set1_epi8(b'\n' as i8);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
+                let m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, nl)))
+                    as u32;
+                if m != 0 {
+                    return Some(i + m.trailing_zeros() as usize);
+                }
+                i += 16;
+            }
+        }
+        s[i..].iter().position(|&b| b == b'"' || b == b'\n').map(|k| i + k)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        memchr::memchr2(b'"', b'\n', s)
+    }
+}
+
+/// A printable-ASCII token at `s[i..]` ended by a space: its end.
+#[inline]
+fn fused_token(s: &[u8], i: usize) -> Option<usize> {
+    let n = graphic_run(s.get(i..)?)?;
+    (n > 0 && s[i + n] == b' ').then_some(i + n)
+}
+
+/// A quoted field at `s[i..]` that closes before any newline: the index
+/// of its closing quote.
+#[inline]
+fn fused_quoted(s: &[u8], i: usize) -> Option<usize> {
+    if s.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let mut j = start;
+    loop {
+        let q = j + find_quote_or_newline(&s[j..])?;
+        if s[q] == b'\n' {
+            return None;
+        }
+        let backslashes = s[start..q].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(q);
+        }
+        j = q + 1;
+    }
+}
+
+/// Parses the line that starts at `data[start]` while finding where it
+/// ends, so the bytes of a usual line are scanned once instead of once for
+/// its newline and again for its fields. Returns the record and the end of
+/// the line (the index of its `\n`, or `data.len()`), exactly what
+/// [`parse_line`] gives for `&data[start..end]`; or None for anything but
+/// a plain valid `combined` line (an error, `common` format, trailing
+/// fields, a short tail): the caller then cuts the line with memchr and
+/// calls [`parse_line`], which also names what is wrong.
+#[inline]
+pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
+    let s = &data[start..];
+    match s.first() {
+        None | Some(0) => return None,
+        _ => {}
+    }
+    let h = fused_token(s, 0)?;
+    let host = &s[..h];
+    let u0 = fused_token(s, h + 1)?;
+    let ident = &s[h + 1..u0];
+    let u1 = fused_token(s, u0 + 1)?;
+    let user = &s[u0 + 1..u1];
+    let mut i = u1 + 1;
+    if s.get(i) != Some(&b'[') {
+        return None;
+    }
+    i += 1;
+    let time = parse_log_clock(s.get(i..i + 20)?)?;
+    i += 20;
+    // " +hhmm] "
+    let z = s.get(i..i + 8)?;
+    if z[0] != b' '
+        || !(z[1] == b'+' || z[1] == b'-')
+        || !z[2..6].iter().all(u8::is_ascii_digit)
+        || z[6] != b']'
+        || z[7] != b' '
+    {
+        return None;
+    }
+    let zone = &s[i + 1..i + 6];
+    i += 8;
+    let rq = fused_quoted(s, i)?;
+    let request = &s[i + 1..rq];
+    i = rq + 1;
+    // ` 200 `
+    let st = s.get(i..i + 5)?;
+    if st[0] != b' ' || !st[1..4].iter().all(u8::is_ascii_digit) || st[4] != b' ' {
+        return None;
+    }
+    let status = &s[i + 1..i + 4];
+    i += 5;
+    let be = fused_token(s, i)?;
+    let braw = &s[i..be];
+    let bytes = if braw == b"-" {
+        None
+    } else {
+        if braw.len() > 19 || !braw.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(braw.iter().fold(0u64, |n, &d| n * 10 + (d - b'0') as u64))
+    };
+    i = be + 1;
+    let re = fused_quoted(s, i)?;
+    let referer = &s[i + 1..re];
+    i = re + 1;
+    if s.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let ae = fused_quoted(s, i)?;
+    let agent = &s[i + 1..ae];
+    i = ae + 1;
+    let end = match s.get(i) {
+        None => i,
+        Some(b'\n') => i,
+        Some(b'\r') if s.get(i + 1).is_none_or(|&b| b == b'\n') => i + 1,
+        _ => return None,
+    };
+    Some((
+        Record {
+            host,
+            ident,
+            user,
+            time,
+            zone,
+            request,
+            status,
+            bytes,
+            referer: Some(referer),
+            agent: Some(agent),
+        },
+        start + end,
+    ))
+}
+
 /// Parses one line (without its `\n`; a trailing `\r` is ignored).
 #[inline]
 pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
@@ -396,6 +550,71 @@ mod tests {
     fn non_utf8_bytes_inside_quotes_are_fine() {
         let r = parse_line(b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0000] \"GET /\xff\xfe HTTP/1.1\" 200 1 \"-\" \"\xe9\"").unwrap();
         assert_eq!(r.agent, Some(&b"\xe9"[..]));
+    }
+
+    /// Walks `data` like the engine does and checks that every line
+    /// parse_fused accepts is exactly parse_line's answer for it.
+    fn fused_agrees(data: &[u8]) -> (usize, usize) {
+        let (mut fused, mut lines) = (0, 0);
+        let mut start = 0;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+            if let Some((r, e)) = parse_fused(data, start) {
+                assert_eq!(e, end, "line end at {start}: {:?}", String::from_utf8_lossy(&data[start..end]));
+                assert_eq!(parse_line(&data[start..end]), Ok(r), "{:?}", String::from_utf8_lossy(&data[start..end]));
+                fused += 1;
+            }
+            lines += 1;
+            start = end + 1;
+        }
+        (fused, lines)
+    }
+
+    #[test]
+    fn parse_fused_is_parse_line_on_generated_logs() {
+        use crate::testgen::log::{write_log, GenOpts};
+        for seed in 1..4 {
+            let mut data = Vec::new();
+            let opts = GenOpts {
+                seed,
+                lines: Some(20_000),
+                traps: true,
+                malformed: true,
+                ..Default::default()
+            };
+            write_log(&opts, &mut data).unwrap();
+            let (fused, lines) = fused_agrees(&data);
+            // Nearly every line takes the fast path.
+            assert!(fused * 100 > lines * 95, "{fused} of {lines}");
+        }
+    }
+
+    #[test]
+    fn parse_fused_declines_or_agrees_on_edge_cases() {
+        let ok = COMBINED;
+        let cases: Vec<Vec<u8>> = vec![
+            [ok, b"\n"].concat(),
+            [ok, b"\r\n", ok].concat(),
+            [ok, b"\r"].concat(),
+            [ok, b"\r\r\n"].concat(),
+            [ok, b" \"x-forwarded\" 0.004\n"].concat(),
+            b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 5\n".to_vec(),
+            b"1.2.3.4 - - [08/Feb/2014:07:00:00] \"GET / HTTP/1.1\" 200 5 \"-\" \"-\"\n".to_vec(),
+            // An unterminated agent, then a line whose quote must not close it.
+            [&b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"cut\n"[..], ok].concat(),
+            [&b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] \"GET /a\\\" HTTP/1.1\" 200 5 \"-\" \"a\\\\\"\n"[..], ok].concat(),
+            b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 12345678901234567890 \"-\" \"-\"\n".to_vec(),
+            b"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 - \"-\" \"-\"".to_vec(),
+            b"1.2.3.4  - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n".to_vec(),
+            b"1.2.3.4 - \x01 [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n".to_vec(),
+            b"\0\0\0\0\0\0\0\0\0\0\n\n\n".to_vec(),
+            b"h".to_vec(),
+        ];
+        for c in &cases {
+            fused_agrees(c);
+        }
+        // The plain combined line itself takes the fast path.
+        assert_eq!(fused_agrees(&cases[0]), (1, 1));
     }
 
     #[test]
