@@ -469,10 +469,12 @@ impl Daemon {
         for sub in ["etc", "run", "lib", "cache", "log"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
         }
+        // Warnings and errors, plus the migration code's debug messages: the
+        // log's end says where a stuck migration waits (printed then).
         std::fs::write(
             d.join("etc/libvirtd.conf"),
             format!(
-                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"{}\"\nauth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nhost_uuid = \"{uuid}\"\nlog_outputs = \"3:file:{}/log/libvirtd.log\"\n",
+                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"{}\"\nauth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\nhost_uuid = \"{uuid}\"\nlog_level = 3\nlog_filters = \"1:qemu.qemu_migration 1:*qemu_migration*\"\nlog_outputs = \"1:file:{}/log/libvirtd.log\"\n",
                 self.addr,
                 d.display()
             ),
