@@ -10,6 +10,11 @@
 //! quoted fields (referer, user agent), which dominate a line. nom is used
 //! for the command-line time arguments, where clarity matters more.
 //!
+//! The engine calls [`parse_fused`] first: it parses a usual line straight
+//! from the chunk while finding the line's end, so the line's bytes are
+//! read once; for anything else it declines and [`parse_line`] gets the
+//! line (and names what is wrong). Both give the same record.
+//!
 //! Accepted: Apache `common` and `combined`, nginx `combined` and `main`
 //! (extra trailing quoted fields, e.g. `"$http_x_forwarded_for"`), CRLF
 //! endings, any bytes inside quoted fields (escapes `\"` and `\\` honoured,
