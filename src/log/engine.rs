@@ -250,16 +250,6 @@ impl<'a> Acc<'a> {
         }
     }
 
-    #[inline]
-    fn count_key(&mut self, key: &'a [u8]) {
-        self.keys.add(key)
-    }
-
-    #[inline]
-    fn count_cow(&mut self, key: Cow<'a, [u8]>) {
-        self.keys.add_cow(key, 1)
-    }
-
     #[cold]
     fn bad_line(&mut self, chunk: u32, index: u64, error: ParseError, line: &[u8], keep_all: bool) {
         self.malformed += 1;
@@ -378,17 +368,17 @@ impl<'q> Compiled<'q> {
         acc.matched += 1;
         match self.q.action {
             Action::Group(g) => match g {
-                Group::Ip => acc.count_key(r.host),
+                Group::Ip => acc.keys.add(r.host),
                 Group::Page => match r.path() {
-                    Some(p) => acc.count_cow(p),
-                    None => acc.count_key(b"-"),
+                    Some(p) => acc.keys.add_cow(p, 1),
+                    None => acc.keys.add(b"-"),
                 },
                 Group::Day => acc.count_num(r.time.div_euclid(DAY)),
                 Group::Hour => acc.count_num(r.time.div_euclid(HOUR)),
-                Group::Status => acc.count_key(r.status),
-                Group::Method => acc.count_key(r.method().unwrap_or(b"-")),
-                Group::Referer => acc.count_key(r.referer.unwrap_or(b"-")),
-                Group::Agent => acc.count_key(r.agent.unwrap_or(b"-")),
+                Group::Status => acc.keys.add(r.status),
+                Group::Method => acc.keys.add(r.method().unwrap_or(b"-")),
+                Group::Referer => acc.keys.add(r.referer.unwrap_or(b"-")),
+                Group::Agent => acc.keys.add(r.agent.unwrap_or(b"-")),
             },
             Action::Timeline(every) => acc.count_num(r.time.div_euclid(every)),
             Action::Lines => out.push(line),

@@ -72,13 +72,6 @@ struct Entry<'a> {
     count: u64,
 }
 
-impl Entry<'_> {
-    #[inline]
-    fn is(&self, k: &[u8]) -> bool {
-        same(&self.key, k)
-    }
-}
-
 /// Key → count. Keys borrow from the input while a chunk is scanned and
 /// are copied (`Cow::Owned`) only when the answer must outlive it.
 #[derive(Clone, Debug, Default)]
@@ -106,7 +99,7 @@ impl<'a> KeyCounts<'a> {
     ) {
         let k = key.as_ref();
         let h = hash(k);
-        match self.table.find_mut(h, |e| e.is(k)) {
+        match self.table.find_mut(h, |e| same(&e.key, k)) {
             Some(e) => e.count += n,
             None => {
                 let e = Entry {
@@ -132,7 +125,7 @@ impl<'a> KeyCounts<'a> {
 
     pub fn get(&self, key: &[u8]) -> Option<u64> {
         self.table
-            .find(hash(key), |e| e.is(key))
+            .find(hash(key), |e| same(&e.key, key))
             .map(|e| e.count)
     }
 
