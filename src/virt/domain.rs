@@ -137,9 +137,15 @@ fn exists_error(s: &Session, file: &Path, xml: &str, e: &virt::error::Error) -> 
 /// Starts a transient domain from an XML file; returns its name.
 pub fn create(s: &Session, file: &Path) -> Result<String> {
     let xml = read_xml(file)?;
-    let d = s.conn.create_domain_xml(&xml, 0).map_err(|e| {
-        exists_error(s, file, &xml, &e)
-            .or_else(|| xml_error(file, &e))
+    create_xml(s, &xml, file)
+}
+
+/// Starts a transient domain from XML text; `origin` names it in errors
+/// (a file, or what the text came from).
+pub fn create_xml(s: &Session, xml: &str, origin: &Path) -> Result<String> {
+    let d = s.conn.create_domain_xml(xml, 0).map_err(|e| {
+        exists_error(s, origin, xml, &e)
+            .or_else(|| xml_error(origin, &e))
             .unwrap_or_else(|| s.err("creating the domain", e))
     })?;
     d.name()
@@ -152,7 +158,8 @@ pub fn define(s: &Session, file: &Path) -> Result<String> {
     define_xml(s, &xml, file)
 }
 
-pub(crate) fn define_xml(s: &Session, xml: &str, file: &Path) -> Result<String> {
+/// Defines a persistent domain from XML text; `file` names it in errors.
+pub fn define_xml(s: &Session, xml: &str, file: &Path) -> Result<String> {
     let d = s.conn.define_domain_xml(xml).map_err(|e| {
         exists_error(s, file, xml, &e)
             .or_else(|| xml_error(file, &e))
@@ -304,6 +311,17 @@ pub fn destroy(s: &Session, name: &str) -> Result<()> {
         .map_err(|e| s.err(&format!("destroying {name}"), e))
 }
 
+/// Asks the guest to reboot (ACPI, as `virsh reboot`).
+pub fn reboot(s: &Session, name: &str) -> Result<()> {
+    let d = s.domain(name)?;
+    let st = state_of(s, &d, name)?;
+    if !is_active(st) {
+        return Err(wrong(name, st, "reboot", &format!("`tpvirt start {name}`")));
+    }
+    d.reboot(0)
+        .map_err(|e| s.err(&format!("rebooting {name}"), e))
+}
+
 /// Pauses a running domain.
 pub fn suspend(s: &Session, name: &str) -> Result<()> {
     let d = s.domain(name)?;
@@ -396,9 +414,9 @@ pub fn display(s: &Session, name: &str) -> Result<String> {
     })
 }
 
-/// Attaches the terminal to the domain's serial console until Ctrl-]
-/// (0x1d) is typed or the console closes.
-pub fn console(s: &Session, name: &str) -> Result<()> {
+/// Opens the domain's serial console as a libvirt stream (forcing off any
+/// other client, as `virsh console --force`).
+pub fn open_console(s: &Session, name: &str) -> Result<virt::stream::Stream> {
     let d = s.domain(name)?;
     let st = state_of(s, &d, name)?;
     let stream = virt::stream::Stream::new(&s.conn, 0).map_err(|e| s.err("opening a stream", e))?;
@@ -424,6 +442,13 @@ pub fn console(s: &Session, name: &str) -> Result<()> {
         }
         return Err(s.err(&format!("opening the console of {name}"), e));
     }
+    Ok(stream)
+}
+
+/// Attaches the terminal to the domain's serial console until Ctrl-]
+/// (0x1d) is typed or the console closes.
+pub fn console(s: &Session, name: &str) -> Result<()> {
+    let stream = open_console(s, name)?;
     super::console::pump(&stream).map_err(|source| VirtError::Io {
         path: "console".into(),
         source,

@@ -11,6 +11,8 @@ pub mod xml;
 #[cfg(feature = "libvirt")]
 pub mod connect;
 #[cfg(feature = "libvirt")]
+pub mod display;
+#[cfg(feature = "libvirt")]
 pub mod domain;
 #[cfg(feature = "libvirt")]
 pub mod info;
@@ -18,6 +20,8 @@ pub mod info;
 pub mod resources;
 #[cfg(feature = "libvirt")]
 pub mod snapshot;
+#[cfg(feature = "libvirt")]
+pub mod usage;
 
 #[cfg(feature = "libvirt")]
 pub use connect::{resolve_uri, Session, VirtError};

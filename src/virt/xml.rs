@@ -297,6 +297,37 @@ pub fn clone_xml(xml: &str, edit: &CloneEdit) -> Result<String, XmlError> {
     Ok(e.apply(xml))
 }
 
+/// One line of a line diff: `-` only in the first text, `+` only in the
+/// second, ` ` in both.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DiffLine {
+    pub op: char,
+    pub text: String,
+}
+
+/// The lines that differ between two XML documents (the lab diffs a domain
+/// and its clone), with `context` unchanged lines around each change.
+pub fn line_diff(a: &str, b: &str, context: usize) -> Vec<DiffLine> {
+    let diff = similar::TextDiff::from_lines(a, b);
+    let mut out = Vec::new();
+    for group in diff.grouped_ops(context) {
+        for op in group {
+            for change in diff.iter_changes(&op) {
+                let op = match change.tag() {
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                    similar::ChangeTag::Equal => ' ',
+                };
+                out.push(DiffLine {
+                    op,
+                    text: change.value().trim_end_matches('\n').to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +395,24 @@ mod tests {
     #[test]
     fn escape_covers_quotes() {
         assert_eq!(escape("a'<&\">"), "a&apos;&lt;&amp;&quot;&gt;");
+    }
+
+    #[test]
+    fn line_diff_shows_what_a_clone_changed() {
+        let a =
+            "<domain>\n  <name>squeeze</name>\n  <uuid>1</uuid>\n  <memory>1</memory>\n</domain>\n";
+        let b = "<domain>\n  <name>squeeze-clone</name>\n  <uuid>2</uuid>\n  <memory>1</memory>\n</domain>\n";
+        let d = line_diff(a, b, 0);
+        let ops: Vec<(char, &str)> = d.iter().map(|l| (l.op, l.text.as_str())).collect();
+        assert_eq!(
+            ops,
+            [
+                ('-', "  <name>squeeze</name>"),
+                ('-', "  <uuid>1</uuid>"),
+                ('+', "  <name>squeeze-clone</name>"),
+                ('+', "  <uuid>2</uuid>"),
+            ]
+        );
+        assert!(line_diff(a, a, 3).is_empty());
     }
 }
