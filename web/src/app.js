@@ -80,6 +80,7 @@ function renderTabs() {
 
 function show(tab) {
   if (S.tab === 'console' && tab !== 'console') closeConsoles();
+  clear(document.getElementById('main'));
   S.tab = tab;
   location.hash = tab;
   renderTabs();
@@ -119,12 +120,28 @@ function actionButtons(h, d) {
   ];
 }
 
+// The tables are redrawn on every pushed update; the detail and "new
+// machine" panels only when what they show changed, so typing and loaded
+// XML survive the updates.
 function renderMachines(main) {
-  const keep = document.activeElement && document.activeElement.closest('.panel.detail') ? main.querySelector('.panel.detail') : null;
-  clear(main);
+  let tables = main.querySelector('#hosts');
+  if (!tables) {
+    clear(main);
+    tables = el('div', { id: 'hosts' });
+    main.append(tables, el('div', { id: 'detail' }), el('div', { id: 'newdomain' }));
+    S.detailKey = null;
+    S.hostCount = -1;
+  }
+  if (S.hostCount !== S.hosts.size) {
+    S.hostCount = S.hosts.size;
+    const box = main.querySelector('#newdomain');
+    clear(box);
+    box.append(hostPanel());
+  }
+  clear(tables);
   for (const h of S.hosts.values()) {
-    main.append(el('h2', {}, `Host ${h.id}: ${h.uri} (${h.driver})`));
-    if (h.error) main.append(el('p', { class: 'msg error' }, h.error));
+    tables.append(el('h2', {}, `Host ${h.id}: ${h.uri} (${h.driver})`));
+    if (h.error) tables.append(el('p', { class: 'msg error' }, h.error));
     const body = el('tbody');
     for (const d of h.domains) {
       const selected = S.sel && S.sel.host === h.id && S.sel.name === d.name;
@@ -138,13 +155,19 @@ function renderMachines(main) {
         el('td', {}, ...actionButtons(h, d)),
       ));
     }
-    main.append(el('table', { 'data-testid': `domains-${h.id}` },
+    tables.append(el('table', { 'data-testid': `domains-${h.id}` },
       el('thead', {}, el('tr', {}, ...['Name', 'State', 'vCPUs', 'Memory', 'CPU', 'Snap.', 'Actions'].map((t, i) => el('th', { class: [2, 3, 4, 5].includes(i) ? 'num' + (i > 3 ? ' hide-sm' : '') : '' }, t)))),
       body));
   }
-  if (keep) main.append(keep);
-  else main.append(detailPanel());
-  main.append(hostPanel());
+  const d = findDomain(S.sel);
+  const names = d ? S.hosts.get(S.sel.host).domains.map((x) => x.name).join('\n') : '';
+  const key = d ? `${S.sel.host}/${d.name}/${d.state}/${d.snapshots}/${S.hosts.size}/${names}` : '';
+  if (key !== S.detailKey) {
+    S.detailKey = key;
+    const box = main.querySelector('#detail');
+    clear(box);
+    box.append(detailPanel());
+  }
 }
 
 function select(host, name) {

@@ -11,6 +11,7 @@ mod gen_pcap;
 mod lab;
 mod sys;
 mod virt_lab;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +45,9 @@ tasks:
   bench-sniff [--size SIZE] [--runs N]
                        tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
                        live replay and a million-flow SYN flood; writes BENCHMARKS.md's tpsniff part
+  web                  build the web console's front end (npm ci, esbuild) into web/dist
+  console [-c URI]...  build and start the web console (`tplab serve`), by default on
+                       libvirt's test driver; prints the URL to open
   fuzz [--secs N] [TARGET...]
                        run the cargo-fuzz targets of fuzz/ one after the other, N seconds
                        each (default 600), niced; prints executions, coverage, crashes
@@ -68,6 +72,8 @@ fn main() {
         Some("lab") => lab::run(&args[1..]),
         Some("bench-sniff") => bench_sniff::run(&args[1..]),
         Some("fuzz") => fuzz::run_cmd(&args[1..]),
+        Some("web") => web::build(),
+        Some("console") => console(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -169,8 +175,15 @@ fn test(args: &[String]) -> Result<()> {
         sys::apt_update()?;
         virt_lab::install_deps()?;
     }
+    // The web console: its front end (npm) and Debian's Chromium for the
+    // browser tests, which drive it with playwright-core.
+    web::build()?;
+    if sys::is_root() {
+        sys::ensure_packages(web::BROWSER_PACKAGES)?;
+    }
     let mut c = cargo();
-    c.args(["test", "--workspace", "--all-targets"]).args(args);
+    c.args(["test", "--workspace", "--all-targets", "--features", "tplab/console"])
+        .args(args);
     run(&mut c)?;
     // tplog must also build without the C libraries.
     run(cargo().args([
@@ -186,6 +199,21 @@ fn test(args: &[String]) -> Result<()> {
     run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     // The doc tests (all-targets leaves them out).
     run(cargo().args(["test", "--quiet", "--doc"]))
+}
+
+/// Builds the console and runs `tplab serve` in the foreground.
+fn console(args: &[String]) -> Result<()> {
+    web::build()?;
+    run(cargo().args(["build", "--quiet", "--features", "console", "--bin", "tplab"]))?;
+    let mut c = Command::new(root().join("target/debug/tplab"));
+    c.arg("serve");
+    if !args.iter().any(|a| a == "-c" || a.starts_with("--connect")) {
+        c.args(["-c", "test:///default"]);
+    }
+    if sys::is_root() && !args.iter().any(|a| a == "--user") {
+        c.args(["--user", "nobody"]);
+    }
+    run(c.args(args))
 }
 
 /// Where BENCHMARKS.md's tpsniff part starts: `cargo xtask bench` writes
