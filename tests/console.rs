@@ -40,9 +40,15 @@ fn serve(args: &[&str]) -> Console {
     if is_root() && !args.contains(&"--user") {
         c.args(["--user", "nobody"]);
     }
-    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line.trim().to_string();
     assert!(url.starts_with("http"), "tplab serve printed {url:?}");
     let base = url.split("/?token=").next().unwrap().to_string();
@@ -51,8 +57,15 @@ fn serve(args: &[&str]) -> Console {
 
 /// `tplab serve ARGS` that must fail: its exit code and stderr.
 fn serve_fails(args: &[&str]) -> (Option<i32>, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_tplab")).arg("serve").args(args).output().unwrap();
-    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    let o = Command::new(env!("CARGO_BIN_EXE_tplab"))
+        .arg("serve")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// curl, returning (status, headers, body).
@@ -64,7 +77,11 @@ fn curl(args: &[&str]) -> (u16, String, String) {
         .expect("curl (Debian package curl; cargo xtask test installs it)");
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, head.to_string(), body.to_string())
 }
 
@@ -82,7 +99,11 @@ fn login(c: &Console) -> (String, String) {
     let (st, h, _) = curl(&[&c.url]);
     assert_eq!(st, 303, "{h}");
     let cookie = cookie_of(&h);
-    let (st, _, body) = curl(&["-H", &format!("Cookie: {cookie}"), &format!("{}/api/session", c.base)]);
+    let (st, _, body) = curl(&[
+        "-H",
+        &format!("Cookie: {cookie}"),
+        &format!("{}/api/session", c.base),
+    ]);
     assert_eq!(st, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     (cookie, v["csrf"].as_str().unwrap().to_string())
@@ -95,7 +116,10 @@ fn access_rules_over_real_http() {
     // No token, no session.
     let (st, h, _) = curl(&[&format!("{}/", c.base)]);
     assert_eq!(st, 401, "{h}");
-    assert!(h.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{h}");
+    assert!(
+        h.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{h}"
+    );
     let (st, _, body) = curl(&[&format!("{}/api/session", c.base)]);
     assert_eq!(st, 401);
     assert!(body.contains("token"), "{body}");
@@ -103,42 +127,82 @@ fn access_rules_over_real_http() {
     let (st, h, _) = curl(&[&c.url]);
     assert_eq!(st, 303);
     let set = h.lines().find(|l| l.starts_with("set-cookie: ")).unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let (cookie, csrf) = login(&c);
     let ck = format!("Cookie: {cookie}");
     let (st, _, _) = curl(&["-H", &ck, &format!("{}/", c.base)]);
     assert_eq!(st, 200);
     // DNS rebinding: the right cookie with another Host is refused.
-    let (st, _, body) = curl(&["-H", &ck, "-H", "Host: evil.example:80", &format!("{}/api/session", c.base)]);
+    let (st, _, body) = curl(&[
+        "-H",
+        &ck,
+        "-H",
+        "Host: evil.example:80",
+        &format!("{}/api/session", c.base),
+    ]);
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("rebinding"), "{body}");
     // A change needs this console's Origin and the session's CSRF token.
     let action = format!("{}/api/hosts/0/domains/test", c.base);
     let post = |extra: &[&str]| {
-        let mut a = vec!["-H", &ck, "-H", "content-type: application/json", "--data", r#"{"action":"suspend"}"#];
+        let mut a = vec![
+            "-H",
+            &ck,
+            "-H",
+            "content-type: application/json",
+            "--data",
+            r#"{"action":"suspend"}"#,
+        ];
         a.extend_from_slice(extra);
         a.push(&action);
         curl(&a)
     };
     let (st, _, body) = post(&["-H", &format!("x-csrf-token: {csrf}")]);
     assert_eq!(st, 403, "no Origin: {body}");
-    let (st, _, body) = post(&["-H", "Origin: http://evil.example", "-H", &format!("x-csrf-token: {csrf}")]);
+    let (st, _, body) = post(&[
+        "-H",
+        "Origin: http://evil.example",
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+    ]);
     assert_eq!(st, 403, "wrong Origin: {body}");
     let (st, _, body) = post(&["-H", &format!("Origin: {origin}")]);
     assert_eq!(st, 403, "no CSRF token: {body}");
     assert!(body.contains("CSRF"), "{body}");
     let (st, _, body) = post(&["-H", &format!("Origin: {origin}"), "-H", "x-csrf-token: 00"]);
     assert_eq!(st, 403, "wrong CSRF token: {body}");
-    let (st, _, body) = post(&["-H", &format!("Origin: {origin}"), "-H", &format!("x-csrf-token: {csrf}")]);
+    let (st, _, body) = post(&[
+        "-H",
+        &format!("Origin: {origin}"),
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+    ]);
     assert_eq!(st, 200, "{body}");
     assert!(body.contains(r#""state":"paused""#), "{body}");
     // The same action again: the library's error, as tpvirt words it.
-    let (st, _, body) = post(&["-H", &format!("Origin: {origin}"), "-H", &format!("x-csrf-token: {csrf}")]);
+    let (st, _, body) = post(&[
+        "-H",
+        &format!("Origin: {origin}"),
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+    ]);
     assert_eq!(st, 409, "{body}");
     assert!(body.contains("already paused"), "{body}");
     // A WebSocket needs the Origin too (cross-site WebSocket hijacking).
     let ws = format!("{}/api/hosts/0/domains/test/serial?csrf={csrf}", c.base);
-    let upgrade = ["-H", "Connection: Upgrade", "-H", "Upgrade: websocket", "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="];
+    let upgrade = [
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
     let mut a = vec!["-H", ck.as_str(), "-H", "Origin: http://evil.example"];
     a.extend_from_slice(&upgrade);
     a.push(&ws);
@@ -156,15 +220,47 @@ fn read_only_refuses_every_change_and_shows_everything() {
     let c = serve(&["-c", "test:///default", "--read-only"]);
     let (cookie, csrf) = login(&c);
     let ck = format!("Cookie: {cookie}");
-    let (st, _, body) = curl(&["-H", &ck, &format!("{}/api/hosts/0/domains/test/xml", c.base)]);
+    let (st, _, body) = curl(&[
+        "-H",
+        &ck,
+        &format!("{}/api/hosts/0/domains/test/xml", c.base),
+    ]);
     assert_eq!(st, 200);
     assert!(body.contains("<name>test</name>"), "{body}");
-    for body in [r#"{"action":"destroy"}"#, r#"{"action":"setmem","size":"1G"}"#, r#"{"action":"snapshot-create","name":"s"}"#] {
-        let (st, _, answer) = curl(&["-H", &ck, "-H", &format!("Origin: {}", c.base), "-H", &format!("x-csrf-token: {csrf}"), "-H", "content-type: application/json", "--data", body, &format!("{}/api/hosts/0/domains/test", c.base)]);
+    for body in [
+        r#"{"action":"destroy"}"#,
+        r#"{"action":"setmem","size":"1G"}"#,
+        r#"{"action":"snapshot-create","name":"s"}"#,
+    ] {
+        let (st, _, answer) = curl(&[
+            "-H",
+            &ck,
+            "-H",
+            &format!("Origin: {}", c.base),
+            "-H",
+            &format!("x-csrf-token: {csrf}"),
+            "-H",
+            "content-type: application/json",
+            "--data",
+            body,
+            &format!("{}/api/hosts/0/domains/test", c.base),
+        ]);
         assert_eq!(st, 403, "{body}: {answer}");
         assert!(answer.contains("read-only"), "{answer}");
     }
-    let (st, _, answer) = curl(&["-H", &ck, "-H", &format!("Origin: {}", c.base), "-H", &format!("x-csrf-token: {csrf}"), "-H", "content-type: application/json", "--data", r#"{"action":"define","xml":"<domain/>"}"#, &format!("{}/api/hosts/0", c.base)]);
+    let (st, _, answer) = curl(&[
+        "-H",
+        &ck,
+        "-H",
+        &format!("Origin: {}", c.base),
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+        "-H",
+        "content-type: application/json",
+        "--data",
+        r#"{"action":"define","xml":"<domain/>"}"#,
+        &format!("{}/api/hosts/0", c.base),
+    ]);
     assert_eq!(st, 403, "{answer}");
 }
 
@@ -172,11 +268,17 @@ fn read_only_refuses_every_change_and_shows_everything() {
 fn unsafe_listens_and_root_without_a_user_are_refused() {
     let (code, err) = serve_fails(&["-c", "test:///default", "--listen", "0.0.0.0:0"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("refusing to listen on 0.0.0.0:0 without TLS"), "{err}");
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without TLS"),
+        "{err}"
+    );
     if is_root() {
         let (code, err) = serve_fails(&["-c", "test:///default"]);
         assert_eq!(code, Some(2), "{err}");
-        assert!(err.contains("does not run as root") && err.contains("--user"), "{err}");
+        assert!(
+            err.contains("does not run as root") && err.contains("--user"),
+            "{err}"
+        );
     } else {
         eprintln!("SKIP console: the as-root refusal is checked only when run as root");
     }
@@ -187,15 +289,36 @@ fn tls_with_a_self_signed_certificate_prints_its_fingerprint() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("stderr");
     let mut c = Command::new(env!("CARGO_BIN_EXE_tplab"));
-    c.args(["serve", "-c", "test:///default", "--listen", "127.0.0.1:0", "--self-signed"]);
+    c.args([
+        "serve",
+        "-c",
+        "test:///default",
+        "--listen",
+        "127.0.0.1:0",
+        "--self-signed",
+    ]);
     if is_root() {
         c.args(["--user", "nobody"]);
     }
-    let mut child = c.stdout(Stdio::piped()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
     let mut url = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut url).unwrap();
-    let console = Console { base: url.trim().split("/?token=").next().unwrap().into(), url: url.trim().into(), child };
-    assert!(console.url.starts_with("https://127.0.0.1:"), "{}", console.url);
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let console = Console {
+        base: url.trim().split("/?token=").next().unwrap().into(),
+        url: url.trim().into(),
+        child,
+    };
+    assert!(
+        console.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        console.url
+    );
     let (st, h, _) = curl(&[&console.url]);
     assert_eq!(st, 303, "{h}");
     assert!(h.contains("; Secure"), "cookies are Secure under TLS: {h}");
@@ -212,13 +335,18 @@ fn tls_with_a_self_signed_certificate_prints_its_fingerprint() {
     let fp = seen.trim().rsplit('=').next().unwrap_or("").to_string();
     assert_eq!(fp.len(), 95, "openssl printed {seen:?}");
     let printed = std::fs::read_to_string(&log).unwrap();
-    assert!(printed.contains(&format!("SHA-256 {fp}")), "printed {printed:?}, served {fp}");
+    assert!(
+        printed.contains(&format!("SHA-256 {fp}")),
+        "printed {printed:?}, served {fp}"
+    );
 }
 
 // ------------------------------------------------------------ browser
 
 fn chromium() -> Option<&'static str> {
-    Path::new("/usr/bin/chromium").exists().then_some("/usr/bin/chromium")
+    Path::new("/usr/bin/chromium")
+        .exists()
+        .then_some("/usr/bin/chromium")
 }
 
 fn node_ready() -> Result<(), String> {
@@ -247,7 +375,10 @@ fn browser(script: &str, c: &Console, env: &[(&str, &str)]) -> Output {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     eprintln!("{out}{err}");
-    assert!(o.status.success(), "web/tests/{script} failed:\n{out}\n{err}");
+    assert!(
+        o.status.success(),
+        "web/tests/{script} failed:\n{out}\n{err}"
+    );
     o
 }
 
@@ -262,7 +393,10 @@ impl TestDaemon {
         if !Path::new("/usr/sbin/libvirtd").exists() {
             return Err("no /usr/sbin/libvirtd (cargo xtask virt-lab-deps installs it)".into());
         }
-        let dir = tempfile::Builder::new().prefix("tplab-console-").tempdir_in("/var/tmp").unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("tplab-console-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
         let d = dir.path();
         for sub in ["etc", "run", "lib", "cache", "log"] {
             std::fs::create_dir_all(d.join(sub)).unwrap();
@@ -279,9 +413,15 @@ impl TestDaemon {
              exec libvirtd --daemon --pid-file {d}/libvirtd.pid",
             d = d.display()
         );
-        let o = Command::new("unshare").args(["--mount", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+        let o = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
         if !o.status.success() {
-            return Err(format!("libvirtd did not start: {}", String::from_utf8_lossy(&o.stderr)));
+            return Err(format!(
+                "libvirtd did not start: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
         }
         let t = Instant::now();
         while !d.join("run/libvirt-sock").exists() {
@@ -294,7 +434,10 @@ impl TestDaemon {
     }
 
     fn uri(&self) -> String {
-        format!("test+unix:///default?socket={}/run/libvirt-sock", self.dir.path().display())
+        format!(
+            "test+unix:///default?socket={}/run/libvirt-sock",
+            self.dir.path().display()
+        )
     }
 }
 
@@ -321,7 +464,9 @@ fn machines_page_every_action_by_clicks() {
         eprintln!("SKIP part of console browser test: not root, so no private libvirtd: the page is checked, the read-back with tpvirt is not");
         None
     };
-    let uri = daemon.as_ref().map_or("test:///default".to_string(), TestDaemon::uri);
+    let uri = daemon
+        .as_ref()
+        .map_or("test:///default".to_string(), TestDaemon::uri);
     let c = serve(&["-c", &uri]);
     let env: Vec<(&str, &str)> = match &daemon {
         Some(_) => vec![("TPLAB_URI", uri.as_str())],
@@ -333,4 +478,89 @@ fn machines_page_every_action_by_clicks() {
     if daemon.is_some() {
         assert!(out.contains("terminal resume shown in the page"), "{out}");
     }
+}
+
+/// tplog's JSON answer on `file`.
+fn tplog_json(args: &[&str], file: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_tplog")).args(args).args(["--format", "json"]).arg(file).output().unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("tplog {args:?}: {e}"))
+}
+
+#[test]
+fn logs_page_equals_tplog_and_shows_hostile_values_as_text() {
+    if let Err(why) = node_ready() {
+        eprintln!("SKIP console logs page: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut text = std::fs::read_to_string(root().join("testdata/access.log")).unwrap();
+    let hostile = [
+        "<script>window.__xss=1</script>",
+        "\"><img src=x onerror=alert(1)>",
+        "javascript:alert(document.cookie)",
+    ];
+    for (i, ua) in hostile.iter().enumerate() {
+        let ua = ua.replace('"', "\\\"");
+        text.push_str(&format!(
+            "10.6.6.{i} - - [09/Feb/2014:23:00:0{i} +0100] \"GET /x.html HTTP/1.1\" 200 10 \"-\" \"{ua}\"\n"
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    // The page must show what the CLI answers.
+    let stats = tplog_json(&["stats"], &log);
+    let ips = tplog_json(&["ips", "--sort", "count", "--top", "20"], &log);
+    let truc = tplog_json(&["stats", "--page", "truc.html"], &log);
+    let expect = serde_json::json!({
+        "stats": stats,
+        "ips": ips,
+        "truc_requests": truc["requests"],
+        "hostile": hostile,
+    });
+    let c = serve(&["-c", "test:///default", "--log", log.to_str().unwrap()]);
+    let o = browser("pages.mjs", &c, &[("MODE", "logs"), ("EXPECT", &expect.to_string())]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logs: overview, IPs and the --page filter equal tplog"));
+}
+
+#[test]
+fn traffic_page_shows_a_live_login_masked_and_a_tls_session() {
+    if let Err(why) = node_ready() {
+        eprintln!("SKIP console traffic page: {why}");
+        return;
+    }
+    if !is_root() {
+        eprintln!("SKIP console traffic page: capturing lo needs root (the console then drops to nobody)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    let st = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=files.lab.test", "-days", "1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let c = serve(&["-c", "test:///default", "--iface", "lo"]);
+    let o = browser(
+        "pages.mjs",
+        &c,
+        &[("MODE", "traffic"), ("TLS_KEY", key.to_str().unwrap()), ("TLS_CERT", cert.to_str().unwrap())],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("traffic: HTTP login (masked, then revealed)"));
+}
+
+#[test]
+fn two_hundred_domains_speed_is_measured() {
+    if let Err(why) = node_ready() {
+        eprintln!("SKIP console speed figures: {why}");
+        return;
+    }
+    let c = serve(&["-c", "test:///default"]);
+    let o = browser("speed.mjs", &c, &[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    // A figure, not a limit (the machine is shared): printed for the notes.
+    assert!(out.contains("speed: 201 domains, page interactive"), "{out}");
 }

@@ -355,8 +355,10 @@ arping -U -c 2 -I eth0 $addr >/dev/null 2>&1 &
 httpd -p 80 -h /www
 # acpid logs to /var/log/acpid.log and exits if it cannot.
 acpid -c /etc/acpi -l /dev/ttyS0
-# A shell on the serial port, for `tpvirt console`.
+# A shell on the serial port, for `tpvirt console`, and one on the
+# screen, for the web console's graphical console.
 setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1' &
+setsid sh -c 'exec sh </dev/tty1 >/dev/tty1 2>&1' &
 echo "TPVIRT-READY $addr"
 while true; do sleep 3600; done
 "#;
@@ -1074,7 +1076,11 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let o = lab.tpvirt(None, &["-c", &ua, "--json", "job", "web"]);
     let j: Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("job: {e}: {}", String::from_utf8_lossy(&o.stderr)));
-    assert_eq!((o.status.code(), &j["kind"]), (Some(1), &Value::from("none")), "{j}");
+    assert_eq!(
+        (o.status.code(), &j["kind"]),
+        (Some(1), &Value::from("none")),
+        "{j}"
+    );
     let w = lab.watch_bg(&ip_of(MAC_WEB), "20ms", "20s");
     std::thread::sleep(Duration::from_secs(2));
     let dest = lab.b.tcp_uri();
@@ -1113,12 +1119,19 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
                 for f in ["log/libvirtd.log", "log/qemu/web.log"] {
                     let text = std::fs::read_to_string(d.dir.join(f)).unwrap_or_default();
                     // Without the errors this sandbox always logs.
-                    let noise = ["virNetDevSendEthtoolIoctl", "virArpTableGet", "virCgroupDetectControllers"];
+                    let noise = [
+                        "virNetDevSendEthtoolIoctl",
+                        "virArpTableGet",
+                        "virCgroupDetectControllers",
+                    ];
                     let text: Vec<&str> = text
                         .lines()
                         .filter(|l| !noise.iter().any(|n| l.contains(n)))
                         .collect();
-                    eprintln!("--- {side}: {f} (end)\n{}", tail_lines(&text.join("\n"), 25));
+                    eprintln!(
+                        "--- {side}: {f} (end)\n{}",
+                        tail_lines(&text.join("\n"), 25)
+                    );
                 }
             }
             let _ = Command::new("virsh")
@@ -1233,6 +1246,70 @@ fn lab_sequence_on_real_qemu_with_live_migration() {
     let i = lab.json(None, &["-c", &ua, "info", "web"]);
     assert_eq!(i["disks"][0]["source"], top.as_str());
     lab.wait_http(&ip_of(MAC_WEB), 10);
+    #[cfg(feature = "console")]
+    web_console(&lab, &ua, &ub);
     let _ = std::io::stderr().flush();
     step("done");
+}
+
+/// The web console on the real guest: `tplab serve` on both hosts in
+/// namespace A (as nobody), driven in Chromium by web/tests/guest.mjs.
+#[cfg(feature = "console")]
+fn web_console(lab: &Lab, ua: &str, ub: &str) {
+    use std::io::BufRead;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !Path::new("/usr/bin/chromium").exists()
+        || !root.join("web/node_modules/playwright-core").exists()
+    {
+        eprintln!("SKIP e2e_virt web console: needs /usr/bin/chromium and web/node_modules (cargo xtask test installs both)");
+        return;
+    }
+    step("web console: serial and graphical consoles, usage, watch, migration from the page");
+    let mut serve = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.a.ns,
+            env!("CARGO_BIN_EXE_tplab"),
+            "serve",
+        ])
+        .args([
+            "-c",
+            ua,
+            "-c",
+            ub,
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "nobody",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    std::io::BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let o = output_within(
+        Command::new("ip")
+            .args(["netns", "exec", &lab.a.ns, "node", "tests/guest.mjs"])
+            .current_dir(root.join("web"))
+            .env("TPLAB_URL", url.trim())
+            .env("GUEST_IP", ip_of(MAC_WEB))
+            .env("SHOTS", root.join("target/screenshots")),
+        Duration::from_secs(400),
+    );
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    eprintln!("{out}{err}");
+    assert!(
+        o.status.success() && out.contains("guest: every step checked"),
+        "web/tests/guest.mjs failed"
+    );
+    // The page migrated the guest to B: tpvirt agrees.
+    assert_eq!(lab.json(None, &["-c", ub, "list"])[0]["name"], "web");
 }

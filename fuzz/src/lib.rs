@@ -25,7 +25,11 @@ pub mod log_parse_line {
         if let Some((r, end)) = tplab::log::parse::parse_fused(line, 0) {
             let nl = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
             assert_eq!(end, nl, "parse_fused's line end");
-            assert_eq!(parse_line(&line[..end]), Ok(r), "parse_fused differs from parse_line");
+            assert_eq!(
+                parse_line(&line[..end]),
+                Ok(r),
+                "parse_fused differs from parse_line"
+            );
         }
         if let Ok(r) = parse_line(line) {
             for f in [r.host, r.ident, r.user, r.zone, r.request, r.status] {

@@ -306,20 +306,21 @@ async fn domain_action(
     let Json(action) = body.map_err(|e| ApiError(400, format!("bad action: {}", e.body_text())))?;
     let host = app.host(h)?;
     let s = Arc::clone(&host.session);
-    let uris: Vec<String> = app.hosts.iter().map(|h| h.uri.clone()).collect();
+    let sessions: Vec<Arc<virt::connect::Session>> =
+        app.hosts.iter().map(|h| Arc::clone(&h.session)).collect();
     let kind = match &action {
         DomainAction::Migrate { .. } => "migrate",
         _ => "action",
     };
     let bus = app.bus.clone();
-    let (bus2, name2) = (bus.clone(), d.clone());
+    let (bus2, name2, name) = (bus.clone(), d.clone(), d.clone());
     let started = Instant::now();
     let r = blocking(move || {
         machines::act(
             &s,
             &d,
             action,
-            |i| uris.get(i).cloned(),
+            |i| sessions.get(i).cloned(),
             move |p| {
                 super::publish(
                     &bus2,
@@ -336,8 +337,12 @@ async fn domain_action(
     }
     if kind == "migrate" {
         let end = match &r {
-            Ok(v) => json!({ "kind": "migrate", "host": h, "done": true, "report": v }),
-            Err(e) => json!({ "kind": "migrate", "host": h, "done": true, "error": e.1 }),
+            Ok(v) => {
+                json!({ "kind": "migrate", "host": h, "domain": name, "done": true, "report": v })
+            }
+            Err(e) => {
+                json!({ "kind": "migrate", "host": h, "domain": name, "done": true, "error": e.1 })
+            }
         };
         super::publish(&bus, "job", &end);
     }

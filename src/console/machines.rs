@@ -207,13 +207,13 @@ fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Runs one action (blocking: call from a blocking thread). `dest_uri`
+/// Runs one action (blocking: call from a blocking thread). `host_of`
 /// resolves a migration's destination host; `progress` gets its samples.
 pub fn act(
     s: &Session,
     name: &str,
     a: DomainAction,
-    dest_uri: impl Fn(usize) -> Option<String>,
+    host_of: impl Fn(usize) -> Option<Arc<Session>>,
     progress: impl Fn(virt::migrate::Progress) + Send + 'static,
 ) -> Result<Value, VirtError> {
     use DomainAction as A;
@@ -299,9 +299,9 @@ pub fn act(
             copy_storage_inc,
             unsafe_,
         } => {
-            let uri = dest_uri(dest)
+            let to = host_of(dest)
                 .ok_or_else(|| VirtError::Invalid(format!("no host {dest} in this console")))?;
-            if uri == s.uri {
+            if to.uri == s.uri {
                 return Err(VirtError::Invalid(
                     "the destination is the host the domain is on".into(),
                 ));
@@ -315,7 +315,14 @@ pub fn act(
                 copy_storage_inc,
                 unsafe_,
             };
-            to_json(&virt::migrate::migrate(s, name, &uri, f, progress)?)
+            to_json(&virt::migrate::migrate_via(
+                s,
+                name,
+                &to.uri,
+                Some(&to.conn),
+                f,
+                progress,
+            )?)
         }
     })
 }

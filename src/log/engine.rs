@@ -361,7 +361,13 @@ impl<'q> Compiled<'q> {
 
     /// What a query does with a valid line.
     #[inline]
-    fn on_record<'a>(&self, line: &'a [u8], r: Record<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
+    fn on_record<'a>(
+        &self,
+        line: &'a [u8],
+        r: Record<'a>,
+        acc: &mut Acc<'a>,
+        out: &mut Vec<&'a [u8]>,
+    ) {
         if !self.q.filter.matches(&r) {
             return;
         }
@@ -403,7 +409,8 @@ impl<'q> Compiled<'q> {
                             end
                         }
                         None => {
-                            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                            let end = memchr::memchr(b'\n', &data[start..])
+                                .map_or(data.len(), |k| start + k);
                             self.on_line(&data[start..end], chunk, n, acc, out);
                             end
                         }

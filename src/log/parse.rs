@@ -178,8 +178,9 @@ fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
             let (va, vb) = (_mm_set1_epi8(a as i8), _mm_set1_epi8(b as i8));
             while i + 16 <= s.len() {
                 let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
-                let m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)))
-                    as u32;
+                let m =
+                    _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)))
+                        as u32;
                 if m != 0 {
                     return Some(i + m.trailing_zeros() as usize);
                 }
@@ -206,7 +207,11 @@ fn closing_quote(s: &[u8], start: usize, stop: u8) -> Option<usize> {
         if s[q] != b'"' {
             return None;
         }
-        let backslashes = s[start..q].iter().rev().take_while(|&&c| c == b'\\').count();
+        let backslashes = s[start..q]
+            .iter()
+            .rev()
+            .take_while(|&&c| c == b'\\')
+            .count();
         if backslashes % 2 == 0 {
             return Some(q);
         }
@@ -536,8 +541,18 @@ mod tests {
         while start < data.len() {
             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
             if let Some((r, e)) = parse_fused(data, start) {
-                assert_eq!(e, end, "line end at {start}: {:?}", String::from_utf8_lossy(&data[start..end]));
-                assert_eq!(parse_line(&data[start..end]), Ok(r), "{:?}", String::from_utf8_lossy(&data[start..end]));
+                assert_eq!(
+                    e,
+                    end,
+                    "line end at {start}: {:?}",
+                    String::from_utf8_lossy(&data[start..end])
+                );
+                assert_eq!(
+                    parse_line(&data[start..end]),
+                    Ok(r),
+                    "{:?}",
+                    String::from_utf8_lossy(&data[start..end])
+                );
                 fused += 1;
             }
             lines += 1;
@@ -600,8 +615,16 @@ mod tests {
             assert_eq!(find_either(&s, b'"', b'"'), None, "len {len}");
             for at in (0..len).rev() {
                 s[at] = if at % 3 == 0 { b'\n' } else { b'"' };
-                assert_eq!(find_either(&s, b'"', b'"'), memchr::memchr(b'"', &s), "len {len} at {at}");
-                assert_eq!(find_either(&s, b'"', b'\n'), memchr::memchr2(b'"', b'\n', &s), "len {len} at {at}");
+                assert_eq!(
+                    find_either(&s, b'"', b'"'),
+                    memchr::memchr(b'"', &s),
+                    "len {len} at {at}"
+                );
+                assert_eq!(
+                    find_either(&s, b'"', b'\n'),
+                    memchr::memchr2(b'"', b'\n', &s),
+                    "len {len} at {at}"
+                );
             }
         }
     }

@@ -72,6 +72,24 @@ pub fn migrate(
     flags: MigrateFlags,
     on_progress: impl Fn(Progress) + Send + 'static,
 ) -> Result<MigrateReport> {
+    migrate_via(s, name, dest_uri, None, flags, on_progress)
+}
+
+/// [`migrate`] over an already open connection to the destination (the
+/// console keeps one to each host; a process that dropped root may not be
+/// able to open a new one).
+pub fn migrate_via(
+    s: &Session,
+    name: &str,
+    dest_uri: &str,
+    dest_conn: Option<&Connect>,
+    flags: MigrateFlags,
+    on_progress: impl Fn(Progress) + Send + 'static,
+) -> Result<MigrateReport> {
+    let open_dest = || match dest_conn {
+        Some(c) => Ok(c.clone()),
+        None => Connect::open(Some(dest_uri)),
+    };
     if flags.tunnelled && !flags.p2p {
         return Err(VirtError::Invalid(
             "--tunnelled needs --p2p (the source daemon carries the data)".into(),
@@ -115,7 +133,7 @@ pub fn migrate(
         d.migrate_to_uri(dest_uri, flags.bits(), None, 0)
             .map(|_| None)
     } else {
-        match Connect::open(Some(dest_uri)) {
+        match open_dest() {
             Ok(dc) => d
                 .migrate(&dc, flags.bits(), None, None, 0)
                 .map(|nd| Some((dc, nd))),
@@ -137,7 +155,7 @@ pub fn migrate(
         // Peer-to-peer: the client never talked to the destination; ask it
         // now for the completed-job statistics (best effort, no password
         // prompts: ssh URIs are skipped).
-        if let Ok(dc) = Connect::open(Some(dest_uri)) {
+        if let Ok(dc) = open_dest() {
             if let Ok(nd) = dc.lookup_domain_by_name(name) {
                 dest = Some((dc, nd));
             }
@@ -210,11 +228,7 @@ fn job_operation(o: i32) -> Option<&'static str> {
 /// of the last one that finished (a migration's downtime, for example).
 pub fn job(s: &Session, name: &str, completed: bool) -> Result<JobReport> {
     let d = s.domain(name)?;
-    let flags = if completed {
-        KEEP_COMPLETED
-    } else {
-        0
-    };
+    let flags = if completed { KEEP_COMPLETED } else { 0 };
     let j = job_stats(&d, flags).map_err(|e| s.err("job statistics", e))?;
     Ok(JobReport {
         domain: name.into(),
@@ -250,7 +264,8 @@ pub fn job_stats(d: &Domain, flags: u32) -> std::result::Result<JobStats, virt::
     let mut n: std::os::raw::c_int = 0;
     // SAFETY: `d` holds a live reference to the domain for the call; the
     // out-pointers are valid locals.
-    let rc = unsafe { sys::virDomainGetJobStats(d.as_ptr(), &mut kind, &mut params, &mut n, flags) };
+    let rc =
+        unsafe { sys::virDomainGetJobStats(d.as_ptr(), &mut kind, &mut params, &mut n, flags) };
     if rc < 0 {
         return Err(virt::error::Error::last_error());
     }

@@ -128,7 +128,7 @@ function renderMachines(main) {
   if (!tables) {
     clear(main);
     tables = el('div', { id: 'hosts' });
-    main.append(tables, el('div', { id: 'detail' }), el('div', { id: 'newdomain' }));
+    main.append(el('div', { class: 'panel', id: 'jobbox', 'data-testid': 'job' }, jobText()), tables, el('div', { id: 'detail' }), el('div', { id: 'newdomain' }));
     S.detailKey = null;
     S.hostCount = -1;
   }
@@ -235,7 +235,6 @@ function detailPanel() {
       ? form([{ name: 'dest', type: 'select', label: 'destination', options: otherHosts }, { name: 'live', type: 'checkbox', label: 'live' }, { name: 'persistent', type: 'checkbox', label: 'persistent' }, { name: 'undefine_source', type: 'checkbox', label: 'undefine source' }, { name: 'unsafe', type: 'checkbox', label: 'unsafe (no shared storage)' }, { name: 'p2p', type: 'checkbox', label: 'p2p' }],
         (v) => { S.job = { domain: name, samples: [] }; act(host, name, { action: 'migrate', dest: Number(v.dest), live: v.live, persistent: v.persistent, undefine_source: v.undefine_source, unsafe: v.unsafe, p2p: v.p2p }); }, 'Migrate')
       : el('p', { class: 'muted' }, 'Migration needs a second host: start the console with two -c URIs.'),
-    el('div', { 'data-testid': 'job' }, jobText()),
     form([{ name: 'snapshots_metadata', type: 'checkbox', label: 'drop snapshot metadata' }, { name: 'remove_storage', type: 'checkbox', label: 'remove its storage' }], (v) => { if (confirm(`Undefine ${name}?`)) act(host, name, { action: 'undefine', ...v }); }, 'Undefine'),
     el('h2', {}, 'XML'),
     el('div', { class: 'row' },
@@ -259,7 +258,7 @@ function detailPanel() {
 }
 
 function jobText() {
-  if (!S.job) return '';
+  if (!S.job) return 'No migration yet.';
   const j = S.job;
   if (j.error) return `migration of ${j.domain} failed: ${j.error}`;
   if (j.report) return `migrated ${j.domain} in ${j.report.seconds.toFixed(2)} s, downtime ${j.report.downtime_ms ?? '?'} ms`;
@@ -466,8 +465,10 @@ async function renderLogs(main) {
       if (q === 'stats') {
         const a = r.answer;
         box.append(el('div', { class: 'kpis' },
-          ...[['requests', a.lines ?? a.requests ?? r.matched], ['distinct IPs', a.distinct_ips], ['distinct pages', a.distinct_pages], ['malformed', r.malformed]].map(([k, v]) =>
+          ...[['requests', a.requests], ['distinct IPs', a.distinct_ips], ['distinct pages', a.distinct_pages], ['malformed', a.malformed],
+            ['first', a.first], ['last', a.last], ['bytes p50', a.bytes_sent && a.bytes_sent.p50], ['bytes p99', a.bytes_sent && a.bytes_sent.p99]].map(([k, v]) =>
             el('div', {}, el('span', {}, k), el('b', { 'data-testid': `log-${k.replace(/ /g, '-')}` }, v == null ? '–' : String(v))))));
+        if (r.first_malformed) box.append(el('p', { class: 'muted' }, `first malformed line: ${r.first_malformed}`));
         return;
       }
       const rows = Array.isArray(r.answer) ? r.answer : [];
@@ -493,9 +494,9 @@ function renderTraffic(main) {
   main.append(g);
   const rows = S.traffic.slice(-200).reverse().map((t) => {
     const f = t.finding;
-    const secret = el('span', { class: 'secret', 'data-testid': 'secret' }, f.password ?? '');
-    const reveal = el('button', { class: 'act', onclick: async () => {
-      try { const full = await api(`/api/traffic/reveal/${t.id}`, {}); secret.textContent = full.password ?? ''; reveal.remove(); } catch (e) { say(e.message, true); }
+    const secret = el('span', { class: 'secret', 'data-testid': 'secret' }, t.revealed ?? f.password ?? '');
+    const reveal = t.revealed != null ? '' : el('button', { class: 'act', onclick: async () => {
+      try { const full = await api(`/api/traffic/reveal/${t.id}`, {}); t.revealed = full.password ?? ''; secret.textContent = t.revealed; reveal.remove(); } catch (e) { say(e.message, true); }
     } }, 'show');
     return el('tr', { 'data-kind': f.kind },
       el('td', {}, f.ts || ''), el('td', {}, f.kind === 'credential' ? f.proto : 'tls'),
@@ -526,7 +527,7 @@ function connect() {
     if (!S.job || S.job.domain !== j.domain && !j.done) S.job = { domain: j.domain, samples: [] };
     if (j.progress) S.job.samples.push(j.progress);
     if (j.done) { S.job.report = j.report; S.job.error = j.error; }
-    const box = document.querySelector('[data-testid="job"]');
+    const box = document.getElementById('jobbox');
     if (box) box.textContent = jobText();
   });
   es.addEventListener('watch', (m) => {
@@ -569,6 +570,7 @@ async function start() {
   renderTabs();
   render();
   connect();
+  window.tplabState = S; // read by the browser tests
   window.tplabReady = true;
 }
 

@@ -107,12 +107,7 @@ fn measure(cmds: &[Cmd], dir: &Path, runs: usize) -> Result<Vec<Duration>> {
 /// `cat FILE` (the streaming path, whose blocks are anonymous memory).
 fn peak_anon_kib(argv: &[&str], dir: &Path, stdin_from: Option<&Path>) -> Result<u64> {
     let mut cat = match stdin_from {
-        Some(f) => Some(
-            Command::new("cat")
-                .arg(f)
-                .stdout(Stdio::piped())
-                .spawn()?,
-        ),
+        Some(f) => Some(Command::new("cat").arg(f).stdout(Stdio::piped()).spawn()?),
         None => None,
     };
     let stdin = match cat.as_mut().and_then(|c| c.stdout.take()) {

@@ -13,7 +13,10 @@ use crate::{root, run, sys};
 pub const BROWSER_PACKAGES: &[&str] = &["chromium"];
 
 fn have(cmd: &str) -> bool {
-    Command::new(cmd).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(cmd)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Newest modification time of the files under `dir` (recursively).
@@ -21,7 +24,11 @@ fn newest(dir: &Path) -> Option<std::time::SystemTime> {
     let mut best = None;
     for e in std::fs::read_dir(dir).ok()?.flatten() {
         let p = e.path();
-        let t = if p.is_dir() { newest(&p) } else { e.metadata().ok()?.modified().ok() };
+        let t = if p.is_dir() {
+            newest(&p)
+        } else {
+            e.metadata().ok()?.modified().ok()
+        };
         best = best.max(t);
     }
     best
@@ -44,8 +51,14 @@ pub fn build() -> Result<()> {
             .current_dir(&web))
         .context("installing the console's npm packages (web/package-lock.json)")?;
     }
-    let built = std::fs::metadata(web.join("dist/index.html")).and_then(|m| m.modified()).ok();
-    let sources = newest(&web.join("src")).max(std::fs::metadata(web.join("build.mjs")).and_then(|m| m.modified()).ok());
+    let built = std::fs::metadata(web.join("dist/index.html"))
+        .and_then(|m| m.modified())
+        .ok();
+    let sources = newest(&web.join("src")).max(
+        std::fs::metadata(web.join("build.mjs"))
+            .and_then(|m| m.modified())
+            .ok(),
+    );
     if built.is_none_or(|b| sources.is_some_and(|s| s > b) || b < lock_time) {
         eprintln!("xtask: building the console's front end (web/dist)");
         run(Command::new("node").arg("build.mjs").current_dir(&web))?;

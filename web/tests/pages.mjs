@@ -1,0 +1,73 @@
+// The Logs and Traffic pages. MODE=logs: the numbers shown equal tplog's
+// own answers (EXPECT, from the CLI), and hostile values from the log are
+// text. MODE=traffic (root: the console captures lo): an HTTP login and a
+// TLS session made here appear live, the password masked until clicked.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { browser, open, shots, until, log } from './harness.mjs';
+
+const shot = shots();
+const mode = process.env.MODE;
+const { ctx, close } = await browser();
+const { page, problems } = await open(ctx, process.env.TPLAB_URL);
+const tab = (t) => page.locator(`nav button[data-tab="${t}"]`).click();
+
+if (mode === 'logs') {
+  const expect = JSON.parse(process.env.EXPECT);
+  await tab('logs');
+  const kpi = (k) => page.locator(`[data-testid="log-${k}"]`).textContent();
+  await until('the overview', async () => (await kpi('requests')) !== '–', 10000);
+  assert.equal(await kpi('requests'), String(expect.stats.requests));
+  assert.equal(await kpi('distinct-IPs'), String(expect.stats.distinct_ips));
+  assert.equal(await kpi('malformed'), String(expect.stats.malformed));
+  await until('the IP panel', async () => (await page.locator('[data-testid="log-ips-key"]').count()) > 0, 10000);
+  const ips = await page.locator('[data-log-panel="ips"] tr').evaluateAll((rows) => rows.map((r) => ({ count: Number(r.children[0].textContent), key: r.children[1].textContent })));
+  assert.deepEqual(ips, expect.ips.slice(0, ips.length));
+  // Hostile agents are shown as written, as text.
+  const agents = await page.locator('[data-testid="log-agents-key"]').allTextContents();
+  for (const evil of expect.hostile) assert.ok(agents.includes(evil), `agent ${evil} shown as text: ${agents}`);
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no script from the log ran');
+  assert.equal(await page.locator('main img, main script').count(), 0);
+  // A filter is tplog's --page.
+  await page.locator('input[placeholder="--page"]').fill('truc.html');
+  await page.locator('button[data-submit="Filter"]').click();
+  await until('the filtered overview', async () => (await kpi('requests')) === String(expect.truc_requests), 10000);
+  await shot(page, 'console-logs');
+  log('logs: overview, IPs and the --page filter equal tplog; hostile values are text');
+}
+
+if (mode === 'traffic') {
+  await tab('traffic');
+  // An HTTP server that takes a login form, and a TLS server with SNI.
+  const srv = http.createServer((req, res) => { req.resume(); req.on('end', () => { res.end('ok'); }); });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const port = srv.address().port;
+  const body = 'user=alice&password=S3cret-42';
+  await fetch(`http://127.0.0.1:${port}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const tsrv = tls.createServer({ key: readFileSync(process.env.TLS_KEY), cert: readFileSync(process.env.TLS_CERT) }, (s) => { s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'); });
+  await new Promise((r) => tsrv.listen(0, '127.0.0.1', r));
+  await new Promise((r) => {
+    const c = tls.connect({ host: '127.0.0.1', port: tsrv.address().port, servername: 'files.lab.test', rejectUnauthorized: false }, () => {
+      c.write('POST /login HTTP/1.1\r\nhost: files.lab.test\r\ncontent-length: ' + body.length + '\r\n\r\n' + body);
+    });
+    c.on('data', () => {}); c.on('end', r); c.on('error', r);
+  });
+  const row = page.locator(`tr[data-kind="credential"]`).filter({ hasText: `127.0.0.1:${port}` }).first();
+  await until('the HTTP login in the page', async () => (await row.count()) === 1, 15000);
+  assert.equal((await row.locator('[data-testid="user"]').textContent()), 'alice');
+  const masked = await row.locator('[data-testid="secret"]').textContent();
+  assert.ok(masked.startsWith('S') && !masked.includes('3cret'), `masked: ${masked}`);
+  await until('the TLS session in the page', async () => (await page.locator('tr[data-kind="tls"]').filter({ hasText: 'files.lab.test' }).count()) >= 1, 15000);
+  await shot(page, 'console-traffic');
+  await row.locator('button', { hasText: 'show' }).click();
+  await until('the password revealed', async () => (await row.locator('[data-testid="secret"]').textContent()) === 'S3cret-42');
+  const all = await page.locator('[data-testid="traffic"]').textContent();
+  assert.ok(!all.includes('files.lab.test') || !/S3cret-42.*files\.lab\.test|files\.lab\.test.*S3cret-42/.test(all), 'the TLS session shows no password');
+  srv.close(); tsrv.close();
+  log(`traffic: HTTP login (masked, then revealed) and the TLS session to files.lab.test, live; ${await page.locator('[data-testid="cred-count"]').textContent()} in clear, ${await page.locator('[data-testid="tls-count"]').textContent()} TLS`);
+}
+
+assert.deepEqual(problems, [], 'console errors, dialogs or off-origin requests');
+await close();
