@@ -500,8 +500,10 @@ fn logs_page_equals_tplog_and_shows_hostile_values_as_text() {
         "\"><img src=x onerror=alert(1)>",
         "javascript:alert(document.cookie)",
     ];
+    // As the log holds them (a quote escaped as Apache writes it), which is
+    // how tplog reports them and the page must show them.
+    let hostile: Vec<String> = hostile.iter().map(|ua| ua.replace('"', "\\\"")).collect();
     for (i, ua) in hostile.iter().enumerate() {
-        let ua = ua.replace('"', "\\\"");
         text.push_str(&format!(
             "10.6.6.{i} - - [09/Feb/2014:23:00:0{i} +0100] \"GET /x.html HTTP/1.1\" 200 10 \"-\" \"{ua}\"\n"
         ));
