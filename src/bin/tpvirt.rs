@@ -7,6 +7,8 @@ use clap::Parser;
 use tplab::cli::virt::Cli;
 
 fn main() {
+    // Man page and completions for packagers: `tpvirt --generate man` etc.
+    tplab::cli::generate::handle(<Cli as clap::CommandFactory>::command);
     let args = Cli::parse();
     let result = tplab::cli::virt::main(args).map_err(anyhow::Error::from);
     tplab::cli::exit("tpvirt", result)

@@ -1,6 +1,8 @@
 //! What the three binaries share: exit codes, error reporting, a closed
-//! pipe, output formats, the progress bar, and tpvirt's commands.
+//! pipe, output formats, the progress bar, `--generate` (man page and
+//! completions) and tpvirt's commands.
 
+pub mod generate;
 pub mod progress;
 #[cfg(feature = "libvirt")]
 pub mod virt;
