@@ -6,8 +6,10 @@
 
 mod bench;
 mod bench_sniff;
+mod deb;
 mod fuzz;
 mod gen_pcap;
+mod install_test;
 mod lab;
 mod sys;
 mod virt_lab;
@@ -68,6 +70,8 @@ fn main() {
         Some("lab") => lab::run(&args[1..]),
         Some("bench-sniff") => bench_sniff::run(&args[1..]),
         Some("fuzz") => fuzz::run_cmd(&args[1..]),
+        Some("deb" | "dist") => deb::run_cmd(),
+        Some("test-install") => install_test::run(),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -185,7 +189,9 @@ fn test(args: &[String]) -> Result<()> {
     sys::ensure_packages(&["g++"])?;
     run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     // The doc tests (all-targets leaves them out).
-    run(cargo().args(["test", "--quiet", "--doc"]))
+    run(cargo().args(["test", "--quiet", "--doc"]))?;
+    // The Debian package, installed, used from /usr/bin and purged (root).
+    install_test::run()
 }
 
 /// Where BENCHMARKS.md's tpsniff part starts: `cargo xtask bench` writes
