@@ -88,7 +88,11 @@ pub fn run() -> Result<()> {
         return Ok(());
     }
     if installed_files().is_some() {
-        bail!("tplab is already installed (dpkg -L tplab): remove it first (apt-get remove --purge tplab); this test installs and purges it");
+        // Someone's own installation: not this test's to purge.
+        eprintln!(
+            "test-install: skipped: tplab is already installed on this machine (dpkg -L tplab); this test installs and purges it, so run it after `apt-get remove --purge tplab`"
+        );
+        return Ok(());
     }
     sys::ensure_packages(PACKAGES)?;
     let t = Instant::now();

@@ -23,8 +23,10 @@ pub use run::{run, Out};
 /// and output that could not be written.
 #[derive(Debug, Error)]
 pub enum CommandError {
+    /// Boxed: VirtError's variants are large, and this is every command's
+    /// error type.
     #[error(transparent)]
-    Virt(#[from] VirtError),
+    Virt(Box<VirtError>),
     #[error(transparent)]
     Disk(#[from] DiskError),
     #[error(transparent)]
@@ -35,6 +37,12 @@ pub enum CommandError {
     Json(#[from] serde_json::Error),
     #[error("writing output")]
     Output(#[from] std::io::Error),
+}
+
+impl From<VirtError> for CommandError {
+    fn from(e: VirtError) -> Self {
+        CommandError::Virt(Box::new(e))
+    }
 }
 
 /// Runs the parsed command line, writing what it prints to stdout once it
