@@ -70,6 +70,7 @@ socket, the libvirt connections and the captures, then becomes that user.")]
 }
 
 fn main() -> ExitCode {
+    tplab::cli::generate::handle(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Serve {

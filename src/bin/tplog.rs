@@ -375,6 +375,8 @@ fn run(cfg: Config) -> Result<bool> {
 }
 
 fn main() {
+    // Man page and completions for packagers: `tplog --generate man` etc.
+    tplab::cli::generate::handle(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
     let result = Config::new(cli.cmd)
         .context("invalid arguments")

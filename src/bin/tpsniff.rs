@@ -285,6 +285,8 @@ fn live(a: &Args, iface: &str, sniffer: &mut Sniffer, out: &mut Out) -> anyhow::
 }
 
 fn main() {
+    // Man page and completions for packagers: `tpsniff --generate man` etc.
+    tplab::cli::generate::handle(<Args as clap::CommandFactory>::command);
     let args = Args::parse();
     cli::exit("tpsniff", run(&args));
 }

@@ -1,7 +1,11 @@
 //! What the three binaries share: exit codes, error reporting, a closed
-//! pipe, output formats and the progress bar.
+//! pipe, output formats, the progress bar, `--generate` (man page and
+//! completions) and tpvirt's commands.
 
+pub mod generate;
 pub mod progress;
+#[cfg(feature = "libvirt")]
+pub mod virt;
 
 use std::error::Error;
 use std::fmt::Display;

@@ -1,4 +1,5 @@
-//! libvirt domain commands and qcow2 disks (issue 6, binary `tpvirt`).
+//! libvirt domain commands and qcow2 disks (binary `tpvirt`; its command
+//! definitions are in `cli::virt`).
 //!
 //! The pure parts ([`disk`], [`size`], [`xml`], [`watch`], [`check`]) build
 //! without libvirt; the rest needs feature `libvirt`. Engines return data;

@@ -37,43 +37,30 @@ use tplab::sniff::proto::tls::build as tlsb;
 use tplab::testgen::pcap::{login_post, Conn, Link, Rng};
 
 use crate::lab::Lab;
-use crate::{cargo, parse_size, root, run as must};
+use crate::{cargo, root, run as must};
 
-struct Opts {
+/// `cargo xtask bench-sniff` options.
+#[derive(clap::Args, Debug)]
+pub struct Opts {
+    /// Size of the generated mixed capture (500M, 1G, or bytes).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = crate::bench::size_arg)]
     size: u64,
-    runs: usize,
+    /// Alternated runs of each offline command (the table gives medians).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Distinct flows of the SYN flood.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     flows: u64,
+    /// Leave out the live replay in the lab's namespaces (needs root).
+    #[arg(long = "no-live", action = clap::ArgAction::SetFalse)]
     live: bool,
+    /// Leave out tshark (the slowest comparison).
+    #[arg(long = "no-tshark", action = clap::ArgAction::SetFalse)]
     tshark: bool,
-    out: PathBuf,
-}
-
-fn parse(args: &[String]) -> Result<Opts> {
-    let mut o = Opts {
-        size: 1 << 30,
-        runs: 3,
-        flows: 1_000_000,
-        live: true,
-        tshark: true,
-        out: root().join("BENCHMARKS.md"),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--size" => o.size = parse_size(val()?)?,
-            "--runs" => o.runs = val()?.parse().context("--runs")?,
-            "--flows" => o.flows = val()?.parse().context("--flows")?,
-            "--no-live" => o.live = false,
-            "--no-tshark" => o.tshark = false,
-            "-o" => o.out = PathBuf::from(val()?),
-            other => bail!("bench-sniff: unknown option {other:?} (options: --size SIZE, --runs N, --flows N, --no-live, --no-tshark, -o FILE)"),
-        }
-    }
-    if o.runs < 1 {
-        bail!("--runs must be at least 1");
-    }
-    Ok(o)
+    /// The file whose tpsniff part is rewritten (default: BENCHMARKS.md).
+    #[arg(short = 'o', value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// A classic pcap file written as it goes (Ethernet, microseconds).
@@ -406,8 +393,11 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores (shared with other builds)")
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
+pub fn run(o: &Opts) -> Result<()> {
+    let md_file = o
+        .out
+        .clone()
+        .unwrap_or_else(|| root().join("BENCHMARKS.md"));
     let mut pkgs = vec!["tcpdump", "ngrep", "tcpreplay"];
     if o.tshark {
         pkgs.push("tshark");
@@ -611,9 +601,9 @@ pub fn run(args: &[String]) -> Result<()> {
     md.push('\n');
     let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --no-live --no-tshark`).");
 
-    crate::write_bench_part(&o.out, &md, true)?;
+    crate::write_bench_part(&md_file, &md, true)?;
     println!("{md}");
-    eprintln!("bench-sniff: written to {}", o.out.display());
+    eprintln!("bench-sniff: written to {}", md_file.display());
     Ok(())
 }
 

@@ -43,23 +43,20 @@ struct Figures {
     ok: bool,
 }
 
-pub fn run_cmd(args: &[String]) -> Result<()> {
-    let mut secs: u64 = 600;
-    let mut targets: Vec<String> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--secs" => {
-                secs = it
-                    .next()
-                    .context("--secs needs a value")?
-                    .parse()
-                    .context("--secs")?
-            }
-            t if TARGETS.contains(&t) => targets.push(t.to_string()),
-            other => bail!("fuzz: unknown option or target {other:?}; targets: {TARGETS:?}"),
-        }
-    }
+/// `cargo xtask fuzz` options.
+#[derive(clap::Args, Debug)]
+pub struct Opts {
+    /// Seconds per target.
+    #[arg(long, value_name = "N", default_value_t = 600)]
+    secs: u64,
+    /// Targets to run, one after the other (default: all).
+    #[arg(value_name = "TARGET", value_parser = clap::builder::PossibleValuesParser::new(TARGETS.iter().copied()))]
+    targets: Vec<String>,
+}
+
+pub fn run_cmd(o: &Opts) -> Result<()> {
+    let secs = o.secs;
+    let mut targets = o.targets.clone();
     if targets.is_empty() {
         targets = TARGETS.iter().map(|s| s.to_string()).collect();
     }

@@ -3,30 +3,26 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-pub fn run(args: &[String]) -> Result<()> {
-    let mut seed = 1u64;
+/// `cargo xtask gen-pcap` options.
+#[derive(clap::Args, Debug)]
+pub struct Opts {
+    /// Seed of the generator (the same seed, the same captures).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Where to write them (default: testdata/pcap).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+pub fn run(o: &Opts) -> Result<()> {
+    let seed = o.seed;
     // Default: <repo>/testdata/pcap, wherever cargo xtask is run from.
-    let mut out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/pcap");
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--seed" => {
-                seed = it
-                    .next()
-                    .context("--seed needs a value")?
-                    .parse()
-                    .context("--seed")?
-            }
-            "--out" => out = it.next().context("--out needs a directory")?.into(),
-            "-h" | "--help" => {
-                println!("cargo xtask gen-pcap [--seed N] [--out DIR]   (default: seed 1, testdata/pcap)");
-                return Ok(());
-            }
-            other => bail!("gen-pcap: unknown argument {other:?}"),
-        }
-    }
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/pcap"));
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let out = out.canonicalize().unwrap_or(out);
     let paths = tplab::testgen::pcap::write_all(&out, seed)

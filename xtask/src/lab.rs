@@ -605,59 +605,86 @@ printf 'Content-Type: text/html; charset=utf-8\r\nCache-Control: no-store\r\n\r\
 printf '<!doctype html><title>Clock</title><meta http-equiv="refresh" content="1"><h1>%s</h1>\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 "#;
 
-const HELP: &str = "\
-cargo xtask lab up [--name NAME]          make the namespaces, br0 and apache2 (HTTP and HTTPS)
-cargo xtask lab login --http|--https [--user U] [--password P] [--name NAME]
-                                          log in from the client namespace with curl
-cargo xtask lab get --http|--https PATH   fetch a page from the client namespace
-cargo xtask lab status [--name NAME]      what is up, and the commands to sniff it
-cargo xtask lab down [--name NAME]        remove everything the lab made (safe twice)
-(default name: tplab; root needed)";
+/// `cargo xtask lab` (root needed).
+#[derive(clap::Args, Debug)]
+pub struct Opts {
+    /// The lab's name: namespaces NAME-lab, NAME-guest, NAME-client.
+    #[arg(long, value_name = "NAME", default_value = "tplab", global = true)]
+    name: String,
+    #[command(subcommand)]
+    cmd: LabCmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum LabCmd {
+    /// Make the namespaces, br0 and apache2 (HTTP and HTTPS).
+    Up,
+    /// Remove everything the lab made (safe twice).
+    Down,
+    /// What is up, and the commands to sniff it.
+    Status,
+    /// Log in from the client namespace with curl.
+    Login {
+        #[command(flatten)]
+        scheme: Scheme,
+        /// The user name posted.
+        #[arg(long, value_name = "U", default_value = DEFAULT_USER)]
+        user: String,
+        /// The password posted.
+        #[arg(long, value_name = "P", default_value = DEFAULT_PASSWORD)]
+        password: String,
+    },
+    /// Fetch a page from the client namespace (HTTP unless --https).
+    Get {
+        /// Plain HTTP (the default).
+        #[arg(long, conflicts_with = "https")]
+        http: bool,
+        /// HTTPS.
+        #[arg(long)]
+        https: bool,
+        /// The page, e.g. /cgi-bin/clock.
+        path: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+struct Scheme {
+    /// Plain HTTP (port 80): the password crosses br0 in cleartext.
+    #[arg(long)]
+    http: bool,
+    /// HTTPS (port 443).
+    #[arg(long)]
+    https: bool,
+}
 
 /// `cargo xtask lab ...`
-pub fn run(args: &[String]) -> Result<()> {
-    let mut name = "tplab".to_string();
-    let mut https = None;
-    let mut user = DEFAULT_USER.to_string();
-    let mut password = DEFAULT_PASSWORD.to_string();
-    let mut rest = Vec::new();
-    let mut it = args.iter().skip(1);
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--name" => name = val()?.clone(),
-            "--http" => https = Some(false),
-            "--https" => https = Some(true),
-            "--user" => user = val()?.clone(),
-            "--password" => password = val()?.clone(),
-            "-h" | "--help" => {
-                println!("{HELP}");
-                return Ok(());
-            }
-            other if !other.starts_with('-') => rest.push(other.to_string()),
-            other => bail!("lab: unknown option {other:?}\n{HELP}"),
-        }
-    }
-    let lab = Lab::new(&name)?;
-    match args.first().map(String::as_str) {
-        Some("up") => {
+pub fn run(o: &Opts) -> Result<()> {
+    let name = &o.name;
+    let lab = Lab::new(name)?;
+    match &o.cmd {
+        LabCmd::Up => {
             crate::sys::ensure_packages(PACKAGES)?;
             lab.up()?;
             print!("{}", lab.status());
             Ok(())
         }
-        Some("down") => {
+        LabCmd::Down => {
             lab.down()?;
             println!("lab {name}: down");
             Ok(())
         }
-        Some("status") => {
+        LabCmd::Status => {
             print!("{}", lab.status());
             Ok(())
         }
-        Some("login") => {
-            let https = https.context("lab login: --http or --https?")?;
-            let answer = lab.login(https, &user, &password)?;
+        LabCmd::Login {
+            scheme,
+            user,
+            password,
+        } => {
+            let https = scheme.https;
+            let answer = lab.login(https, user, password)?;
             println!(
                 "client {CLIENT_IP} posted user={user} password={password} to {}",
                 Lab::url(https, "/cgi-bin/login")
@@ -665,11 +692,9 @@ pub fn run(args: &[String]) -> Result<()> {
             print!("{answer}");
             Ok(())
         }
-        Some("get") => {
-            let path = rest.first().context("lab get: which path?")?;
-            print!("{}", lab.get(https.unwrap_or(false), path)?);
+        LabCmd::Get { https, path, .. } => {
+            print!("{}", lab.get(*https, path)?);
             Ok(())
         }
-        _ => bail!("lab: up, down, login, get or status?\n{HELP}"),
     }
 }

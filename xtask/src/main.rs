@@ -6,8 +6,10 @@
 
 mod bench;
 mod bench_sniff;
+mod deb;
 mod fuzz;
 mod gen_pcap;
+mod install_test;
 mod lab;
 mod sys;
 mod virt_lab;
@@ -17,41 +19,92 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
 
-const USAGE: &str = "\
-usage: cargo xtask <task> [options]
+/// Set-up, tests, benchmarks, fuzzing and test data for tplab.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true,
+    disable_help_subcommand = true
+)]
+struct Xtask {
+    #[command(subcommand)]
+    task: Task,
+}
 
-tasks:
-  demo                 build tplog and run the lab's four log queries on testdata/access.log
-  test                 install what the tests need, then run the whole test suite
-  gen-log [options]    write a realistic access log (deterministic for a seed)
-      -o FILE            output file (default: stdout)
-      --lines N          number of lines (default 10000)
-      --size SIZE        stop at this size instead (e.g. 500M, 1G, 10G)
-      --seed N           seed (default 1)
-      --plain            no lookalikes or malformed lines (grep and tplog then agree)
-  gen-pcap [--seed N] [--out DIR]
-                       write the deterministic test captures (default testdata/pcap) and
-                       what each must yield
-  virt-lab-deps        install libvirtd, QEMU and the tiny guest's packages (root; the
-                       real-QEMU test in tests/e2e_virt.rs needs them)
-  bench [--size SIZE]  whole-process comparison of tplog with the lab's pipelines,
-                       ripgrep, mawk and GoAccess on a generated log; writes BENCHMARKS.md
-  lab up|down|status [--name NAME]
-                       the lab network in namespaces (br0, apache2 over HTTP and HTTPS, a
-                       client); root; see docs/lab.md
-  lab login --http|--https [--user U] [--password P]
-                       log in from the client namespace with curl
-  bench-sniff [--size SIZE] [--runs N]
-                       tpsniff against tcpdump|grep, ngrep and tshark on a generated capture,
-                       live replay and a million-flow SYN flood; writes BENCHMARKS.md's tpsniff part
-  web                  build the web console's front end (npm ci, esbuild) into web/dist
-  console [-c URI]...  build and start the web console (`tplab serve`), by default on
-                       libvirt's test driver; prints the URL to open
-  fuzz [--secs N] [TARGET...]
-                       run the cargo-fuzz targets of fuzz/ one after the other, N seconds
-                       each (default 600), niced; prints executions, coverage, crashes
-";
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// Build tplog and run the lab's four log queries on testdata/access.log.
+    Demo,
+    /// Install what the tests need, then run the whole test suite (and, as
+    /// root, the package's install test).
+    Test {
+        /// Passed to `cargo test` (e.g. a test name, or `-- --nocapture`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CARGO TEST ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Write a realistic access log (deterministic for a seed).
+    GenLog(GenLogOpts),
+    /// Write the deterministic test captures and what each must yield.
+    GenPcap(gen_pcap::Opts),
+    /// Install libvirtd, QEMU and the tiny guest's packages (root; the
+    /// real-QEMU test in tests/e2e_virt.rs needs them).
+    VirtLabDeps,
+    /// Whole-process comparison of tplog with the lab's pipelines, ripgrep,
+    /// mawk and GoAccess on a generated log; writes BENCHMARKS.md.
+    Bench(bench::Opts),
+    /// The lab network in namespaces (br0, apache2 over HTTP and HTTPS, a
+    /// client); root; see docs/lab.md.
+    Lab(lab::Opts),
+    /// tpsniff against tcpdump|grep, ngrep and tshark on a generated
+    /// capture, live replay and a million-flow SYN flood; writes
+    /// BENCHMARKS.md's tpsniff part.
+    BenchSniff(bench_sniff::Opts),
+    /// Run the cargo-fuzz targets of fuzz/ one after the other, niced;
+    /// prints executions, coverage, crashes.
+    Fuzz(fuzz::Opts),
+    /// Build the web console's front end (npm ci, esbuild) into web/dist.
+    Web,
+    /// Build and start the web console (`tplab serve`), by default on
+    /// libvirt's test driver; prints the URL to open.
+    Console {
+        /// Passed to `tplab serve` (e.g. `-c qemu:///system --log FILE`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SERVE ARGS")]
+        args: Vec<String>,
+    },
+    /// Build the Debian package of every binary (target/debian/*.deb).
+    #[command(alias = "dist")]
+    Deb,
+    /// Build the package, install it with apt-get, use the tools from
+    /// /usr/bin, purge it (root; otherwise says what it skipped).
+    TestInstall,
+}
+
+/// `cargo xtask gen-log` options.
+#[derive(clap::Args, Debug)]
+struct GenLogOpts {
+    /// Output file (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Number of lines [default: 10000].
+    #[arg(long, value_name = "N", conflicts_with = "size")]
+    lines: Option<u64>,
+    /// Stop at this size instead (e.g. 500M, 1G, 10G).
+    #[arg(long, value_name = "SIZE", value_parser = bench::size_arg)]
+    size: Option<u64>,
+    /// Seed.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// No lookalikes or malformed lines (grep and tplog then agree).
+    #[arg(long)]
+    plain: bool,
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,24 +114,26 @@ fn root() -> PathBuf {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("demo") => demo(),
-        Some("test") => test(&args[1..]),
-        Some("gen-log") => gen_log(&args[1..]),
-        Some("gen-pcap") => gen_pcap::run(&args[1..]),
-        Some("virt-lab-deps") => virt_lab::install_deps(),
-        Some("bench") => bench::run(&args[1..]),
-        Some("lab") => lab::run(&args[1..]),
-        Some("bench-sniff") => bench_sniff::run(&args[1..]),
-        Some("fuzz") => fuzz::run_cmd(&args[1..]),
-        Some("web") => web::build(),
-        Some("console") => console(&args[1..]),
-        Some("help" | "-h" | "--help") | None => {
-            print!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(anyhow::anyhow!("unknown task {other:?}\n\n{USAGE}")),
+    // No task: list them (and exit 0, as `cargo xtask help` would).
+    if std::env::args_os().len() <= 1 {
+        let _ = <Xtask as clap::CommandFactory>::command().print_help();
+        return;
+    }
+    let x = Xtask::parse();
+    let result = match x.task {
+        Task::Demo => demo(),
+        Task::Test { args } => test(&args),
+        Task::GenLog(o) => gen_log(&o),
+        Task::GenPcap(o) => gen_pcap::run(&o),
+        Task::VirtLabDeps => virt_lab::install_deps(),
+        Task::Bench(o) => bench::run(&o),
+        Task::Lab(o) => lab::run(&o),
+        Task::BenchSniff(o) => bench_sniff::run(&o),
+        Task::Fuzz(o) => fuzz::run_cmd(&o),
+        Task::Web => web::build(),
+        Task::Console { args } => console(&args),
+        Task::Deb => deb::run_cmd(),
+        Task::TestInstall => install_test::run(),
     };
     if let Err(e) = result {
         eprintln!("xtask: error: {e:#}");
@@ -182,14 +237,8 @@ fn test(args: &[String]) -> Result<()> {
         sys::ensure_packages(web::BROWSER_PACKAGES)?;
     }
     let mut c = cargo();
-    c.args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--features",
-        "tplab/console",
-    ])
-    .args(args);
+    c.args(["test", "--workspace", "--all-targets", "--features", "tplab/console"])
+        .args(args);
     run(&mut c)?;
     // tplog must also build without the C libraries.
     run(cargo().args([
@@ -204,20 +253,15 @@ fn test(args: &[String]) -> Result<()> {
     sys::ensure_packages(&["g++"])?;
     run(cargo().args(["build", "--quiet", "--manifest-path", "fuzz/Cargo.toml"]))?;
     // The doc tests (all-targets leaves them out).
-    run(cargo().args(["test", "--quiet", "--doc"]))
+    run(cargo().args(["test", "--quiet", "--doc"]))?;
+    // The Debian package, installed, used from /usr/bin and purged (root).
+    install_test::run()
 }
 
 /// Builds the console and runs `tplab serve` in the foreground.
 fn console(args: &[String]) -> Result<()> {
     web::build()?;
-    run(cargo().args([
-        "build",
-        "--quiet",
-        "--features",
-        "console",
-        "--bin",
-        "tplab",
-    ]))?;
+    run(cargo().args(["build", "--quiet", "--features", "console", "--bin", "tplab"]))?;
     let mut c = Command::new(root().join("target/debug/tplab"));
     c.arg("serve");
     if !args.iter().any(|a| a == "-c" || a.starts_with("--connect")) {
@@ -264,29 +308,25 @@ pub fn parse_size(s: &str) -> Result<u64> {
     Ok((n * mult as f64) as u64)
 }
 
-fn gen_log(args: &[String]) -> Result<()> {
+fn gen_log(o: &GenLogOpts) -> Result<()> {
     use tplab::testgen::log::{write_log, GenOpts};
-    let mut opts = GenOpts::default();
-    let mut out: Option<PathBuf> = None;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "-o" | "--output" => out = Some(PathBuf::from(val()?)),
-            "--lines" => opts.lines = Some(val()?.parse().context("--lines")?),
-            "--size" => {
-                opts.bytes = Some(parse_size(val()?)?);
-                opts.lines = None;
-            }
-            "--seed" => opts.seed = val()?.parse().context("--seed")?,
-            "--plain" => {
-                opts.traps = false;
-                opts.malformed = false;
-            }
-            other => bail!("gen-log: unknown option {other:?}\n\n{USAGE}"),
-        }
+    let mut opts = GenOpts {
+        seed: o.seed,
+        ..GenOpts::default()
+    };
+    if let Some(n) = o.lines {
+        opts.lines = Some(n);
     }
-    let rep = match &out {
+    if let Some(b) = o.size {
+        opts.bytes = Some(b);
+        opts.lines = None;
+    }
+    if o.plain {
+        opts.traps = false;
+        opts.malformed = false;
+    }
+    let out = &o.output;
+    let rep = match out {
         Some(p) => {
             let f =
                 std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
@@ -307,6 +347,51 @@ fn gen_log(args: &[String]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Task {
+        let mut v = vec!["cargo xtask"];
+        v.extend(args);
+        Xtask::try_parse_from(v).unwrap().task
+    }
+
+    #[test]
+    fn test_passes_its_arguments_to_cargo_test_as_given() {
+        match parse(&["test", "--test", "generate", "--", "--nocapture"]) {
+            Task::Test { args } => assert_eq!(args, ["--test", "generate", "--", "--nocapture"]),
+            t => panic!("{t:?}"),
+        }
+        match parse(&["test"]) {
+            Task::Test { args } => assert!(args.is_empty()),
+            t => panic!("{t:?}"),
+        }
+    }
+
+    #[test]
+    fn task_options_keep_their_defaults() {
+        match parse(&["bench"]) {
+            Task::Bench(o) => assert_eq!(
+                format!("{o:?}"),
+                "Opts { size: 1073741824, runs: 5, goaccess: true, mem10g: false, out: None }"
+            ),
+            t => panic!("{t:?}"),
+        }
+        match parse(&["bench-sniff", "--size", "500M", "--no-live"]) {
+            Task::BenchSniff(o) => assert_eq!(format!("{o:?}"), "Opts { size: 524288000, runs: 3, flows: 1000000, live: false, tshark: true, out: None }"),
+            t => panic!("{t:?}"),
+        }
+        match parse(&["gen-log", "--size", "1G", "--plain"]) {
+            Task::GenLog(o) => {
+                assert_eq!(
+                    (o.size, o.lines, o.seed, o.plain),
+                    (Some(1 << 30), None, 1, true)
+                )
+            }
+            t => panic!("{t:?}"),
+        }
+        assert!(matches!(parse(&["dist"]), Task::Deb));
+        assert!(Xtask::try_parse_from(["cargo xtask", "bench", "--runs", "0"]).is_err());
+        assert!(Xtask::try_parse_from(["cargo xtask", "fuzz", "no_such_target"]).is_err());
+    }
 
     #[test]
     fn each_bench_rewrites_only_its_part_of_benchmarks_md() {

@@ -10,7 +10,9 @@ use anyhow::{bail, Result};
 /// compare against or drive. The end-to-end lab tests (tests/e2e_lab.rs)
 /// need apache2 (the lab's web server, mod_ssl included), openssl (its
 /// certificate), curl (the client), tcpdump (the reference recording) and
-/// iproute2 (namespaces, veths, the bridge, `ss`).
+/// iproute2 (namespaces, veths, the bridge, `ss`). The `--generate` tests
+/// (tests/generate.rs) render the man pages with man-db and load the
+/// completions into bash, zsh and fish.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
     "libpcap-dev",
@@ -21,6 +23,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "curl",
     "tcpdump",
+    "man-db",
+    "zsh",
+    "fish",
 ];
 
 fn installed(pkg: &str) -> bool {
