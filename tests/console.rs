@@ -375,6 +375,8 @@ fn browser(script: &str, c: &Console, env: &[(&str, &str)]) -> Output {
     let out = String::from_utf8_lossy(&o.stdout);
     let err = String::from_utf8_lossy(&o.stderr);
     eprintln!("{out}{err}");
+    // Kept beside the screenshots: the figures the scripts print.
+    let _ = std::fs::write(shots.join(format!("{script}.{}.txt", std::process::id())), format!("{out}{err}"));
     assert!(
         o.status.success(),
         "web/tests/{script} failed:\n{out}\n{err}"

@@ -1306,6 +1306,11 @@ fn web_console(lab: &Lab, ua: &str, ub: &str) {
         String::from_utf8_lossy(&o.stderr),
     );
     eprintln!("{out}{err}");
+    // Kept beside the screenshots: the figures the script prints.
+    let _ = std::fs::write(
+        root.join("target/screenshots/guest.mjs.txt"),
+        format!("{out}{err}"),
+    );
     assert!(
         o.status.success() && out.contains("guest: every step checked"),
         "web/tests/guest.mjs failed"

@@ -57,9 +57,8 @@ export function chart(title, series, fmt, id) {
       const d = ser.points.map((p, j) => `${j ? 'L' : 'M'}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join('');
       s.append(svg('path', { d, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.5, 'vector-effect': 'non-scaling-stroke', 'data-series': ser.name }));
     });
-    const t = svg('text', { x: W - P, y: 12, 'text-anchor': 'end', 'font-size': 10, fill: '#57606a' });
-    t.textContent = `max ${fmt(y1)}`;
-    s.append(t);
+    // The scale in HTML: text inside the stretched SVG would be distorted.
+    box.append(el('div', { class: 'muted', style: 'font-size:.75rem;text-align:right' }, `max ${fmt(y1)}`));
   }
   box.append(s);
   return box;
