@@ -37,6 +37,16 @@ if (outside) {
   await until('running again', async () => (await stateOf('test')) === 'running');
 }
 
+// Reboot keeps it running; shutdown (ACPI) turns it off; start again.
+await click('test', 'reboot');
+await until('reboot result', async () => (await lastResult()).includes('reboot test: done'));
+assert.equal(await stateOf('test'), 'running');
+await click('test', 'shutdown');
+await until('shut off in the page', async () => (await stateOf('test')) === 'shut off');
+if (outside) assert.equal(tpvirtJson('info', 'test').state, 'shut off');
+await click('test', 'start');
+await until('running in the page', async () => (await stateOf('test')) === 'running');
+
 // Resources in the detail panel.
 await row('test').locator('td.name').click();
 await page.locator('[data-testid="detail"] h2').first().waitFor();
@@ -101,6 +111,14 @@ for (const name of ['lab-new-clone', 'lab-new']) {
   await until(`${name} gone`, async () => (await page.locator(`tr[data-domain="${name}"]`).count()) === 0);
   if (outside) assert.ok(!tpvirtJson('list', '--all').some((d) => d.name === name));
 }
+
+// A transient domain: created running, gone once destroyed.
+await page.locator('[data-testid="new-xml"]').fill(xml('lab-transient'));
+await page.locator('button[data-submit="create"]').click();
+await until('lab-transient running', async () => (await page.locator('tr[data-domain="lab-transient"]').count()) === 1 && (await stateOf('lab-transient')) === 'running');
+if (outside) assert.equal(tpvirtJson('info', 'lab-transient').persistent, false);
+await click('lab-transient', 'destroy');
+await until('lab-transient gone', async () => (await page.locator('tr[data-domain="lab-transient"]').count()) === 0);
 
 // A hostile domain name is text, never markup.
 const evil = '<img src=x onerror=alert(1)>';
