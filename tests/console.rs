@@ -215,6 +215,29 @@ fn access_rules_over_real_http() {
     assert_eq!(st, 429, "{body}");
 }
 
+/// A POST as the page makes it: session cookie, Origin and CSRF token.
+fn post_json(
+    c: &Console,
+    cookie: &str,
+    csrf: &str,
+    path: &str,
+    body: &str,
+) -> (u16, String, String) {
+    curl(&[
+        "-H",
+        &format!("Cookie: {cookie}"),
+        "-H",
+        &format!("Origin: {}", c.base),
+        "-H",
+        &format!("x-csrf-token: {csrf}"),
+        "-H",
+        "content-type: application/json",
+        "--data",
+        body,
+        &format!("{}{path}", c.base),
+    ])
+}
+
 #[test]
 fn read_only_refuses_every_change_and_shows_everything() {
     let c = serve(&["-c", "test:///default", "--read-only"]);
@@ -232,36 +255,36 @@ fn read_only_refuses_every_change_and_shows_everything() {
         r#"{"action":"setmem","size":"1G"}"#,
         r#"{"action":"snapshot-create","name":"s"}"#,
     ] {
-        let (st, _, answer) = curl(&[
-            "-H",
-            &ck,
-            "-H",
-            &format!("Origin: {}", c.base),
-            "-H",
-            &format!("x-csrf-token: {csrf}"),
-            "-H",
-            "content-type: application/json",
-            "--data",
-            body,
-            &format!("{}/api/hosts/0/domains/test", c.base),
-        ]);
+        let (st, _, answer) = post_json(&c, &cookie, &csrf, "/api/hosts/0/domains/test", body);
         assert_eq!(st, 403, "{body}: {answer}");
         assert!(answer.contains("read-only"), "{answer}");
     }
+    let (st, _, answer) = post_json(
+        &c,
+        &cookie,
+        &csrf,
+        "/api/hosts/0",
+        r#"{"action":"define","xml":"<domain/>"}"#,
+    );
+    assert_eq!(st, 403, "{answer}");
+    // The graphical console sends keys and clicks: closed too.
     let (st, _, answer) = curl(&[
         "-H",
         &ck,
         "-H",
         &format!("Origin: {}", c.base),
         "-H",
-        &format!("x-csrf-token: {csrf}"),
+        "Connection: Upgrade",
         "-H",
-        "content-type: application/json",
-        "--data",
-        r#"{"action":"define","xml":"<domain/>"}"#,
-        &format!("{}/api/hosts/0", c.base),
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        &format!("{}/api/hosts/0/domains/test/vnc?csrf={csrf}", c.base),
     ]);
     assert_eq!(st, 403, "{answer}");
+    assert!(answer.contains("read-only"), "{answer}");
 }
 
 #[test]
@@ -376,7 +399,10 @@ fn browser(script: &str, c: &Console, env: &[(&str, &str)]) -> Output {
     let err = String::from_utf8_lossy(&o.stderr);
     eprintln!("{out}{err}");
     // Kept beside the screenshots: the figures the scripts print.
-    let _ = std::fs::write(shots.join(format!("{script}.{}.txt", std::process::id())), format!("{out}{err}"));
+    let _ = std::fs::write(
+        shots.join(format!("{script}.{}.txt", std::process::id())),
+        format!("{out}{err}"),
+    );
     assert!(
         o.status.success(),
         "web/tests/{script} failed:\n{out}\n{err}"
@@ -484,7 +510,12 @@ fn machines_page_every_action_by_clicks() {
 
 /// tplog's JSON answer on `file`.
 fn tplog_json(args: &[&str], file: &Path) -> serde_json::Value {
-    let o = Command::new(env!("CARGO_BIN_EXE_tplog")).args(args).args(["--format", "json"]).arg(file).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_tplog"))
+        .args(args)
+        .args(["--format", "json"])
+        .arg(file)
+        .output()
+        .unwrap();
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("tplog {args:?}: {e}"))
 }
 
@@ -522,8 +553,13 @@ fn logs_page_equals_tplog_and_shows_hostile_values_as_text() {
         "hostile": hostile,
     });
     let c = serve(&["-c", "test:///default", "--log", log.to_str().unwrap()]);
-    let o = browser("pages.mjs", &c, &[("MODE", "logs"), ("EXPECT", &expect.to_string())]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("logs: overview, IPs and the --page filter equal tplog"));
+    let o = browser(
+        "pages.mjs",
+        &c,
+        &[("MODE", "logs"), ("EXPECT", &expect.to_string())],
+    );
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("logs: overview, IPs and the --page filter equal tplog"));
 }
 
 #[test]
@@ -533,13 +569,26 @@ fn traffic_page_shows_a_live_login_masked_and_a_tls_session() {
         return;
     }
     if !is_root() {
-        eprintln!("SKIP console traffic page: capturing lo needs root (the console then drops to nobody)");
+        eprintln!(
+            "SKIP console traffic page: capturing lo needs root (the console then drops to nobody)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=files.lab.test", "-days", "1", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=files.lab.test",
+            "-days",
+            "1",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -551,9 +600,15 @@ fn traffic_page_shows_a_live_login_masked_and_a_tls_session() {
     let o = browser(
         "pages.mjs",
         &c,
-        &[("MODE", "traffic"), ("TLS_KEY", key.to_str().unwrap()), ("TLS_CERT", cert.to_str().unwrap())],
+        &[
+            ("MODE", "traffic"),
+            ("TLS_KEY", key.to_str().unwrap()),
+            ("TLS_CERT", cert.to_str().unwrap()),
+        ],
     );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("traffic: HTTP login (masked, then revealed)"));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("traffic: HTTP login (masked, then revealed)")
+    );
 }
 
 #[test]
@@ -566,5 +621,8 @@ fn two_hundred_domains_speed_is_measured() {
     let o = browser("speed.mjs", &c, &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     // A figure, not a limit (the machine is shared): printed for the notes.
-    assert!(out.contains("speed: 201 domains, page interactive"), "{out}");
+    assert!(
+        out.contains("speed: 201 domains, page interactive"),
+        "{out}"
+    );
 }

@@ -75,7 +75,11 @@ enum Task {
     /// libvirt's test driver; prints the URL to open.
     Console {
         /// Passed to `tplab serve` (e.g. `-c qemu:///system --log FILE`).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "SERVE ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "SERVE ARGS"
+        )]
         args: Vec<String>,
     },
     /// Build the Debian package of every binary (target/debian/*.deb).
@@ -237,8 +241,14 @@ fn test(args: &[String]) -> Result<()> {
         sys::ensure_packages(web::BROWSER_PACKAGES)?;
     }
     let mut c = cargo();
-    c.args(["test", "--workspace", "--all-targets", "--features", "tplab/console"])
-        .args(args);
+    c.args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--features",
+        "tplab/console",
+    ])
+    .args(args);
     run(&mut c)?;
     // tplog must also build without the C libraries.
     run(cargo().args([
@@ -261,7 +271,14 @@ fn test(args: &[String]) -> Result<()> {
 /// Builds the console and runs `tplab serve` in the foreground.
 fn console(args: &[String]) -> Result<()> {
     web::build()?;
-    run(cargo().args(["build", "--quiet", "--features", "console", "--bin", "tplab"]))?;
+    run(cargo().args([
+        "build",
+        "--quiet",
+        "--features",
+        "console",
+        "--bin",
+        "tplab",
+    ]))?;
     let mut c = Command::new(root().join("target/debug/tplab"));
     c.arg("serve");
     if !args.iter().any(|a| a == "-c" || a.starts_with("--connect")) {
