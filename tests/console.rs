@@ -496,13 +496,34 @@ fn machines_page_every_action_by_clicks() {
         .as_ref()
         .map_or("test:///default".to_string(), TestDaemon::uri);
     let c = serve(&["-c", &uri]);
-    let env: Vec<(&str, &str)> = match &daemon {
+    let mut env: Vec<(&str, &str)> = match &daemon {
         Some(_) => vec![("TPLAB_URI", uri.as_str())],
         None => vec![],
     };
+    // Real qcow2 files for the overlay, backup and linked-clone clicks; the
+    // console (nobody, as root) writes them.
+    let disks = tempfile::tempdir().unwrap();
+    let dir = disks.path().to_str().unwrap().to_string();
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", &format!("{dir}/base.qcow2"), "16M"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [disks.path().to_path_buf(), disks.path().join("backup")] {
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        env.push(("DISKS", dir.as_str()));
+    } else {
+        eprintln!("SKIP part of console browser test: no qemu-img (qemu-utils) for the overlay, backup and linked clone");
+    }
     let o = browser("machines.mjs", &c, &env);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("machines: every action checked"), "{out}");
+    if made {
+        assert!(out.contains("disks: overlay"), "{out}");
+    }
     if daemon.is_some() {
         assert!(out.contains("terminal resume shown in the page"), "{out}");
     }

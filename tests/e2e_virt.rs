@@ -1265,6 +1265,8 @@ fn web_console(lab: &Lab, ua: &str, ub: &str) {
         return;
     }
     step("web console: serial and graphical consoles, usage, watch, migration from the page");
+    let shots = root.join("target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
     let mut serve = Command::new("ip")
         .args([
             "netns",
@@ -1284,6 +1286,7 @@ fn web_console(lab: &Lab, ua: &str, ub: &str) {
             "nobody",
         ])
         .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(shots.join("tplab-serve.txt")).unwrap())
         .spawn()
         .unwrap();
     let mut url = String::new();

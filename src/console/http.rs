@@ -431,8 +431,10 @@ async fn vnc(
         return Err(ApiError(403, "the console runs --read-only: the graphical console sends keys and clicks, so it is closed".into()));
     }
     let s = Arc::clone(&app.host(h)?.session);
+    let name = d.clone();
     let conn =
         blocking(move || virt::display::open_display(&s, &d).map_err(ApiError::from)).await?;
+    eprintln!("tplab: graphical console of {name}: {}", conn.describe());
     Ok(ws
         .protocols(["binary"])
         .on_upgrade(move |sock| bridge::vnc(sock, conn)))

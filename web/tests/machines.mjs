@@ -3,6 +3,8 @@
 // daemon (TPLAB_URI set), with tpvirt from outside; a change made from the
 // terminal must show in the page within 1 s.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { browser, open, shots, tpvirt, tpvirtJson, until, log } from './harness.mjs';
 
 const URL_ = process.env.TPLAB_URL;
@@ -119,6 +121,41 @@ await until('lab-transient running', async () => (await page.locator('tr[data-do
 if (outside) assert.equal(tpvirtJson('info', 'lab-transient').persistent, false);
 await click('lab-transient', 'destroy');
 await until('lab-transient gone', async () => (await page.locator('tr[data-domain="lab-transient"]').count()) === 0);
+
+// Disks (DISKS: a directory with base.qcow2): a qcow2 overlay + import,
+// a hot backup while it runs, and a linked clone once it is off; the files
+// made are read back with tpvirt's own qcow2 reader.
+if (process.env.DISKS) {
+  const dir = process.env.DISKS;
+  const ov = page.locator('#newdomain');
+  await ov.locator('input[placeholder="base image"]').fill(`${dir}/base.qcow2`);
+  await ov.locator('input[placeholder="new overlay file"]').fill(`${dir}/lab-ov.qcow2`);
+  await ov.locator('input[placeholder="domain name"]').fill('lab-ov');
+  await ov.locator('button[data-submit="Overlay + import"]').click();
+  await until('lab-ov imported', async () => (await page.locator('tr[data-domain="lab-ov"]').count()) === 1);
+  const chain = JSON.parse(execFileSync(process.env.TPVIRT, ['--json', 'disk', 'info', `${dir}/lab-ov.qcow2`], { encoding: 'utf8' }));
+  assert.deepEqual(chain.map((c) => c.filename), [`${dir}/lab-ov.qcow2`, `${dir}/base.qcow2`]);
+  await click('lab-ov', 'start');
+  await until('lab-ov running', async () => (await stateOf('lab-ov')) === 'running');
+  await row('lab-ov').locator('td.name').click();
+  await page.locator('.panel.detail input[placeholder="backup directory"]').fill(`${dir}/backup`);
+  await submit('Hot backup');
+  await until('the backup result', async () => /backup lab-ov: done .*frozen_ms/.test(await lastResult()));
+  const saved = JSON.parse(execFileSync(process.env.TPVIRT, ['--json', 'disk', 'info', ...readdirSync(`${dir}/backup`).map((f) => `${dir}/backup/${f}`)], { encoding: 'utf8' }));
+  assert.equal(saved[0].format, 'qcow2');
+  assert.equal(saved[0]['backing-filename'], `${dir}/base.qcow2`, 'the copy keeps the overlay\'s backing file');
+  await click('lab-ov', 'destroy');
+  await until('lab-ov off', async () => (await stateOf('lab-ov')) === 'shut off');
+  await fill('clone name (auto)', 'lab-ov-linked');
+  await page.locator('.panel.detail input[name="linked"]').check();
+  await submit('Clone');
+  await until('the linked clone', async () => (await page.locator('tr[data-domain="lab-ov-linked"]').count()) === 1);
+  const linked = readdirSync(dir).find((f) => f.startsWith('lab-ov-linked'));
+  assert.ok(linked, `a linked clone's overlay in ${dir}: ${readdirSync(dir)}`);
+  const lchain = JSON.parse(execFileSync(process.env.TPVIRT, ['--json', 'disk', 'info', `${dir}/${linked}`], { encoding: 'utf8' }));
+  assert.equal(lchain[1].filename, `${dir}/lab-ov.qcow2`, 'the linked clone sits on the original disk');
+  log(`disks: overlay ${dir}/lab-ov.qcow2 on base.qcow2, hot backup ${saved[0].filename}, linked clone ${linked} on the overlay`);
+}
 
 // A hostile domain name is text, never markup.
 const evil = '<img src=x onerror=alert(1)>';
