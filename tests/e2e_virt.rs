@@ -1299,6 +1299,8 @@ fn web_console(lab: &Lab, ua: &str, ub: &str) {
             .current_dir(root.join("web"))
             .env("TPLAB_URL", url.trim())
             .env("GUEST_IP", ip_of(MAC_WEB))
+            .env("BOOT_DOMAIN", "imported")
+            .env("BOOT_IP", ip_of(MAC_IMPORT))
             .env("SHOTS", root.join("target/screenshots")),
         Duration::from_secs(400),
     );
