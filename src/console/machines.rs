@@ -265,7 +265,7 @@ pub fn act(
         A::Clone { name: n, linked } => {
             let o = virt::clone::CloneOptions {
                 original: name.into(),
-                auto: n.as_deref().is_none_or(str::is_empty),
+                auto: n.as_deref().map_or(true, str::is_empty),
                 name: n.filter(|x| !x.is_empty()),
                 mac: None,
                 linked,

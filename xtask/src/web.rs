@@ -44,7 +44,7 @@ pub fn build() -> Result<()> {
     let stamp = web.join("node_modules/.package-lock.json");
     let lock_time = std::fs::metadata(web.join("package-lock.json"))?.modified()?;
     let installed = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
-    if installed.is_none_or(|t| t < lock_time) {
+    if installed.map_or(true, |t| t < lock_time) {
         eprintln!("xtask: npm ci in web/");
         run(Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
@@ -59,7 +59,7 @@ pub fn build() -> Result<()> {
             .and_then(|m| m.modified())
             .ok(),
     );
-    if built.is_none_or(|b| sources.is_some_and(|s| s > b) || b < lock_time) {
+    if built.map_or(true, |b| sources.is_some_and(|s| s > b) || b < lock_time) {
         eprintln!("xtask: building the console's front end (web/dist)");
         run(Command::new("node").arg("build.mjs").current_dir(&web))?;
     }
