@@ -6,9 +6,12 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
+use super::flow::udp::{UdpFlow, UdpTable};
 use super::flow::{AppState, End, Flow, FlowTable, Limits};
-use super::link::{self, Decoded, LinkType};
-use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
+use super::link::{self, Decoded, LinkType, UdpDatagram};
+use super::proto::{
+    self, ftp, http, imap, pop3, postgres, redis, smtp, snmp, telnet, tls, Hit, Kind,
+};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -50,7 +53,37 @@ enum App {
     Imap(imap::Imap),
     Smtp(smtp::Smtp),
     Telnet(Box<telnet::Telnet>),
+    Postgres(Box<postgres::Postgres>),
+    Redis(redis::Redis),
     Other,
+}
+
+/// What the engine keeps per UDP flow.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum UdpApp {
+    #[default]
+    Undecided,
+    Snmp,
+    Other,
+}
+
+impl UdpApp {
+    fn decide(f: &UdpFlow<UdpApp>, payload: &[u8]) -> UdpApp {
+        let ports = [f.client.port(), f.server.port()];
+        if ports.iter().any(|p| matches!(p, 161 | 162)) || snmp::looks_like(payload) {
+            UdpApp::Snmp
+        } else {
+            UdpApp::Other
+        }
+    }
+
+    fn kind_name(self) -> &'static str {
+        match self {
+            UdpApp::Undecided => "udp-undecided",
+            UdpApp::Snmp => "snmp",
+            UdpApp::Other => "udp-other",
+        }
+    }
 }
 
 impl AppState for App {
@@ -73,6 +106,8 @@ impl App {
             App::Imap(_) => "imap",
             App::Smtp(_) => "smtp",
             App::Telnet(_) => "telnet",
+            App::Postgres(_) => "postgres",
+            App::Redis(_) => "redis",
             App::Other => "other",
         }
     }
@@ -82,7 +117,13 @@ impl App {
 /// are counted in [`Summary::latency_untimed`], not timed (memory bound).
 pub const MAX_TIMED_SERVERS: usize = 1024;
 
-type CredKey = (Proto, SocketAddr, Option<Vec<u8>>, Option<Vec<u8>>);
+type CredKey = (
+    Proto,
+    SocketAddr,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<proto::Crackable>,
+);
 
 /// Everything but the flow table (so both can be borrowed at once).
 #[derive(Debug)]
@@ -97,6 +138,7 @@ struct Ctx {
 #[derive(Debug)]
 pub struct Sniffer {
     flows: FlowTable<App>,
+    udp: UdpTable<UdpApp>,
     ctx: Ctx,
 }
 
@@ -110,6 +152,7 @@ impl Sniffer {
     pub fn new(cfg: Config) -> Self {
         Sniffer {
             flows: FlowTable::new(cfg.limits),
+            udp: UdpTable::new(cfg.limits),
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
@@ -139,6 +182,10 @@ impl Sniffer {
                 sum.fragments += 1;
                 return out;
             }
+            Ok(Decoded::Udp(d)) => {
+                self.datagram(ts, &d, &mut out);
+                return out;
+            }
             Ok(Decoded::Tcp(seg)) => seg,
         };
         sum.tcp_packets += 1;
@@ -163,6 +210,29 @@ impl Sniffer {
         out
     }
 
+    /// A UDP datagram: to its flow's protocol at once (nothing is held).
+    fn datagram(&mut self, ts: i64, d: &UdpDatagram<'_>, out: &mut Vec<Finding>) {
+        let sum = &mut self.ctx.sum;
+        sum.udp_packets += 1;
+        sum.truncated_packets += d.truncated as u64;
+        let mut ended = Vec::new();
+        let (f, _dir) = self
+            .udp
+            .datagram(ts, d.src, d.dst, d.payload.len(), &mut ended);
+        if f.app == UdpApp::Undecided {
+            f.app = UdpApp::decide(f, d.payload);
+            bump(&mut sum.flows_by_proto, f.app.kind_name());
+        }
+        let (client, server) = (f.client, f.server);
+        if f.app == UdpApp::Snmp {
+            match snmp::parse(d.payload) {
+                Ok(Some(h)) => self.ctx.credential(client, server, ts, h, out),
+                Ok(None) => {}
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("snmp: {e}")),
+            }
+        }
+    }
+
     fn finish_ended(&mut self, ended: Vec<(Flow<App>, End)>, ts: i64, out: &mut Vec<Finding>) {
         for (mut f, _) in ended {
             self.ctx.process(&mut f, ts, out);
@@ -179,6 +249,7 @@ impl Sniffer {
             self.ctx.process(&mut f, ts, &mut out);
             self.ctx.finish_flow(f, &mut out);
         }
+        self.udp.drain_all();
         out
     }
 
@@ -186,6 +257,7 @@ impl Sniffer {
     pub fn summary(&self) -> Summary {
         let mut s = self.ctx.sum.clone();
         s.flow = self.flows.stats;
+        s.udp = self.udp.stats;
         let mut lat: Vec<Latency> = self
             .ctx
             .latency
@@ -204,9 +276,14 @@ impl Sniffer {
         s
     }
 
-    /// Flows currently tracked.
+    /// TCP flows currently tracked.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// UDP flows currently tracked.
+    pub fn open_udp_flows(&self) -> usize {
+        self.udp.len()
     }
 }
 
@@ -239,12 +316,15 @@ impl Ctx {
                 Kind::Imap => App::Imap(Default::default()),
                 Kind::Smtp => App::Smtp(Default::default()),
                 Kind::Telnet => App::Telnet(Box::default()),
+                Kind::Postgres => App::Postgres(Box::default()),
+                Kind::Redis => App::Redis(Default::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
         }
         let [to_server, to_client] = &mut flow.half;
         let mut hits: Vec<Hit> = Vec::new();
+        let mut now_tls = false;
         match &mut flow.app {
             App::Undecided => return,
             App::Other => {
@@ -308,6 +388,27 @@ impl Ctx {
                 hits = t.client(&to_server.data);
                 to_server.data.clear();
             }
+            App::Postgres(p) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("postgres: {e}")),
+                }
+                now_tls = p.tls;
+            }
+            App::Redis(r) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    // Resynchronise at the next command.
+                    *r = redis::Redis::default();
+                    to_server.data.clear();
+                }
+                match r.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("redis: {e}")),
+                }
+            }
             App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
@@ -329,6 +430,13 @@ impl Ctx {
         for h in hits {
             self.credential(flow.client, flow.server, ts, h, out);
         }
+        if now_tls {
+            // Encryption was agreed on inside the protocol: the rest of the
+            // flow is a TLS session, reported when the flow ends.
+            flow.app = App::Tls(Box::default());
+            bump(&mut self.sum.flows_by_proto, "tls");
+            self.process(flow, ts, out);
+        }
     }
 
     fn credential(
@@ -341,7 +449,13 @@ impl Ctx {
     ) {
         self.sum.credential_sightings += 1;
         if self.cfg.dedup {
-            let key = (h.proto, server, h.user.clone(), h.password.clone());
+            let key = (
+                h.proto,
+                server,
+                h.user.clone(),
+                h.password.clone(),
+                h.hash.clone(),
+            );
             if !self.seen.insert(key) {
                 return;
             }
@@ -356,6 +470,7 @@ impl Ctx {
             user: h.user,
             password: h.password,
             detail: h.detail,
+            hash: h.hash,
         }));
     }
 

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::flow::udp::UdpStats;
 use super::flow::FlowStats;
+use super::proto::Crackable;
 
 /// The protocol (and mechanism) a credential was seen in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,6 +21,9 @@ pub enum Proto {
     Imap,
     Smtp,
     Telnet,
+    Snmp,
+    Postgres,
+    Redis,
 }
 
 impl Proto {
@@ -35,6 +40,9 @@ impl Proto {
             Proto::Imap => "imap",
             Proto::Smtp => "smtp",
             Proto::Telnet => "telnet",
+            Proto::Snmp => "snmp",
+            Proto::Postgres => "postgres",
+            Proto::Redis => "redis",
         }
     }
 }
@@ -52,6 +60,9 @@ pub struct Credential {
     pub password: Option<Vec<u8>>,
     /// Where it was seen (`POST host/path`) or a remark.
     pub detail: Option<String>,
+    /// A line for a cracker (`hashcat -m MODE`), when the protocol sent a
+    /// challenge/response instead of the password.
+    pub hash: Option<Crackable>,
 }
 
 /// A TLS connection: encrypted, no credentials visible.
@@ -103,7 +114,8 @@ pub struct Summary {
     pub packets: u64,
     pub bytes: u64,
     pub tcp_packets: u64,
-    /// Packets that are not TCP (ARP, ICMP, UDP...).
+    pub udp_packets: u64,
+    /// Packets that are neither TCP nor UDP (ARP, ICMP...).
     pub other_packets: u64,
     /// IP fragments (not reassembled).
     pub fragments: u64,
@@ -112,6 +124,7 @@ pub struct Summary {
     /// Packets the capture's snap length cut short (decoded as far as they go).
     pub truncated_packets: u64,
     pub flow: FlowStats,
+    pub udp: UdpStats,
     /// Flows by the protocol recognised in them.
     pub flows_by_proto: BTreeMap<String, u64>,
     pub http_requests: u64,

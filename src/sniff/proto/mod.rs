@@ -5,7 +5,10 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod pop3;
+pub mod postgres;
+pub mod redis;
 pub mod smtp;
+pub mod snmp;
 pub mod telnet;
 pub mod tls;
 
@@ -20,6 +23,16 @@ pub struct Hit {
     pub password: Option<Vec<u8>>,
     /// Where it was seen, e.g. `POST example.com/login`.
     pub detail: Option<String>,
+    /// A challenge/response (or hash) a cracker can test passwords against.
+    pub hash: Option<Crackable>,
+}
+
+/// A line ready for `hashcat -m MODE` (the form John the Ripper's jumbo
+/// formats read too, where it has one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Crackable {
+    pub mode: u32,
+    pub line: String,
 }
 
 impl Hit {
@@ -29,6 +42,7 @@ impl Hit {
             user: user.map(<[u8]>::to_vec),
             password: password.map(<[u8]>::to_vec),
             detail: None,
+            hash: None,
         }
     }
 }
@@ -44,6 +58,8 @@ pub enum Kind {
     Imap,
     Smtp,
     Telnet,
+    Postgres,
+    Redis,
     Other,
 }
 
@@ -63,6 +79,12 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
             Some(true) => return Some(Kind::Http),
             None if server.is_empty() => return None,
             _ => {}
+        }
+        if postgres::looks_like_startup(client) {
+            return Some(Kind::Postgres);
+        }
+        if looks_like_resp_array(client) {
+            return Some(Kind::Redis);
         }
     }
     if client.first() == Some(&0xff) || server.first() == Some(&0xff) {
@@ -91,6 +113,8 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         25 | 587 | 2525 => Some(Kind::Smtp),
         110 => Some(Kind::Pop3),
         143 => Some(Kind::Imap),
+        5432 => Some(Kind::Postgres),
+        6379 => Some(Kind::Redis),
         _ => None,
     };
     if by_port.is_some() {
@@ -109,6 +133,15 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         return Some(Kind::Other);
     }
     None
+}
+
+/// A RESP array of bulk strings (`*2\r\n$4\r\n...`): a Redis command.
+fn looks_like_resp_array(b: &[u8]) -> bool {
+    let Some(rest) = b.strip_prefix(b"*") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    (1..=7).contains(&digits) && rest[digits..].starts_with(b"\r\n$")
 }
 
 /// Whether bytes can only be a client's opening: an HTTP request or a TLS
@@ -281,13 +314,21 @@ mod tests {
         );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
         assert_eq!(detect(b"GET", b"", 80), None);
-        // A response first waits for the request, but not for ever
-        // (regression, issue 7: the bytes waiting were held without bound).
+        // A response first waits for the request, but not for ever (the
+        // bytes waiting must not be held without bound).
         let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
         assert_eq!(detect(&resp, b"", 8080), None);
         resp.resize(9000, b'a');
         assert_eq!(detect(&resp, b"", 8080), Some(Kind::Other));
         assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
+        assert_eq!(
+            detect(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n", b"", 7000),
+            Some(Kind::Redis)
+        );
+        assert_eq!(
+            detect(b"\0\0\0\x08\x04\xd2\x16\x2f", b"", 7001),
+            Some(Kind::Postgres)
+        );
     }
 
     #[test]
