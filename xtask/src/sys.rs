@@ -10,7 +10,10 @@ use anyhow::{bail, Result};
 /// compare against or drive. The end-to-end lab tests (tests/e2e_lab.rs)
 /// need apache2 (the lab's web server, mod_ssl included), openssl (its
 /// certificate), curl (the client), tcpdump (the reference recording) and
-/// iproute2 (namespaces, veths, the bridge, `ss`).
+/// iproute2 (namespaces, veths, the bridge, `ss`). tests/tpsniff_servers.rs
+/// runs real servers and clients as tpsniff's peers (postgresql,
+/// redis-server + redis-tools, snmpd + snmp) and hashcat on the CPU
+/// (pocl-opencl-icd and the OpenCL loader) to crack the lines it writes.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
     "libpcap-dev",
@@ -21,6 +24,15 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "curl",
     "tcpdump",
+    // tpsniff's real peers and the cracker that judges its hash lines.
+    "postgresql",
+    "redis-server",
+    "redis-tools",
+    "snmpd",
+    "snmp",
+    "hashcat",
+    "pocl-opencl-icd",
+    "ocl-icd-libopencl1",
 ];
 
 fn installed(pkg: &str) -> bool {
