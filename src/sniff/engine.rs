@@ -10,7 +10,8 @@ use super::flow::udp::{UdpFlow, UdpTable};
 use super::flow::{AppState, End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType, UdpDatagram};
 use super::proto::{
-    self, ftp, http, imap, pop3, postgres, redis, smtp, snmp, telnet, tls, Hit, Kind,
+    self, ftp, http, imap, ldap, mqtt, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
+    Hit, Kind,
 };
 
 /// What the engine looks for and how much it may hold.
@@ -55,6 +56,9 @@ enum App {
     Telnet(Box<telnet::Telnet>),
     Postgres(Box<postgres::Postgres>),
     Redis(redis::Redis),
+    Ldap(ldap::Ldap),
+    Mqtt(mqtt::Mqtt),
+    Socks(Box<socks::Socks>),
     Other,
 }
 
@@ -108,6 +112,9 @@ impl App {
             App::Telnet(_) => "telnet",
             App::Postgres(_) => "postgres",
             App::Redis(_) => "redis",
+            App::Ldap(_) => "ldap",
+            App::Mqtt(_) => "mqtt",
+            App::Socks(_) => "socks",
             App::Other => "other",
         }
     }
@@ -318,6 +325,9 @@ impl Ctx {
                 Kind::Telnet => App::Telnet(Box::default()),
                 Kind::Postgres => App::Postgres(Box::default()),
                 Kind::Redis => App::Redis(Default::default()),
+                Kind::Ldap => App::Ldap(Default::default()),
+                Kind::Mqtt => App::Mqtt(Default::default()),
+                Kind::Socks => App::Socks(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -325,6 +335,7 @@ impl Ctx {
         let [to_server, to_client] = &mut flow.half;
         let mut hits: Vec<Hit> = Vec::new();
         let mut now_tls = false;
+        let mut tunnel = false;
         match &mut flow.app {
             App::Undecided => return,
             App::Other => {
@@ -409,6 +420,34 @@ impl Ctx {
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("redis: {e}")),
                 }
             }
+            App::Ldap(l) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    *l = ldap::Ldap::default();
+                    to_server.data.clear();
+                }
+                match l.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("ldap: {e}")),
+                }
+                now_tls = l.tls;
+            }
+            App::Mqtt(m) => {
+                to_client.data.clear();
+                match m.client(&mut to_server.data) {
+                    Ok(h) => hits.extend(h),
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mqtt: {e}")),
+                }
+            }
+            App::Socks(p) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("socks: {e}")),
+                }
+                tunnel = p.tunnel;
+            }
             App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
@@ -429,6 +468,12 @@ impl Ctx {
         }
         for h in hits {
             self.credential(flow.client, flow.server, ts, h, out);
+        }
+        if tunnel {
+            // The proxy granted the request: what follows is the tunnelled
+            // protocol, detected and parsed like any other.
+            flow.app = App::Undecided;
+            self.process(flow, ts, out);
         }
         if now_tls {
             // Encryption was agreed on inside the protocol: the rest of the

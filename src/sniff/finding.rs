@@ -24,6 +24,10 @@ pub enum Proto {
     Snmp,
     Postgres,
     Redis,
+    Ldap,
+    Mqtt,
+    Socks5,
+    Socks4,
 }
 
 impl Proto {
@@ -43,6 +47,10 @@ impl Proto {
             Proto::Snmp => "snmp",
             Proto::Postgres => "postgres",
             Proto::Redis => "redis",
+            Proto::Ldap => "ldap",
+            Proto::Mqtt => "mqtt",
+            Proto::Socks5 => "socks5",
+            Proto::Socks4 => "socks4",
         }
     }
 }

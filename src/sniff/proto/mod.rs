@@ -1,14 +1,18 @@
 //! One parser per protocol: pure functions (and small state machines fed
 //! with reassembled bytes) that return [`Hit`]s. No I/O, no pcap types.
 
+pub mod ber;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod ldap;
+pub mod mqtt;
 pub mod pop3;
 pub mod postgres;
 pub mod redis;
 pub mod smtp;
 pub mod snmp;
+pub mod socks;
 pub mod telnet;
 pub mod tls;
 
@@ -60,6 +64,9 @@ pub enum Kind {
     Telnet,
     Postgres,
     Redis,
+    Ldap,
+    Mqtt,
+    Socks,
     Other,
 }
 
@@ -85,6 +92,17 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if looks_like_resp_array(client) {
             return Some(Kind::Redis);
+        }
+        if mqtt::looks_like(client) {
+            return Some(Kind::Mqtt);
+        }
+        if ldap::looks_like(client) {
+            return Some(Kind::Ldap);
+        }
+        match socks::looks_like(client, server, server_port) {
+            Some(true) => return Some(Kind::Socks),
+            None => return None,
+            Some(false) => {}
         }
     }
     if client.first() == Some(&0xff) || server.first() == Some(&0xff) {
@@ -113,6 +131,8 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         25 | 587 | 2525 => Some(Kind::Smtp),
         110 => Some(Kind::Pop3),
         143 => Some(Kind::Imap),
+        389 => Some(Kind::Ldap),
+        1883 => Some(Kind::Mqtt),
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
         _ => None,

@@ -3,6 +3,7 @@
 //! device) and the USM user name of v3 messages. BER is read as far as
 //! needed and no further; anything malformed is an error, never a panic.
 
+use super::ber::{self, expect, tlv, INTEGER, OCTETS, SEQUENCE};
 use super::Hit;
 use crate::sniff::finding::Proto;
 
@@ -11,62 +12,10 @@ use crate::sniff::finding::Proto;
 pub enum SnmpError {
     #[error("not a BER sequence")]
     NotSequence,
-    #[error("BER length malformed or past the datagram")]
-    BadLength,
-    #[error("unexpected BER tag {0:#04x}")]
-    Tag(u8),
+    #[error("{0}")]
+    Ber(#[from] ber::BerError),
     #[error("unknown version {0}")]
     Version(u64),
-}
-
-/// One BER element: its tag and contents; `rest` is what follows it.
-struct Tlv<'a> {
-    tag: u8,
-    value: &'a [u8],
-    rest: &'a [u8],
-}
-
-fn tlv(b: &[u8]) -> Result<Tlv<'_>, SnmpError> {
-    let (&tag, b) = b.split_first().ok_or(SnmpError::BadLength)?;
-    let (&first, mut b) = b.split_first().ok_or(SnmpError::BadLength)?;
-    let len = if first < 0x80 {
-        first as usize
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || b.len() < n {
-            return Err(SnmpError::BadLength);
-        }
-        let len = b[..n].iter().fold(0usize, |a, &d| (a << 8) | d as usize);
-        b = &b[n..];
-        len
-    };
-    if len > b.len() {
-        return Err(SnmpError::BadLength);
-    }
-    Ok(Tlv {
-        tag,
-        value: &b[..len],
-        rest: &b[len..],
-    })
-}
-
-fn expect(b: &[u8], tag: u8) -> Result<Tlv<'_>, SnmpError> {
-    let t = tlv(b)?;
-    if t.tag != tag {
-        return Err(SnmpError::Tag(t.tag));
-    }
-    Ok(t)
-}
-
-const SEQUENCE: u8 = 0x30;
-const INTEGER: u8 = 0x02;
-const OCTETS: u8 = 0x04;
-
-fn uint(v: &[u8]) -> Result<u64, SnmpError> {
-    if v.is_empty() || v.len() > 8 {
-        return Err(SnmpError::BadLength);
-    }
-    Ok(v.iter().fold(0u64, |a, &d| (a << 8) | d as u64))
 }
 
 fn pdu_name(tag: u8) -> &'static str {
@@ -99,7 +48,7 @@ pub fn parse(datagram: &[u8]) -> Result<Option<Hit>, SnmpError> {
         return Err(SnmpError::NotSequence);
     }
     let version = expect(msg.value, INTEGER)?;
-    match uint(version.value)? {
+    match ber::uint(version.value)? {
         v @ (0 | 1) => {
             let community = expect(version.rest, OCTETS)?;
             let pdu = tlv(community.rest)?;
