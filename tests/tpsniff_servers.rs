@@ -273,9 +273,15 @@ fn wait_port(port: u16) {
     }
 }
 
+#[path = "tpsniff_servers/ldap.rs"]
+mod ldap;
+#[path = "tpsniff_servers/mqtt.rs"]
+mod mqtt;
 #[path = "tpsniff_servers/postgres.rs"]
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]
 mod redis;
+#[path = "tpsniff_servers/socks.rs"]
+mod socks;
 #[path = "tpsniff_servers/snmp.rs"]
 mod snmp;

@@ -12,7 +12,9 @@ use anyhow::{bail, Result};
 /// certificate), curl (the client), tcpdump (the reference recording) and
 /// iproute2 (namespaces, veths, the bridge, `ss`). tests/tpsniff_servers.rs
 /// runs real servers and clients as tpsniff's peers (postgresql,
-/// redis-server + redis-tools, snmpd + snmp) and hashcat on the CPU
+/// redis-server + redis-tools, snmpd + snmp, mosquitto + mosquitto-clients,
+/// slapd + ldap-utils, dante-server; passwd for its temporary user) and
+/// hashcat on the CPU
 /// (pocl-opencl-icd and the OpenCL loader) to crack the lines it writes.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
@@ -30,6 +32,12 @@ pub const TEST_PACKAGES: &[&str] = &[
     "redis-tools",
     "snmpd",
     "snmp",
+    "mosquitto",
+    "mosquitto-clients",
+    "slapd",
+    "ldap-utils",
+    "dante-server",
+    "passwd",
     "hashcat",
     "pocl-opencl-icd",
     "ocl-icd-libopencl1",
