@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,18 +85,42 @@ fn free_udp_port() -> u16 {
         .port()
 }
 
-/// A child killed (and reaped) when dropped.
+/// A command whose process inherits no descriptor beyond stdio (cargo may
+/// run under a shared `flock`: a server that forked workers must not keep
+/// that lock held) and leads its own process group (so that its workers
+/// are stopped with it).
+fn isolated(cmd: &mut Command) -> &mut Command {
+    // SAFETY: only an async-signal-safe system call between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    cmd.process_group(0)
+}
+
+/// A server and its process group: SIGTERM, then SIGKILL after 3 s, when
+/// dropped.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = -(self.0.id() as i32);
+        // SAFETY: kill(2) on the group this test created.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let t = Instant::now();
+        while self.0.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        unsafe { libc::kill(group, libc::SIGKILL) };
         let _ = self.0.wait();
     }
 }
 
 fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
-    let c = cmd
+    let c = isolated(cmd)
         .stdin(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
@@ -111,7 +136,7 @@ struct Tcpdump {
 impl Tcpdump {
     fn start(dir: &Path, filter: &str) -> Tcpdump {
         let file = dir.join("lo.pcap");
-        let mut child = Command::new("tcpdump")
+        let mut child = isolated(&mut Command::new("tcpdump"))
             .args(["-n", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w"])
             .arg(&file)
             .args(filter.split(' '))
@@ -142,8 +167,8 @@ impl Tcpdump {
     /// Stops it (SIGTERM: it writes what it holds) and gives the file.
     fn stop(mut self) -> PathBuf {
         std::thread::sleep(Duration::from_millis(300));
-        let pid = self.proc.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        // SAFETY: kill(2) on the child this test started.
+        unsafe { libc::kill(self.proc.0.id() as i32, libc::SIGTERM) };
         let _ = self.proc.0.wait();
         self.file.clone()
     }
@@ -255,7 +280,8 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
 }
 
 fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let out = isolated(cmd)
+        .output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?}: {}\n{}",
@@ -273,6 +299,8 @@ fn wait_port(port: u16) {
     }
 }
 
+#[path = "tpsniff_servers/http_digest.rs"]
+mod http_digest;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
 #[path = "tpsniff_servers/mqtt.rs"]

@@ -2,6 +2,7 @@
 //! with reassembled bytes) that return [`Hit`]s. No I/O, no pcap types.
 
 pub mod ber;
+pub mod digest;
 pub mod ftp;
 pub mod http;
 pub mod imap;

@@ -163,6 +163,10 @@ pub fn head_hits(head: &Head, fields: &Fields) -> Vec<Hit> {
         let proxy = name.eq_ignore_ascii_case(b"proxy-authorization");
         if proxy || name.eq_ignore_ascii_case(b"authorization") {
             if let Some(mut h) = authorization_hit(value) {
+                if h.proto == Proto::HttpDigest {
+                    let params = value.trim_ascii().get(6..).unwrap_or_default();
+                    h.hash = crate::sniff::proto::digest::hashcat_line(&head.method, params);
+                }
                 if proxy {
                     h.detail = Some("proxy".into());
                 }
