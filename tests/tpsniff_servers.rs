@@ -305,6 +305,8 @@ mod http_digest;
 mod ldap;
 #[path = "tpsniff_servers/mqtt.rs"]
 mod mqtt;
+#[path = "tpsniff_servers/mysql.rs"]
+mod mysql;
 #[path = "tpsniff_servers/postgres.rs"]
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]

@@ -10,7 +10,7 @@ use super::flow::udp::{UdpFlow, UdpTable};
 use super::flow::{AppState, End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType, UdpDatagram};
 use super::proto::{
-    self, ftp, http, imap, ldap, mqtt, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
+    self, ftp, http, imap, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
     Hit, Kind,
 };
 
@@ -59,6 +59,7 @@ enum App {
     Ldap(ldap::Ldap),
     Mqtt(mqtt::Mqtt),
     Socks(Box<socks::Socks>),
+    Mysql(Box<mysql::Mysql>),
     Other,
 }
 
@@ -115,6 +116,7 @@ impl App {
             App::Ldap(_) => "ldap",
             App::Mqtt(_) => "mqtt",
             App::Socks(_) => "socks",
+            App::Mysql(_) => "mysql",
             App::Other => "other",
         }
     }
@@ -328,6 +330,7 @@ impl Ctx {
                 Kind::Ldap => App::Ldap(Default::default()),
                 Kind::Mqtt => App::Mqtt(Default::default()),
                 Kind::Socks => App::Socks(Box::default()),
+                Kind::Mysql => App::Mysql(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -438,6 +441,15 @@ impl Ctx {
                     Ok(h) => hits.extend(h),
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("mqtt: {e}")),
                 }
+            }
+            App::Mysql(m) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match m.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mysql: {e}")),
+                }
+                now_tls = m.tls;
             }
             App::Socks(p) => {
                 to_server.gap = false;

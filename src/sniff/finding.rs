@@ -28,6 +28,7 @@ pub enum Proto {
     Mqtt,
     Socks5,
     Socks4,
+    Mysql,
 }
 
 impl Proto {
@@ -51,6 +52,7 @@ impl Proto {
             Proto::Mqtt => "mqtt",
             Proto::Socks5 => "socks5",
             Proto::Socks4 => "socks4",
+            Proto::Mysql => "mysql",
         }
     }
 }

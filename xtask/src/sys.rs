@@ -13,7 +13,8 @@ use anyhow::{bail, Result};
 /// iproute2 (namespaces, veths, the bridge, `ss`). tests/tpsniff_servers.rs
 /// runs real servers and clients as tpsniff's peers (postgresql,
 /// redis-server + redis-tools, snmpd + snmp, mosquitto + mosquitto-clients,
-/// slapd + ldap-utils, dante-server; passwd for its temporary user) and
+/// slapd + ldap-utils, dante-server; passwd for its temporary user,
+/// mariadb-server + mariadb-client) and
 /// hashcat on the CPU
 /// (pocl-opencl-icd and the OpenCL loader) to crack the lines it writes.
 pub const TEST_PACKAGES: &[&str] = &[
@@ -38,6 +39,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "ldap-utils",
     "dante-server",
     "passwd",
+    "mariadb-server",
+    "mariadb-client",
     "hashcat",
     "pocl-opencl-icd",
     "ocl-icd-libopencl1",

@@ -8,6 +8,7 @@ pub mod http;
 pub mod imap;
 pub mod ldap;
 pub mod mqtt;
+pub mod mysql;
 pub mod pop3;
 pub mod postgres;
 pub mod redis;
@@ -68,6 +69,7 @@ pub enum Kind {
     Ldap,
     Mqtt,
     Socks,
+    Mysql,
     Other,
 }
 
@@ -106,6 +108,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
             Some(false) => {}
         }
     }
+    if mysql::looks_like_greeting(server) {
+        return Some(Kind::Mysql);
+    }
     if client.first() == Some(&0xff) || server.first() == Some(&0xff) {
         return Some(Kind::Telnet);
     }
@@ -134,6 +139,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         143 => Some(Kind::Imap),
         389 => Some(Kind::Ldap),
         1883 => Some(Kind::Mqtt),
+        3306 => Some(Kind::Mysql),
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
         _ => None,
@@ -349,6 +355,10 @@ mod tests {
         assert_eq!(
             detect(b"\0\0\0\x08\x04\xd2\x16\x2f", b"", 7001),
             Some(Kind::Postgres)
+        );
+        assert_eq!(
+            detect(b"", b"\x24\0\0\0\x0a5.5.5-10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xfe\xf7", 7002),
+            Some(Kind::Mysql)
         );
     }
 
