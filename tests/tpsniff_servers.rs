@@ -242,7 +242,7 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
     let lines: BTreeSet<String> = std::fs::read_to_string(&hashes)
         .unwrap_or_else(|e| panic!("{}: {e}", hashes.display()))
         .lines()
-        .map(String::from)
+        .map(str::to_ascii_lowercase)
         .collect();
     assert!(!lines.is_empty());
     if !have("hashcat") {
@@ -269,7 +269,8 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
     let cracked: BTreeSet<String> = stdout
         .lines()
         .filter_map(|l| l.strip_suffix(&format!(":{password}")))
-        .map(String::from)
+        // hashcat prints NetNTLM user names upper-cased.
+        .map(str::to_ascii_lowercase)
         .collect();
     assert_eq!(
         cracked,
@@ -307,6 +308,8 @@ mod ldap;
 mod mqtt;
 #[path = "tpsniff_servers/mysql.rs"]
 mod mysql;
+#[path = "tpsniff_servers/ntlm.rs"]
+mod ntlm;
 #[path = "tpsniff_servers/postgres.rs"]
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]

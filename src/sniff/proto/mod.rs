@@ -9,6 +9,7 @@ pub mod imap;
 pub mod ldap;
 pub mod mqtt;
 pub mod mysql;
+pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
 pub mod redis;
