@@ -177,6 +177,7 @@ impl Tcpdump {
 /// What `tpsniff --json --hashcat DIR --read FILE` reported.
 struct Sniffed {
     creds: Vec<Value>,
+    tls: Vec<Value>,
     summary: Value,
     hash_dir: PathBuf,
 }
@@ -204,12 +205,14 @@ impl Sniffed {
             serde_json::json!({}),
             "real traffic parses cleanly"
         );
+        let tls = objs.iter().filter(|o| o["kind"] == "tls").cloned().collect();
         let creds = objs
             .into_iter()
             .filter(|o| o["kind"] == "credential" && o["proto"] == proto)
             .collect();
         Sniffed {
             creds,
+            tls,
             summary,
             hash_dir,
         }

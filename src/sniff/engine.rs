@@ -463,17 +463,50 @@ impl Ctx {
             App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
-                for line in proto::take_lines(&mut to_server.data) {
+                let mut at = 0;
+                loop {
+                    let rest = &to_server.data[at..];
+                    let starttls = match &flow.app {
+                        App::Ftp(p) => p.starttls,
+                        App::Pop3(p) => p.starttls,
+                        App::Imap(p) => p.starttls,
+                        App::Smtp(p) => p.starttls,
+                        _ => false,
+                    };
+                    if starttls && rest.starts_with(&[0x16, 0x03]) {
+                        // The server agreed: the rest is the TLS session.
+                        now_tls = true;
+                        break;
+                    }
+                    let Some(i) = memchr::memchr(b'\n', rest) else {
+                        break;
+                    };
+                    let line = proto::trim_crlf(&rest[..i]);
+                    let tls = proto::asks_for_tls(line);
                     let hit = match &mut flow.app {
-                        App::Ftp(p) => p.client_line(&line),
-                        App::Pop3(p) => p.client_line(&line),
-                        App::Imap(p) => p.client_line(&line),
-                        App::Smtp(p) => p.client_line(&line),
+                        App::Ftp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Pop3(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Imap(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Smtp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
                         _ => None,
                     };
                     hits.extend(hit);
+                    at += i + 1;
                 }
-                if to_server.data.len() > 64 * 1024 {
+                to_server.data.drain(..at);
+                if !now_tls && to_server.data.len() > 64 * 1024 {
                     to_server.data.clear();
                 }
             }
@@ -715,6 +748,56 @@ mod tests {
             ..Config::default()
         });
         assert_eq!(feed_all(&mut sn, &packets).len(), 3);
+    }
+
+    #[test]
+    fn starttls_reports_the_login_before_and_the_tls_session_after() {
+        use crate::sniff::proto::tls::build as tlsb;
+        let mut rng = Rng::new(5);
+        let mut packets = Vec::new();
+        for (port, greeting, login, starttls) in [
+            (25u16, &b"220 mail ESMTP\r\n"[..], &b"EHLO x\r\nAUTH PLAIN AGFteQBwdzE=\r\n"[..], &b"STARTTLS\r\n"[..]),
+            (143, b"* OK IMAP4rev1\r\n", b"a1 LOGIN amy pw1\r\n", b"a2 STARTTLS\r\n"),
+        ] {
+            let client = format!("10.9.4.1:{}", 40000 + port).parse().unwrap();
+            let server = format!("10.9.4.2:{port}").parse().unwrap();
+            let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
+            c.send(false, greeting, 1460);
+            c.send(true, login, 1460);
+            c.send(true, starttls, 1460);
+            c.send(false, b"220 go ahead\r\n", 1460);
+            let sni = format!("mail{port}.lab");
+            c.send(true, &tlsb::record(1, &tlsb::client_hello(&sni, &[0x0304], &[])), 1460);
+            c.send(false, &tlsb::record(2, &tlsb::server_hello(0x0304, None)), 1460);
+            c.close();
+            packets.extend(c.packets);
+        }
+        let mut sn = Sniffer::default();
+        let mut found = feed_all(&mut sn, &packets);
+        found.extend(sn.finish());
+        let creds: Vec<_> = found
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Credential(c) => Some((c.proto, c.password.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            creds,
+            vec![(Proto::Smtp, Some(b"pw1".to_vec())), (Proto::Imap, Some(b"pw1".to_vec()))]
+        );
+        let tls: Vec<_> = found
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Tls(t) => Some((t.sni.clone().unwrap(), t.chosen)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            tls,
+            vec![("mail25.lab".to_string(), Some(0x0304)), ("mail143.lab".to_string(), Some(0x0304))]
+        );
+        assert_eq!(sn.summary().parse_errors, BTreeMap::new());
     }
 
     #[test]

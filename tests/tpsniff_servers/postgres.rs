@@ -1,7 +1,9 @@
 //! PostgreSQL (Debian's postgresql, initdb'd in a temporary directory and
-//! run as the `postgres` user on a loopback port) with psql logging in as
-//! three roles whose pg_hba.conf lines ask for a cleartext password, an MD5
-//! response and SCRAM-SHA-256.
+//! run as the `postgres` user on a loopback port, with a self-signed
+//! certificate) with psql logging in as three roles whose pg_hba.conf lines
+//! ask for a cleartext password, an MD5 response and SCRAM-SHA-256, and once
+//! with `sslmode=require`: the SSLRequest accepted, that flow is a TLS
+//! session (reported as such, no credential).
 
 use super::*;
 
@@ -44,9 +46,21 @@ fn cluster(port: u16) -> Cluster {
                host all md5_user 127.0.0.1/32 md5\n\
                host all scram_user 127.0.0.1/32 scram-sha-256\n";
     std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    let (crt, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    run_ok(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt),
+    );
+    run_ok(Command::new("chown").arg("postgres:postgres").arg(&crt).arg(&key));
+    run_ok(Command::new("chmod").arg("600").arg(&key));
     let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c ssl=off -c log_hostname=off",
-        dir.path().display()
+        "-p {port} -k {d} -c listen_addresses=127.0.0.1 -c log_hostname=off \
+         -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key",
+        d = dir.path().display()
     );
     run_ok(
         as_postgres(&format!("{BIN}/pg_ctl"))
@@ -91,13 +105,19 @@ fn postgres_cleartext_md5_and_scram_logins() {
         "tcpdump",
         "psql",
         "runuser",
-        "/usr/lib/postgresql/15/bin/initdb"
+        "/usr/lib/postgresql/15/bin/initdb",
+        "openssl"
     );
     let port = free_port();
     let _cluster = cluster(port);
     let dir = tempfile::tempdir().unwrap();
     let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
-    for (user, ssl) in [("clear_user", "prefer"), ("md5_user", "disable"), ("scram_user", "disable")] {
+    for (user, ssl) in [
+        ("clear_user", "disable"),
+        ("md5_user", "disable"),
+        ("scram_user", "disable"),
+        ("clear_user", "require"),
+    ] {
         let out = psql(port, user, PASSWORD, ssl);
         assert!(out.status.success(), "{user}: {}", String::from_utf8_lossy(&out.stderr));
         assert!(String::from_utf8_lossy(&out.stdout).contains(user));
@@ -115,7 +135,11 @@ fn postgres_cleartext_md5_and_scram_logins() {
             seen("scram_user", None, "SCRAM-SHA-256: password not visible, database postgres"),
         ]),
     );
-    assert_eq!(s.summary["flows_by_proto"]["postgres"], 4);
+    assert_eq!(s.summary["flows_by_proto"]["postgres"], 5);
+    assert_eq!(s.summary["flows_by_proto"]["tls"], 1, "the sslmode=require login");
+    assert_eq!(s.tls.len(), 1);
+    assert!(s.tls[0]["server"].as_str().unwrap().ends_with(&format!(":{port}")));
+    assert!(s.tls[0]["version"].as_str().unwrap().starts_with("TLS1."), "{}", s.tls[0]);
     let hashes: Vec<&Value> = s.creds.iter().filter(|c| !c["hash"].is_null()).collect();
     assert_eq!(hashes.len(), 2, "the good and the wrong md5 login");
     for h in &hashes {

@@ -307,6 +307,19 @@ fn plain_hit(proto: Proto, b64_line: &[u8]) -> Option<Hit> {
     Some(Hit::new(proto, Some(&u), Some(&p)))
 }
 
+/// Whether a client line of a line protocol asks to start TLS: SMTP and
+/// IMAP `STARTTLS` (IMAP after its tag), POP3 `STLS`, FTP `AUTH TLS`/`SSL`.
+pub fn asks_for_tls(line: &[u8]) -> bool {
+    let (v, rest) = verb(line);
+    let is = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
+    if is(v, b"AUTH") {
+        return is(rest, b"TLS") || is(rest, b"SSL") || is(rest, b"TLS-C");
+    }
+    // SMTP's STARTTLS and POP3's STLS stand alone; IMAP's follows a tag.
+    let cmd = if rest.is_empty() { v } else { rest };
+    is(cmd, b"STARTTLS") || (rest.is_empty() && is(v, b"STLS"))
+}
+
 /// Splits `VERB rest` at the first space (rest trimmed; empty when absent).
 pub fn verb(line: &[u8]) -> (&[u8], &[u8]) {
     let line = line.trim_ascii_start();
@@ -382,6 +395,16 @@ mod tests {
         assert_eq!(p, b"napier");
         assert_eq!(b64(b"dGVzdDp0ZXN0").unwrap(), b"test:test");
         assert!(b64(b"!!").is_none());
+    }
+
+    #[test]
+    fn starttls_commands_of_each_line_protocol() {
+        for l in [&b"STARTTLS"[..], b"starttls", b"a2 STARTTLS", b"STLS", b"AUTH TLS", b"auth ssl"] {
+            assert!(asks_for_tls(l), "{}", String::from_utf8_lossy(l));
+        }
+        for l in [&b"MAIL FROM:<a@b>"[..], b"AUTH PLAIN AGFteQBwdzE=", b"a1 LOGIN STARTTLS x", b"STLS now"] {
+            assert!(!asks_for_tls(l), "{}", String::from_utf8_lossy(l));
+        }
     }
 
     #[test]
