@@ -150,8 +150,7 @@ impl Tcpdump {
         let t = Instant::now();
         while !line.contains("listening on") {
             line.clear();
-            if err.read_line(&mut line).unwrap_or(0) == 0 || t.elapsed() > Duration::from_secs(10)
-            {
+            if err.read_line(&mut line).unwrap_or(0) == 0 || t.elapsed() > Duration::from_secs(10) {
                 let _ = child.kill();
                 panic!("tcpdump did not start: {line}");
             }
@@ -205,7 +204,11 @@ impl Sniffed {
             serde_json::json!({}),
             "real traffic parses cleanly"
         );
-        let tls = objs.iter().filter(|o| o["kind"] == "tls").cloned().collect();
+        let tls = objs
+            .iter()
+            .filter(|o| o["kind"] == "tls")
+            .cloned()
+            .collect();
         let creds = objs
             .into_iter()
             .filter(|o| o["kind"] == "credential" && o["proto"] == proto)
@@ -249,7 +252,10 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
         .collect();
     assert!(!lines.is_empty());
     if !have("hashcat") {
-        println!("hashcat missing: {} lines of mode {mode} not checked", lines.len());
+        println!(
+            "hashcat missing: {} lines of mode {mode} not checked",
+            lines.len()
+        );
         return;
     }
     let words = dir.join(format!("words-{mode}.txt"));
@@ -262,7 +268,14 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
         N.fetch_add(1, Ordering::Relaxed)
     );
     let out = Command::new("hashcat")
-        .args(["-m", &mode.to_string(), "-a", "0", "--potfile-disable", "--quiet"])
+        .args([
+            "-m",
+            &mode.to_string(),
+            "-a",
+            "0",
+            "--potfile-disable",
+            "--quiet",
+        ])
         .args(["--session", &session])
         .arg(&hashes)
         .arg(&words)
@@ -285,7 +298,8 @@ fn crack_all(dir: &Path, mode: u32, password: &str) {
 
 fn run_ok(cmd: &mut Command) -> String {
     let out = isolated(cmd)
-        .output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?}: {}\n{}",
@@ -298,7 +312,10 @@ fn run_ok(cmd: &mut Command) -> String {
 fn wait_port(port: u16) {
     let t = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "port {port} never opened");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -317,7 +334,7 @@ mod ntlm;
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]
 mod redis;
-#[path = "tpsniff_servers/socks.rs"]
-mod socks;
 #[path = "tpsniff_servers/snmp.rs"]
 mod snmp;
+#[path = "tpsniff_servers/socks.rs"]
+mod socks;

@@ -10,8 +10,8 @@ use super::flow::udp::{UdpFlow, UdpTable};
 use super::flow::{AppState, End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType, UdpDatagram};
 use super::proto::{
-    self, ftp, http, imap, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
-    Hit, Kind,
+    self, ftp, http, imap, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet,
+    tls, Hit, Kind,
 };
 
 /// What the engine looks for and how much it may hold.
@@ -756,8 +756,18 @@ mod tests {
         let mut rng = Rng::new(5);
         let mut packets = Vec::new();
         for (port, greeting, login, starttls) in [
-            (25u16, &b"220 mail ESMTP\r\n"[..], &b"EHLO x\r\nAUTH PLAIN AGFteQBwdzE=\r\n"[..], &b"STARTTLS\r\n"[..]),
-            (143, b"* OK IMAP4rev1\r\n", b"a1 LOGIN amy pw1\r\n", b"a2 STARTTLS\r\n"),
+            (
+                25u16,
+                &b"220 mail ESMTP\r\n"[..],
+                &b"EHLO x\r\nAUTH PLAIN AGFteQBwdzE=\r\n"[..],
+                &b"STARTTLS\r\n"[..],
+            ),
+            (
+                143,
+                b"* OK IMAP4rev1\r\n",
+                b"a1 LOGIN amy pw1\r\n",
+                b"a2 STARTTLS\r\n",
+            ),
         ] {
             let client = format!("10.9.4.1:{}", 40000 + port).parse().unwrap();
             let server = format!("10.9.4.2:{port}").parse().unwrap();
@@ -767,8 +777,16 @@ mod tests {
             c.send(true, starttls, 1460);
             c.send(false, b"220 go ahead\r\n", 1460);
             let sni = format!("mail{port}.lab");
-            c.send(true, &tlsb::record(1, &tlsb::client_hello(&sni, &[0x0304], &[])), 1460);
-            c.send(false, &tlsb::record(2, &tlsb::server_hello(0x0304, None)), 1460);
+            c.send(
+                true,
+                &tlsb::record(1, &tlsb::client_hello(&sni, &[0x0304], &[])),
+                1460,
+            );
+            c.send(
+                false,
+                &tlsb::record(2, &tlsb::server_hello(0x0304, None)),
+                1460,
+            );
             c.close();
             packets.extend(c.packets);
         }
@@ -784,7 +802,10 @@ mod tests {
             .collect();
         assert_eq!(
             creds,
-            vec![(Proto::Smtp, Some(b"pw1".to_vec())), (Proto::Imap, Some(b"pw1".to_vec()))]
+            vec![
+                (Proto::Smtp, Some(b"pw1".to_vec())),
+                (Proto::Imap, Some(b"pw1".to_vec()))
+            ]
         );
         let tls: Vec<_> = found
             .iter()
@@ -795,7 +816,10 @@ mod tests {
             .collect();
         assert_eq!(
             tls,
-            vec![("mail25.lab".to_string(), Some(0x0304)), ("mail143.lab".to_string(), Some(0x0304))]
+            vec![
+                ("mail25.lab".to_string(), Some(0x0304)),
+                ("mail143.lab".to_string(), Some(0x0304))
+            ]
         );
         assert_eq!(sn.summary().parse_errors, BTreeMap::new());
     }

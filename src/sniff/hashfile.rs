@@ -83,7 +83,9 @@ impl HashFiles {
         };
         // A line break inside the line would make two hashes of one.
         let line = h.line.replace(['\n', '\r'], "");
-        writeln!(w, "{line}").and_then(|()| w.flush()).map_err(err)?;
+        writeln!(w, "{line}")
+            .and_then(|()| w.flush())
+            .map_err(err)?;
         *self.written.entry(h.mode).or_default() += 1;
         Ok(())
     }

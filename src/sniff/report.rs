@@ -61,7 +61,7 @@ pub fn redact(secret: &[u8]) -> Vec<u8> {
 pub fn redact_hash(line: &str) -> String {
     let cut = line.rfind(['*', '$', ':']).map_or(0, |i| i + 1);
     let mut out = line[..cut].to_string();
-    out.push_str(&String::from_utf8_lossy(&redact(line[cut..].as_bytes())));
+    out.push_str(&String::from_utf8_lossy(&redact(&line.as_bytes()[cut..])));
     out
 }
 
@@ -218,7 +218,11 @@ pub fn json_line(f: &Finding, style: Style) -> Vec<u8> {
             json_str(&mut o, "user", c.user.as_deref());
             json_str(&mut o, "password", secret(c, style).as_deref());
             json_str(&mut o, "detail", c.detail.as_deref().map(str::as_bytes));
-            json_str(&mut o, "hash", hash_line(c, style).as_deref().map(str::as_bytes));
+            json_str(
+                &mut o,
+                "hash",
+                hash_line(c, style).as_deref().map(str::as_bytes),
+            );
             match &c.hash {
                 Some(h) => json_num(&mut o, "hashcat_mode", h.mode as u64),
                 None => o.extend_from_slice(b",\"hashcat_mode\":null"),
@@ -394,7 +398,8 @@ pub fn text_summary(s: &Summary) -> String {
         f.no_flow,
         f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped
     );
-    let _ = writeln!(
+    let _ =
+        writeln!(
         o,
         "evicted flows: {} idle, {} oldest (flow limit), {} memory limit; UDP: {} idle, {} oldest",
         f.evicted_idle, f.evicted_oldest, f.evicted_memory, s.udp.evicted_idle, s.udp.evicted_oldest

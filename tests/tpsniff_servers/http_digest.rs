@@ -62,7 +62,13 @@ fn http_digest_login_cracks_with_hashcat_11400() {
     let dump = Tcpdump::start(d, &format!("tcp port {port}"));
     let out = run_ok(
         Command::new("curl")
-            .args(["-sS", "--fail", "--digest", "-u", &format!("{USER}:{PASSWORD}")])
+            .args([
+                "-sS",
+                "--fail",
+                "--digest",
+                "-u",
+                &format!("{USER}:{PASSWORD}"),
+            ])
             .arg(format!("http://127.0.0.1:{port}/private/")),
     );
     assert_eq!(out, "secret page\n");

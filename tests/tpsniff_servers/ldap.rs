@@ -45,11 +45,24 @@ fn ldap_simple_binds_good_and_bad() {
     );
     wait_port(port);
     let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
-    let out = run_ok(Command::new("ldapwhoami").args(["-x", "-H", &url, "-D", ROOT_DN, "-w", PASSWORD]));
+    let out =
+        run_ok(Command::new("ldapwhoami").args(["-x", "-H", &url, "-D", ROOT_DN, "-w", PASSWORD]));
     assert!(out.contains(ROOT_DN), "{out}");
     // A search on the (empty) suffix after the bind: the bind is what counts.
     let _ = Command::new("ldapsearch")
-        .args(["-x", "-H", &url, "-D", ROOT_DN, "-w", PASSWORD, "-b", "dc=lab,dc=test", "-s", "base"])
+        .args([
+            "-x",
+            "-H",
+            &url,
+            "-D",
+            ROOT_DN,
+            "-w",
+            PASSWORD,
+            "-b",
+            "dc=lab,dc=test",
+            "-s",
+            "base",
+        ])
         .output()
         .unwrap();
     let bad = Command::new("ldapwhoami")

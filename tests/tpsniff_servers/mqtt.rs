@@ -65,9 +65,21 @@ fn mqtt_connect_user_and_password_in_three_versions() {
     assert_eq!(
         s.seen(),
         BTreeSet::from([
-            seen(USER, Some(PASSWORD), "CONNECT MQTT 3.1, client id pub-mqttv31"),
-            seen(USER, Some(PASSWORD), "CONNECT MQTT 3.1.1, client id pub-mqttv311"),
-            seen(USER, Some(PASSWORD), "CONNECT MQTT 5.0, client id pub-mqttv5"),
+            seen(
+                USER,
+                Some(PASSWORD),
+                "CONNECT MQTT 3.1, client id pub-mqttv31"
+            ),
+            seen(
+                USER,
+                Some(PASSWORD),
+                "CONNECT MQTT 3.1.1, client id pub-mqttv311"
+            ),
+            seen(
+                USER,
+                Some(PASSWORD),
+                "CONNECT MQTT 5.0, client id pub-mqttv5"
+            ),
             seen(USER, Some("wrong"), "CONNECT MQTT 3.1.1, client id pub-bad"),
         ])
     );

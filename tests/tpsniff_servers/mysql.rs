@@ -21,7 +21,10 @@ impl Drop for Server {
 }
 
 fn server(port: u16) -> (Server, PathBuf) {
-    let dir = tempfile::Builder::new().prefix("tpsniff-maria").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("tpsniff-maria")
+        .tempdir()
+        .unwrap();
     run_ok(Command::new("chown").arg("mysql:mysql").arg(dir.path()));
     let data = dir.path().join("data");
     run_ok(
@@ -38,7 +41,11 @@ fn server(port: u16) -> (Server, PathBuf) {
             .arg(format!("--socket={}", sock.display()))
             .arg(format!("--pid-file={}", dir.path().join("pid").display()))
             .arg(format!("--log-error={}", dir.path().join("err").display()))
-            .args(["--user=mysql", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            .args([
+                "--user=mysql",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+            ])
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
@@ -55,8 +62,23 @@ fn server(port: u16) -> (Server, PathBuf) {
 
 fn login(port: u16, password: &str) -> bool {
     Command::new("mariadb")
-        .args(["--no-defaults", "--skip-ssl", "-h", "127.0.0.1", "-P", &port.to_string()])
-        .args(["-u", USER, &format!("-p{password}"), "-D", "mysql", "-e", "select 1"])
+        .args([
+            "--no-defaults",
+            "--skip-ssl",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
+        .args([
+            "-u",
+            USER,
+            &format!("-p{password}"),
+            "-D",
+            "mysql",
+            "-e",
+            "select 1",
+        ])
         .output()
         .expect("run mariadb")
         .status
@@ -100,7 +122,11 @@ fn mariadb_native_password_cracks_with_hashcat_11200() {
             "mysql_native_password challenge-response, database mysql"
         )])
     );
-    let lines: Vec<&str> = s.creds.iter().map(|c| c["hash"].as_str().unwrap()).collect();
+    let lines: Vec<&str> = s
+        .creds
+        .iter()
+        .map(|c| c["hash"].as_str().unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert!(s.creds.iter().all(|c| c["hashcat_mode"] == 11200));
     for (line, pw) in lines.iter().zip([PASSWORD, "wrong-one"]) {

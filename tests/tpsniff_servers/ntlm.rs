@@ -89,7 +89,13 @@ fn curl_ntlm_v2_cracks_with_hashcat_5600() {
     let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
     let out = run_ok(
         Command::new("curl")
-            .args(["-sS", "--fail", "--ntlm", "-u", &format!("{DOMAIN}\\{USER}:{PASSWORD}")])
+            .args([
+                "-sS",
+                "--fail",
+                "--ntlm",
+                "-u",
+                &format!("{DOMAIN}\\{USER}:{PASSWORD}"),
+            ])
             .arg(format!("http://127.0.0.1:{port}/intranet")),
     );
     assert_eq!(out, "ok\n");
@@ -101,10 +107,15 @@ fn curl_ntlm_v2_cracks_with_hashcat_5600() {
     assert_eq!(c["hashcat_mode"], 5600);
     let detail = c["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with(&format!("GET 127.0.0.1:{port}/intranet: NTLM NetNTLMv2, domain {DOMAIN}")),
+        detail.starts_with(&format!(
+            "GET 127.0.0.1:{port}/intranet: NTLM NetNTLMv2, domain {DOMAIN}"
+        )),
         "{detail}"
     );
     let line = c["hash"].as_str().unwrap();
-    assert!(line.starts_with(&format!("{USER}::{DOMAIN}:1122334455667788:")), "{line}");
+    assert!(
+        line.starts_with(&format!("{USER}::{DOMAIN}:1122334455667788:")),
+        "{line}"
+    );
     crack_all(&s.hash_dir, 5600, PASSWORD);
 }

@@ -33,12 +33,25 @@ fn as_postgres(program: &str) -> Command {
 }
 
 fn cluster(port: u16) -> Cluster {
-    let dir = tempfile::Builder::new().prefix("tpsniff-pg").tempdir().unwrap();
-    run_ok(Command::new("chown").arg("postgres:postgres").arg(dir.path()));
+    let dir = tempfile::Builder::new()
+        .prefix("tpsniff-pg")
+        .tempdir()
+        .unwrap();
+    run_ok(
+        Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(dir.path()),
+    );
     let data = dir.path().join("data");
     run_ok(
         as_postgres(&format!("{BIN}/initdb"))
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-D"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=reject",
+                "-D",
+            ])
             .arg(&data),
     );
     let hba = "local all all trust\n\
@@ -49,13 +62,28 @@ fn cluster(port: u16) -> Cluster {
     let (crt, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
     run_ok(
         Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ])
             .arg("-keyout")
             .arg(&key)
             .arg("-out")
             .arg(&crt),
     );
-    run_ok(Command::new("chown").arg("postgres:postgres").arg(&crt).arg(&key));
+    run_ok(
+        Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&crt)
+            .arg(&key),
+    );
     run_ok(Command::new("chmod").arg("600").arg(&key));
     let opts = format!(
         "-p {port} -k {d} -c listen_addresses=127.0.0.1 -c log_hostname=off \
@@ -77,12 +105,16 @@ fn cluster(port: u16) -> Cluster {
          SET password_encryption = 'scram-sha-256'; \
          CREATE ROLE scram_user LOGIN PASSWORD '{PASSWORD}';"
     );
-    run_ok(
-        as_postgres("psql")
-            .args(["-h"])
-            .arg(dir.path())
-            .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres", "-c", &sql]),
-    );
+    run_ok(as_postgres("psql").args(["-h"]).arg(dir.path()).args([
+        "-p",
+        &port.to_string(),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-c",
+        &sql,
+    ]));
     Cluster { data, _dir: dir }
 }
 
@@ -119,7 +151,11 @@ fn postgres_cleartext_md5_and_scram_logins() {
         ("clear_user", "require"),
     ] {
         let out = psql(port, user, PASSWORD, ssl);
-        assert!(out.status.success(), "{user}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains(user));
     }
     // A wrong password is a credential too (and its hash cracks to it).
@@ -130,21 +166,46 @@ fn postgres_cleartext_md5_and_scram_logins() {
     assert_eq!(
         s.seen(),
         BTreeSet::from([
-            seen("clear_user", Some(PASSWORD), "cleartext password, database postgres"),
-            seen("md5_user", None, "md5 challenge-response, database postgres"),
-            seen("scram_user", None, "SCRAM-SHA-256: password not visible, database postgres"),
+            seen(
+                "clear_user",
+                Some(PASSWORD),
+                "cleartext password, database postgres"
+            ),
+            seen(
+                "md5_user",
+                None,
+                "md5 challenge-response, database postgres"
+            ),
+            seen(
+                "scram_user",
+                None,
+                "SCRAM-SHA-256: password not visible, database postgres"
+            ),
         ]),
     );
     assert_eq!(s.summary["flows_by_proto"]["postgres"], 5);
-    assert_eq!(s.summary["flows_by_proto"]["tls"], 1, "the sslmode=require login");
+    assert_eq!(
+        s.summary["flows_by_proto"]["tls"], 1,
+        "the sslmode=require login"
+    );
     assert_eq!(s.tls.len(), 1);
-    assert!(s.tls[0]["server"].as_str().unwrap().ends_with(&format!(":{port}")));
-    assert!(s.tls[0]["version"].as_str().unwrap().starts_with("TLS1."), "{}", s.tls[0]);
+    assert!(s.tls[0]["server"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":{port}")));
+    assert!(
+        s.tls[0]["version"].as_str().unwrap().starts_with("TLS1."),
+        "{}",
+        s.tls[0]
+    );
     let hashes: Vec<&Value> = s.creds.iter().filter(|c| !c["hash"].is_null()).collect();
     assert_eq!(hashes.len(), 2, "the good and the wrong md5 login");
     for h in &hashes {
         assert_eq!(h["hashcat_mode"], 11100);
-        assert!(h["hash"].as_str().unwrap().starts_with("$postgres$md5_user*"));
+        assert!(h["hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("$postgres$md5_user*"));
     }
     // Each line cracks to the password it was made with.
     let good = hashes[0]["hash"].as_str().unwrap();
@@ -156,7 +217,11 @@ fn postgres_cleartext_md5_and_scram_logins() {
         d
     };
     let file = std::fs::read_to_string(s.hash_dir.join("11100.txt")).unwrap();
-    assert_eq!(file, format!("{good}\n{bad}\n"), "--hashcat wrote both, once");
+    assert_eq!(
+        file,
+        format!("{good}\n{bad}\n"),
+        "--hashcat wrote both, once"
+    );
     crack_all(&split(good, "good"), 11100, PASSWORD);
     crack_all(&split(bad, "bad"), 11100, "wrong-guess");
 }

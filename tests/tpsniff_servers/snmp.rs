@@ -38,7 +38,7 @@ fn snmp_v1_v2c_communities_and_v3_user() {
         Command::new("snmpd")
             .args(["-f", "-Lo", "-C", "-c"])
             .arg(&conf)
-            .arg(format!("-I-smux"))
+            .arg("-I-smux")
             .env("SNMP_PERSISTENT_DIR", &persist)
             .env("MIBS", "")
             .stdout(Stdio::null())
@@ -59,14 +59,20 @@ fn snmp_v1_v2c_communities_and_v3_user() {
     // The agent is ready once it answers.
     let t = Instant::now();
     while !get(&["-v2c", "-c", V2_COMMUNITY]).status.success() {
-        assert!(t.elapsed() < Duration::from_secs(20), "snmpd never answered");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "snmpd never answered"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let dump = Tcpdump::start(dir.path(), &format!("udp port {port}"));
     for args in [
         &["-v1", "-c", V1_COMMUNITY][..],
         &["-v2c", "-c", V2_COMMUNITY],
-        &["-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA", "-A", V3_PASS, "-x", "AES", "-X", V3_PASS],
+        &[
+            "-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA", "-A", V3_PASS, "-x", "AES", "-X",
+            V3_PASS,
+        ],
     ] {
         let out = get(args);
         assert!(

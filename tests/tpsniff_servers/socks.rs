@@ -43,7 +43,9 @@ fn http_server() -> u16 {
             let mut s = s;
             let mut buf = [0u8; 4096];
             let _ = std::io::Read::read(&mut s, &mut buf);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+            );
         }
     });
     port
@@ -99,7 +101,10 @@ fn socks5_user_password_and_the_login_inside_the_tunnel() {
         .arg(format!("http://127.0.0.1:{web}/"))
         .output()
         .unwrap();
-    assert!(!refused.status.success(), "a wrong proxy password is refused");
+    assert!(
+        !refused.status.success(),
+        "a wrong proxy password is refused"
+    );
     let pcap = dump.stop();
     let s = Sniffed::of("socks5", dir.path(), &pcap);
     assert_eq!(
@@ -116,6 +121,10 @@ fn socks5_user_password_and_the_login_inside_the_tunnel() {
     let inner = Sniffed::of("http-basic", dir.path(), &pcap);
     assert_eq!(
         inner.seen(),
-        BTreeSet::from([seen(WEB_USER, Some(WEB_PW), &format!("GET 127.0.0.1:{web}/private"))])
+        BTreeSet::from([seen(
+            WEB_USER,
+            Some(WEB_PW),
+            &format!("GET 127.0.0.1:{web}/private")
+        )])
     );
 }

@@ -112,11 +112,7 @@ impl<S: Default> UdpTable<S> {
     }
 
     fn rebuild_order(&mut self, ts: i64, key: Key) {
-        let mut live: Vec<(i64, Key)> = self
-            .flows
-            .iter()
-            .map(|(k, f)| (f.last_ts, *k))
-            .collect();
+        let mut live: Vec<(i64, Key)> = self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
         live.push((ts, key));
         live.sort_unstable_by_key(|&(t, _)| t);
         self.order = live.into();
@@ -203,7 +199,10 @@ mod tests {
         }
         assert_eq!(t.len(), 1000);
         assert_eq!(t.stats.evicted_oldest, 200_001 - 1000);
-        assert!(t.flows.contains_key(&Key::of(keep, s)), "the active flow stays");
+        assert!(
+            t.flows.contains_key(&Key::of(keep, s)),
+            "the active flow stays"
+        );
         assert!(t.order.len() <= 2 * t.len() + 1025);
         // Silence past the timeout ends them all.
         t.datagram(100_000_000_000, keep, s, 1, &mut ended);

@@ -84,6 +84,9 @@ mod tests {
         assert_eq!(header(&long[..3]).unwrap(), None);
         assert_eq!(tlv(&long[..100]).err(), Some(BerError::BadLength));
         assert_eq!(tlv(b"\x04\x85\0\0\0\0\0").err(), Some(BerError::BadLength));
-        assert_eq!(expect(b"\x02\x01\x00", OCTETS).err(), Some(BerError::Tag(2)));
+        assert_eq!(
+            expect(b"\x02\x01\x00", OCTETS).err(),
+            Some(BerError::Tag(2))
+        );
     }
 }

@@ -96,7 +96,10 @@ mod tests {
         let star = base.replace("uri=\"/\"", "uri=\"/a*b\"");
         assert!(hashcat_line(b"GET", star.as_bytes()).is_none());
         let qop = format!("{base}, qop=auth");
-        assert!(hashcat_line(b"GET", qop.as_bytes()).is_none(), "qop without nc/cnonce");
+        assert!(
+            hashcat_line(b"GET", qop.as_bytes()).is_none(),
+            "qop without nc/cnonce"
+        );
         assert!(hashcat_line(b"GET", b"username=\"u\"").is_none());
     }
 }

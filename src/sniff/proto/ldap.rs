@@ -29,9 +29,12 @@ pub fn looks_like(b: &[u8]) -> bool {
         return false;
     };
     match &b[hlen..] {
-        [INTEGER, n @ 1..=4, rest @ ..] => rest
-            .get(*n as usize)
-            .is_some_and(|op| matches!(op, 0x42 | 0x4a | 0x50 | 0x60 | 0x63 | 0x66 | 0x68 | 0x6c | 0x77)),
+        [INTEGER, n @ 1..=4, rest @ ..] => rest.get(*n as usize).is_some_and(|op| {
+            matches!(
+                op,
+                0x42 | 0x4a | 0x50 | 0x60 | 0x63 | 0x66 | 0x68 | 0x6c | 0x77
+            )
+        }),
         _ => false,
     }
 }

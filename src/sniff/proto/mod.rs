@@ -371,7 +371,11 @@ mod tests {
             Some(Kind::Postgres)
         );
         assert_eq!(
-            detect(b"", b"\x24\0\0\0\x0a5.5.5-10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xfe\xf7", 7002),
+            detect(
+                b"",
+                b"\x24\0\0\0\x0a5.5.5-10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xfe\xf7",
+                7002
+            ),
             Some(Kind::Mysql)
         );
     }
@@ -399,10 +403,22 @@ mod tests {
 
     #[test]
     fn starttls_commands_of_each_line_protocol() {
-        for l in [&b"STARTTLS"[..], b"starttls", b"a2 STARTTLS", b"STLS", b"AUTH TLS", b"auth ssl"] {
+        for l in [
+            &b"STARTTLS"[..],
+            b"starttls",
+            b"a2 STARTTLS",
+            b"STLS",
+            b"AUTH TLS",
+            b"auth ssl",
+        ] {
             assert!(asks_for_tls(l), "{}", String::from_utf8_lossy(l));
         }
-        for l in [&b"MAIL FROM:<a@b>"[..], b"AUTH PLAIN AGFteQBwdzE=", b"a1 LOGIN STARTTLS x", b"STLS now"] {
+        for l in [
+            &b"MAIL FROM:<a@b>"[..],
+            b"AUTH PLAIN AGFteQBwdzE=",
+            b"a1 LOGIN STARTTLS x",
+            b"STLS now",
+        ] {
             assert!(!asks_for_tls(l), "{}", String::from_utf8_lossy(l));
         }
     }

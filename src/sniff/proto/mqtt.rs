@@ -93,8 +93,16 @@ pub fn connect_body(body: &[u8]) -> Result<Option<Hit>, MqttError> {
         r.string()?; // will topic
         r.string()?; // will payload
     }
-    let user = if flags & 0x80 != 0 { Some(r.string()?) } else { None };
-    let password = if flags & 0x40 != 0 { Some(r.string()?) } else { None };
+    let user = if flags & 0x80 != 0 {
+        Some(r.string()?)
+    } else {
+        None
+    };
+    let password = if flags & 0x40 != 0 {
+        Some(r.string()?)
+    } else {
+        None
+    };
     if user.is_none() && password.is_none() {
         return Ok(None);
     }
@@ -222,9 +230,15 @@ mod tests {
     #[test]
     fn malformed_is_an_error() {
         let mut m = Mqtt::default();
-        assert_eq!(m.client(&mut b"\x30\x00".to_vec()), Err(MqttError::NotConnect));
+        assert_eq!(
+            m.client(&mut b"\x30\x00".to_vec()),
+            Err(MqttError::NotConnect)
+        );
         let mut m = Mqtt::default();
-        assert_eq!(m.client(&mut b"\x10\xff\xff\xff\xff".to_vec()), Err(MqttError::Length));
+        assert_eq!(
+            m.client(&mut b"\x10\xff\xff\xff\xff".to_vec()),
+            Err(MqttError::Length)
+        );
         let mut pkt = connect(4, false, Some("amy"), Some("pw"));
         pkt[1] -= 2;
         pkt.truncate(pkt.len() - 2);

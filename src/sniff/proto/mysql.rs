@@ -35,7 +35,8 @@ pub fn looks_like_greeting(b: &[u8]) -> bool {
     let len = u32::from_le_bytes([b[0], b[1], b[2], 0]) as usize;
     let version = &b[5..b.len().min(4 + len)];
     (30..=1024).contains(&len)
-        && memchr::memchr(0, version).is_some_and(|n| n > 0 && version[..n].iter().all(u8::is_ascii_graphic))
+        && memchr::memchr(0, version)
+            .is_some_and(|n| n > 0 && version[..n].iter().all(u8::is_ascii_graphic))
 }
 
 /// One packet at the front of `b`: (payload, size); `None` when incomplete.
@@ -337,7 +338,12 @@ mod tests {
         sc.extend(pkt(2, &sw));
         cs.extend(pkt(3, &[0x22; 20]));
         let h = m.feed(&mut cs, &mut sc).unwrap();
-        assert!(h[0].hash.as_ref().unwrap().line.starts_with("$mysqlna$4142"));
+        assert!(h[0]
+            .hash
+            .as_ref()
+            .unwrap()
+            .line
+            .starts_with("$mysqlna$4142"));
     }
 
     #[test]

@@ -138,7 +138,14 @@ mod tests {
     fn type3(domain: &str, user: &str, host: &str, lm: &[u8], nt: &[u8]) -> Vec<u8> {
         let mut m = SIGNATURE.to_vec();
         m.extend(3u32.to_le_bytes());
-        let payload = [lm.to_vec(), nt.to_vec(), utf16(domain), utf16(user), utf16(host), vec![]];
+        let payload = [
+            lm.to_vec(),
+            nt.to_vec(),
+            utf16(domain),
+            utf16(user),
+            utf16(host),
+            vec![],
+        ];
         let mut off = 64u32;
         let mut data: Vec<u8> = Vec::new();
         for p in &payload {
@@ -157,16 +164,25 @@ mod tests {
     fn v2_and_v1_lines_with_the_challenge() {
         let c = *b"\x01\x23\x45\x67\x89\xab\xcd\xef";
         let mut nt = vec![0xaa; 16];
-        nt.extend([0x01, 0x01, 0, 0, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb]);
+        nt.extend([
+            0x01, 0x01, 0, 0, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb, 0xbb,
+        ]);
         let m = type3("LAB", "amy", "WS1", &[0; 24], &nt);
         let h = authenticate(Proto::HttpNtlm, &m, Some(c)).unwrap().unwrap();
         let hash = h.hash.unwrap();
         assert_eq!(hash.mode, 5600);
         assert_eq!(
             hash.line,
-            format!("amy::LAB:0123456789abcdef:{}:01010000{}", "aa".repeat(16), "bb".repeat(8))
+            format!(
+                "amy::LAB:0123456789abcdef:{}:01010000{}",
+                "aa".repeat(16),
+                "bb".repeat(8)
+            )
         );
-        assert_eq!(h.detail.as_deref(), Some("NTLM NetNTLMv2, domain LAB, host WS1"));
+        assert_eq!(
+            h.detail.as_deref(),
+            Some("NTLM NetNTLMv2, domain LAB, host WS1")
+        );
         let m = type3("LAB", "amy", "WS1", &[0x11; 24], &[0x22; 24]);
         let h = authenticate(Proto::HttpNtlm, &m, Some(c)).unwrap().unwrap();
         let hash = h.hash.unwrap();
@@ -185,7 +201,10 @@ mod tests {
         assert_eq!(challenge(&t2), Some(*b"ABCDEFGH"));
         use base64::Engine;
         let b = base64::engine::general_purpose::STANDARD.encode(&t2);
-        assert_eq!(from_header(format!("NTLM {b}").as_bytes()), Some(t2.clone()));
+        assert_eq!(
+            from_header(format!("NTLM {b}").as_bytes()),
+            Some(t2.clone())
+        );
         assert_eq!(from_header(format!("Negotiate {b}").as_bytes()), Some(t2));
         assert_eq!(from_header(b"NTLM"), None);
         assert_eq!(from_header(b"Basic dGVzdDp0ZXN0"), None);
@@ -195,6 +214,9 @@ mod tests {
             authenticate(Proto::HttpNtlm, &bad, None).unwrap_err(),
             NtlmError::Truncated
         );
-        assert_eq!(authenticate(Proto::HttpNtlm, b"NTLMSSP\0\x01\0\0\0", None), Ok(None));
+        assert_eq!(
+            authenticate(Proto::HttpNtlm, b"NTLMSSP\0\x01\0\0\0", None),
+            Ok(None)
+        );
     }
 }

@@ -72,9 +72,12 @@ fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// A complete typed message (`type, body`) at the front of `buf`, and its
-/// size; `Ok(None)` when incomplete.
-fn typed(buf: &[u8]) -> Result<Option<(u8, &[u8], usize)>, PgError> {
+/// A message's type byte, its body, and its size on the wire.
+type Message<'a> = (u8, &'a [u8], usize);
+
+/// A complete typed message at the front of `buf`; `Ok(None)` when
+/// incomplete.
+fn typed(buf: &[u8]) -> Result<Option<Message<'_>>, PgError> {
     if buf.len() < 5 {
         return Ok(None);
     }
@@ -342,8 +345,14 @@ mod tests {
         assert_eq!(h.len(), 1);
         let c = h[0].hash.as_ref().unwrap();
         assert_eq!(c.mode, 11100);
-        assert_eq!(c.line, "$postgres$amy*010203ff*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-        assert_eq!(h[0].detail.as_deref(), Some("md5 challenge-response, database shop"));
+        assert_eq!(
+            c.line,
+            "$postgres$amy*010203ff*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        );
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("md5 challenge-response, database shop")
+        );
     }
 
     #[test]
@@ -378,7 +387,10 @@ mod tests {
     fn garbage_is_an_error_and_ends_the_reading() {
         let mut p = Postgres::default();
         let mut cs = b"\0\0\xff\xff\0\x03\0\0".to_vec();
-        assert_eq!(p.feed(&mut cs, &mut Vec::new()).unwrap_err(), PgError::Length(0xffff));
+        assert_eq!(
+            p.feed(&mut cs, &mut Vec::new()).unwrap_err(),
+            PgError::Length(0xffff)
+        );
         assert!(p.done);
         let mut p = Postgres::default();
         let mut cs = startup("x", "y");

@@ -199,7 +199,9 @@ mod tests {
         v
     }
 
-    fn pairs(h: &[Hit]) -> Vec<(Option<&[u8]>, Option<&[u8]>)> {
+    type Pair<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
+    fn pairs(h: &[Hit]) -> Vec<Pair<'_>> {
         h.iter()
             .map(|h| (h.user.as_deref(), h.password.as_deref()))
             .collect()

@@ -62,7 +62,11 @@ pub fn parse(datagram: &[u8]) -> Result<Option<Hit>, SnmpError> {
             let flags = {
                 let id = expect(global.value, INTEGER)?;
                 let max = expect(id.rest, INTEGER)?;
-                expect(max.rest, OCTETS)?.value.first().copied().unwrap_or(0)
+                expect(max.rest, OCTETS)?
+                    .value
+                    .first()
+                    .copied()
+                    .unwrap_or(0)
             };
             let params = expect(global.rest, OCTETS)?;
             let usm = expect(params.value, SEQUENCE)?;
@@ -110,14 +114,20 @@ mod tests {
     #[test]
     fn malformed_messages_are_errors() {
         assert_eq!(parse(b"").unwrap_err(), SnmpError::NotSequence);
-        assert_eq!(parse(b"GET / HTTP/1.1").unwrap_err(), SnmpError::NotSequence);
+        assert_eq!(
+            parse(b"GET / HTTP/1.1").unwrap_err(),
+            SnmpError::NotSequence
+        );
         for cut in 1..V2C_GET.len() {
             assert!(parse(&V2C_GET[..cut]).is_err(), "cut at {cut}");
         }
         let mut v9 = V2C_GET.to_vec();
         v9[4] = 9;
         assert_eq!(parse(&v9).unwrap_err(), SnmpError::Version(9));
-        assert_eq!(parse(b"\x30\x84\xff\xff\xff\xff").unwrap_err(), SnmpError::NotSequence);
+        assert_eq!(
+            parse(b"\x30\x84\xff\xff\xff\xff").unwrap_err(),
+            SnmpError::NotSequence
+        );
         assert!(!looks_like(b"\x30\x03\x02\x01\x07"));
     }
 }

@@ -32,7 +32,9 @@ pub fn looks_like(client: &[u8], server: &[u8], port: u16) -> Option<bool> {
         [5, n @ 1..=9, rest @ ..] if rest.len() >= *n as usize => {
             let methods = &rest[..*n as usize];
             let after = &rest[*n as usize..];
-            if !methods.iter().all(|&m| m <= 9 || m >= 0x80) || !matches!(after.first(), None | Some(1 | 5)) {
+            if !methods.iter().all(|&m| m <= 9 || m >= 0x80)
+                || !matches!(after.first(), None | Some(1 | 5))
+            {
                 return Some(false);
             }
             confirmed(server.len() >= 2 && server[0] == 5 && methods.contains(&server[1]))
@@ -75,13 +77,17 @@ pub struct Socks {
 fn address(atyp: u8, b: &[u8]) -> Result<Option<(String, usize)>, SocksError> {
     let (host, n) = match atyp {
         1 => match b.get(..4) {
-            Some(a) => (std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(), 4),
+            Some(a) => (
+                std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
+                4,
+            ),
             None => return Ok(None),
         },
         3 => match b.first() {
-            Some(&l) if b.len() > l as usize => {
-                (String::from_utf8_lossy(&b[1..1 + l as usize]).into_owned(), 1 + l as usize)
-            }
+            Some(&l) if b.len() > l as usize => (
+                String::from_utf8_lossy(&b[1..1 + l as usize]).into_owned(),
+                1 + l as usize,
+            ),
             _ => return Ok(None),
         },
         4 => match b.get(..16).and_then(|a| <[u8; 16]>::try_from(a).ok()) {
@@ -93,7 +99,10 @@ fn address(atyp: u8, b: &[u8]) -> Result<Option<(String, usize)>, SocksError> {
     let Some(p) = b.get(n..n + 2) else {
         return Ok(None);
     };
-    Ok(Some((format!("{host}:{}", u16::from_be_bytes([p[0], p[1]])), n + 2)))
+    Ok(Some((
+        format!("{host}:{}", u16::from_be_bytes([p[0], p[1]])),
+        n + 2,
+    )))
 }
 
 impl Socks {
@@ -131,7 +140,12 @@ impl Socks {
     }
 
     /// One message of whichever side's turn it is: bytes used each way.
-    fn step(&mut self, c: &[u8], s: &[u8], hits: &mut Vec<Hit>) -> Result<Option<(usize, usize)>, SocksError> {
+    fn step(
+        &mut self,
+        c: &[u8],
+        s: &[u8],
+        hits: &mut Vec<Hit>,
+    ) -> Result<Option<(usize, usize)>, SocksError> {
         Ok(Some(match self.stage {
             Stage::Done => return Ok(None),
             Stage::Greeting => match c {
@@ -310,17 +324,26 @@ mod tests {
         let mut p = Socks::default();
         let h = p.feed(&mut cs, &mut sc).unwrap();
         assert_eq!(h[0].user.as_deref(), Some(&b"bob"[..]));
-        assert_eq!(h[0].detail.as_deref(), Some("user id, CONNECT lab.example:80"));
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("user id, CONNECT lab.example:80")
+        );
         assert!(p.tunnel);
         let mut cs = b"\x05\x01\x02\x01\x03amy\x02pw".to_vec();
         let mut sc = b"\x05\x02\x01\x01".to_vec();
         let mut p = Socks::default();
         let h = p.feed(&mut cs, &mut sc).unwrap();
-        assert_eq!(h[0].detail.as_deref(), Some("RFC 1929 user/password, refused"));
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("RFC 1929 user/password, refused")
+        );
         assert!(!p.tunnel);
         assert_eq!(looks_like(b"\x05\x01\x00", b"HTTP", 80), Some(false));
         assert_eq!(looks_like(b"GET /", b"", 1080), Some(false));
         let mut p = Socks::default();
-        assert_eq!(p.feed(&mut b"\x07".to_vec(), &mut Vec::new()).unwrap_err(), SocksError::Version(7));
+        assert_eq!(
+            p.feed(&mut b"\x07".to_vec(), &mut Vec::new()).unwrap_err(),
+            SocksError::Version(7)
+        );
     }
 }

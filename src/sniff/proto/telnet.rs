@@ -212,7 +212,8 @@ mod tests {
         hits.extend(typed(&mut t, b"rootpw\r\n"));
         t.server(b"root@host:~# ");
         hits.extend(typed(&mut t, b"id\r\nexit\r\n"));
-        let got: Vec<(Option<&[u8]>, Option<&[u8]>)> = hits
+        type Pair<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+        let got: Vec<Pair<'_>> = hits
             .iter()
             .map(|h| (h.user.as_deref(), h.password.as_deref()))
             .collect();

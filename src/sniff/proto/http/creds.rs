@@ -215,9 +215,12 @@ pub fn ntlm_challenge(head: &Head) -> Option<[u8; 8]> {
     head.headers
         .iter()
         .filter(|(n, _)| {
-            n.eq_ignore_ascii_case(b"www-authenticate") || n.eq_ignore_ascii_case(b"proxy-authenticate")
+            n.eq_ignore_ascii_case(b"www-authenticate")
+                || n.eq_ignore_ascii_case(b"proxy-authenticate")
         })
-        .find_map(|(_, v)| crate::sniff::proto::ntlm::challenge(&crate::sniff::proto::ntlm::from_header(v)?))
+        .find_map(|(_, v)| {
+            crate::sniff::proto::ntlm::challenge(&crate::sniff::proto::ntlm::from_header(v)?)
+        })
 }
 
 /// Credentials in a request body (form-encoded bodies only).
