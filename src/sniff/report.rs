@@ -347,13 +347,15 @@ pub fn text_summary(s: &Summary) -> String {
     if !s.bad_packets.is_empty() {
         let _ = writeln!(o, "undecodable: {}", map_line(&s.bad_packets));
     }
-    let _ = writeln!(
-        o,
-        "flows: {} TCP, {} UDP ({})",
-        f.flows,
-        s.udp.flows,
-        map_line(&s.flows_by_proto)
-    );
+    let _ = writeln!(o, "flows: {} ({})", f.flows, map_line(&s.flows_by_proto));
+    if s.udp.flows > 0 {
+        let u = &s.udp;
+        let _ = writeln!(
+            o,
+            "udp flows: {} ({} datagrams; evicted: {} idle, {} oldest)",
+            u.flows, u.datagrams, u.evicted_idle, u.evicted_oldest
+        );
+    }
     let _ = writeln!(o, "http requests: {}", s.http_requests);
     let _ = writeln!(
         o,
@@ -401,8 +403,8 @@ pub fn text_summary(s: &Summary) -> String {
     let _ =
         writeln!(
         o,
-        "evicted flows: {} idle, {} oldest (flow limit), {} memory limit; UDP: {} idle, {} oldest",
-        f.evicted_idle, f.evicted_oldest, f.evicted_memory, s.udp.evicted_idle, s.udp.evicted_oldest
+        "evicted flows: {} idle, {} oldest (flow limit), {} memory limit",
+        f.evicted_idle, f.evicted_oldest, f.evicted_memory
     );
     if !s.parse_errors.is_empty() {
         let _ = writeln!(
