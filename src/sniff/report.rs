@@ -400,8 +400,7 @@ pub fn text_summary(s: &Summary) -> String {
         f.no_flow,
         f.retransmitted, f.overlaps_trimmed, f.out_of_order, f.gaps_skipped, f.bytes_skipped
     );
-    let _ =
-        writeln!(
+    let _ = writeln!(
         o,
         "evicted flows: {} idle, {} oldest (flow limit), {} memory limit",
         f.evicted_idle, f.evicted_oldest, f.evicted_memory
