@@ -20,6 +20,15 @@ const TARGETS: &[(&str, Target)] = &[
     ("tls_client_hello", targets::tls_client_hello::run),
     ("tcp_reassembly", targets::tcp_reassembly::run),
     ("qcow2_header", targets::qcow2_header::run),
+    ("snmp_message", targets::snmp_message::run),
+    ("postgres_auth", targets::postgres_auth::run),
+    ("mysql_auth", targets::mysql_auth::run),
+    ("socks_handshake", targets::socks_handshake::run),
+    ("redis_commands", targets::redis_commands::run),
+    ("ldap_messages", targets::ldap_messages::run),
+    ("mqtt_connect", targets::mqtt_connect::run),
+    ("ntlm_message", targets::ntlm_message::run),
+    ("digest_line", targets::digest_line::run),
 ];
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

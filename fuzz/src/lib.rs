@@ -502,3 +502,147 @@ pub mod qcow2_header {
         }
     }
 }
+
+/// Splits fuzz input into a byte stream fed in pieces: the first byte
+/// gives the piece size (1..=256), the rest is the stream. For the parsers
+/// fed with both directions, `two_way` deals the pieces out alternately.
+pub mod pieces {
+    pub fn one_way(data: &[u8]) -> (usize, &[u8]) {
+        match data.split_first() {
+            Some((&n, rest)) => (n as usize + 1, rest),
+            None => (1, data),
+        }
+    }
+
+    /// Calls `f(to_server, to_client)` after each piece was appended.
+    pub fn two_way(data: &[u8], mut f: impl FnMut(&mut Vec<u8>, &mut Vec<u8>)) {
+        let (size, rest) = one_way(data);
+        let (mut c, mut s) = (Vec::new(), Vec::new());
+        for (i, piece) in rest.chunks(size).enumerate() {
+            if i % 2 == 0 { &mut c } else { &mut s }.extend_from_slice(piece);
+            f(&mut c, &mut s);
+            assert!(c.len() + s.len() <= rest.len(), "a parser made bytes up");
+        }
+    }
+}
+
+/// SNMP: one datagram. Invariant: a finding's community is a slice's copy
+/// no longer than the datagram.
+pub mod snmp_message {
+    pub fn run(data: &[u8]) {
+        if let Ok(Some(h)) = tplab::sniff::proto::snmp::parse(data) {
+            assert!(h.password.map_or(0, |p| p.len()) <= data.len());
+        }
+        let _ = tplab::sniff::proto::snmp::looks_like(data);
+    }
+}
+
+/// PostgreSQL authentication fed with both directions in pieces.
+pub mod postgres_auth {
+    pub fn run(data: &[u8]) {
+        let mut p = tplab::sniff::proto::postgres::Postgres::default();
+        super::pieces::two_way(data, |c, s| {
+            let _ = p.feed(c, s);
+        });
+    }
+}
+
+/// MySQL/MariaDB connection phase fed with both directions in pieces.
+pub mod mysql_auth {
+    pub fn run(data: &[u8]) {
+        let _ = tplab::sniff::proto::mysql::looks_like_greeting(data);
+        let mut m = tplab::sniff::proto::mysql::Mysql::default();
+        super::pieces::two_way(data, |c, s| {
+            let _ = m.feed(c, s);
+        });
+    }
+}
+
+/// SOCKS handshakes fed with both directions in pieces.
+pub mod socks_handshake {
+    pub fn run(data: &[u8]) {
+        let _ = tplab::sniff::proto::socks::looks_like(data, data, 1080);
+        let mut p = tplab::sniff::proto::socks::Socks::default();
+        super::pieces::two_way(data, |c, s| {
+            let _ = p.feed(c, s);
+        });
+    }
+}
+
+/// Redis commands (RESP and inline) fed in pieces. Invariant: what is
+/// left in the buffer never grows past what was fed.
+pub mod redis_commands {
+    pub fn run(data: &[u8]) {
+        let (size, rest) = super::pieces::one_way(data);
+        let mut r = tplab::sniff::proto::redis::Redis::default();
+        let mut buf = Vec::new();
+        for piece in rest.chunks(size) {
+            buf.extend_from_slice(piece);
+            let _ = r.client(&mut buf);
+            assert!(buf.len() <= rest.len());
+        }
+    }
+}
+
+/// LDAP messages fed in pieces, and one message on its own.
+pub mod ldap_messages {
+    pub fn run(data: &[u8]) {
+        let _ = tplab::sniff::proto::ldap::message(data);
+        let _ = tplab::sniff::proto::ldap::looks_like(data);
+        let (size, rest) = super::pieces::one_way(data);
+        let mut l = tplab::sniff::proto::ldap::Ldap::default();
+        let mut buf = Vec::new();
+        for piece in rest.chunks(size) {
+            buf.extend_from_slice(piece);
+            let _ = l.client(&mut buf);
+        }
+    }
+}
+
+/// MQTT CONNECT: a packet body on its own, and the client stream in pieces.
+pub mod mqtt_connect {
+    pub fn run(data: &[u8]) {
+        let _ = tplab::sniff::proto::mqtt::connect_body(data);
+        let _ = tplab::sniff::proto::mqtt::looks_like(data);
+        let (size, rest) = super::pieces::one_way(data);
+        let mut m = tplab::sniff::proto::mqtt::Mqtt::default();
+        let mut buf = Vec::new();
+        for piece in rest.chunks(size) {
+            buf.extend_from_slice(piece);
+            let _ = m.client(&mut buf);
+        }
+    }
+}
+
+/// NTLMSSP: a CHALLENGE and an AUTHENTICATE message from the same bytes
+/// (the challenge taken from the first 8). Invariant: a NetNTLM line has
+/// the five fields hashcat splits at ':'.
+pub mod ntlm_message {
+    use tplab::sniff::finding::Proto;
+    use tplab::sniff::proto::ntlm;
+
+    pub fn run(data: &[u8]) {
+        let _ = ntlm::challenge(data);
+        let _ = ntlm::from_header(data);
+        let c = data.get(..8).and_then(|c| c.try_into().ok());
+        if let Ok(Some(h)) = ntlm::authenticate(Proto::HttpNtlm, data, c) {
+            if let Some(line) = h.hash {
+                assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
+            }
+        }
+    }
+}
+
+/// Digest parameters to a hashcat 11400 line. Invariant: the line has the
+/// 15 `*`-separated fields hashcat's tokenizer expects.
+pub mod digest_line {
+    pub fn run(data: &[u8]) {
+        let (method, params) = match data.iter().position(|&b| b == b' ') {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (&b"GET"[..], data),
+        };
+        if let Some(c) = tplab::sniff::proto::digest::hashcat_line(method, params) {
+            assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
+        }
+    }
+}

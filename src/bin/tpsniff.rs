@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use tplab::cli;
 use tplab::sniff::flow::Limits;
+use tplab::sniff::hashfile::HashFiles;
 use tplab::sniff::proto::http::Fields;
 use tplab::sniff::report::{self, Style};
 use tplab::sniff::source::{self, KernelStats, LiveOptions, LiveSource, SourceError};
@@ -72,6 +73,11 @@ struct Args {
     /// Another form/query field name whose value is a secret (repeatable).
     #[arg(long = "field", value_name = "NAME")]
     fields: Vec<String>,
+    /// Also write every crackable line (challenge/response, hash) to
+    /// DIR/MODE.txt, one file per hashcat mode, ready for `hashcat -m MODE`
+    /// (appended to; unredacted whatever --redact says).
+    #[arg(long, value_name = "DIR")]
+    hashcat: Option<PathBuf>,
     /// Report every sighting of a credential, not only the first.
     #[arg(long)]
     all: bool,
@@ -117,10 +123,14 @@ struct Out {
     w: BufWriter<io::StdoutLock<'static>>,
     json: bool,
     style: Style,
+    hashes: Option<HashFiles>,
 }
 
 impl Out {
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        if let Some(h) = &mut self.hashes {
+            h.add(f).map_err(io::Error::other)?;
+        }
         if self.json {
             self.w.write_all(&report::json_line(f, self.style))?;
             self.w.write_all(b"\n")?;
@@ -196,6 +206,7 @@ fn run(a: &Args) -> anyhow::Result<bool> {
         w: BufWriter::new(io::stdout().lock()),
         json: a.json,
         style: Style { redact: a.redact },
+        hashes: a.hashcat.as_deref().map(HashFiles::create).transpose()?,
     };
     let mut sniffer = Sniffer::new(cfg);
     if let Some(iface) = &a.iface {

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
-use super::flow::{AppState, End, Flow, FlowTable, Limits};
-use super::link::{self, Decoded, LinkType};
-use super::proto::{self, ftp, http, imap, pop3, smtp, telnet, tls, Hit, Kind};
+use super::flow::udp::UdpTable;
+use super::flow::{End, Flow, FlowTable, Limits};
+use super::link::{self, Decoded, LinkType, UdpDatagram};
+use super::proto::{self, http, ldap, redis, snmp, tls, Hit, Kind};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -30,59 +31,21 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Default)]
-struct TlsState {
-    client: tls::HelloReader,
-    server: tls::HelloReader,
-    hello: Option<tls::ClientHello>,
-    server_hello: Option<tls::ServerHello>,
-}
+mod apps;
 
-/// What the engine keeps per flow.
-#[derive(Debug, Default)]
-enum App {
-    #[default]
-    Undecided,
-    Http(Box<http::HttpStream>),
-    Tls(Box<TlsState>),
-    Ftp(ftp::Ftp),
-    Pop3(pop3::Pop3),
-    Imap(imap::Imap),
-    Smtp(smtp::Smtp),
-    Telnet(Box<telnet::Telnet>),
-    Other,
-}
-
-impl AppState for App {
-    fn held(&self) -> usize {
-        match self {
-            App::Http(h) => h.held(),
-            _ => 0,
-        }
-    }
-}
-
-impl App {
-    fn kind_name(&self) -> &'static str {
-        match self {
-            App::Undecided => "undecided",
-            App::Http(_) => "http",
-            App::Tls(_) => "tls",
-            App::Ftp(_) => "ftp",
-            App::Pop3(_) => "pop3",
-            App::Imap(_) => "imap",
-            App::Smtp(_) => "smtp",
-            App::Telnet(_) => "telnet",
-            App::Other => "other",
-        }
-    }
-}
+use apps::{App, UdpApp};
 
 /// Servers whose HTTP latency is timed; responses of any further server
 /// are counted in [`Summary::latency_untimed`], not timed (memory bound).
 pub const MAX_TIMED_SERVERS: usize = 1024;
 
-type CredKey = (Proto, SocketAddr, Option<Vec<u8>>, Option<Vec<u8>>);
+type CredKey = (
+    Proto,
+    SocketAddr,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<proto::Crackable>,
+);
 
 /// Everything but the flow table (so both can be borrowed at once).
 #[derive(Debug)]
@@ -97,6 +60,7 @@ struct Ctx {
 #[derive(Debug)]
 pub struct Sniffer {
     flows: FlowTable<App>,
+    udp: UdpTable<UdpApp>,
     ctx: Ctx,
 }
 
@@ -110,6 +74,7 @@ impl Sniffer {
     pub fn new(cfg: Config) -> Self {
         Sniffer {
             flows: FlowTable::new(cfg.limits),
+            udp: UdpTable::new(cfg.limits),
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
@@ -139,6 +104,10 @@ impl Sniffer {
                 sum.fragments += 1;
                 return out;
             }
+            Ok(Decoded::Udp(d)) => {
+                self.datagram(ts, &d, &mut out);
+                return out;
+            }
             Ok(Decoded::Tcp(seg)) => seg,
         };
         sum.tcp_packets += 1;
@@ -163,6 +132,29 @@ impl Sniffer {
         out
     }
 
+    /// A UDP datagram: to its flow's protocol at once (nothing is held).
+    fn datagram(&mut self, ts: i64, d: &UdpDatagram<'_>, out: &mut Vec<Finding>) {
+        let sum = &mut self.ctx.sum;
+        sum.udp_packets += 1;
+        sum.truncated_packets += d.truncated as u64;
+        let mut ended = Vec::new();
+        let (f, _dir) = self
+            .udp
+            .datagram(ts, d.src, d.dst, d.payload.len(), &mut ended);
+        if f.app == UdpApp::Undecided {
+            f.app = UdpApp::decide(f, d.payload);
+            bump(&mut sum.flows_by_proto, f.app.kind_name());
+        }
+        let (client, server) = (f.client, f.server);
+        if f.app == UdpApp::Snmp {
+            match snmp::parse(d.payload) {
+                Ok(Some(h)) => self.ctx.credential(client, server, ts, h, out),
+                Ok(None) => {}
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("snmp: {e}")),
+            }
+        }
+    }
+
     fn finish_ended(&mut self, ended: Vec<(Flow<App>, End)>, ts: i64, out: &mut Vec<Finding>) {
         for (mut f, _) in ended {
             self.ctx.process(&mut f, ts, out);
@@ -179,6 +171,7 @@ impl Sniffer {
             self.ctx.process(&mut f, ts, &mut out);
             self.ctx.finish_flow(f, &mut out);
         }
+        self.udp.drain_all();
         out
     }
 
@@ -186,6 +179,7 @@ impl Sniffer {
     pub fn summary(&self) -> Summary {
         let mut s = self.ctx.sum.clone();
         s.flow = self.flows.stats;
+        s.udp = self.udp.stats;
         let mut lat: Vec<Latency> = self
             .ctx
             .latency
@@ -204,9 +198,14 @@ impl Sniffer {
         s
     }
 
-    /// Flows currently tracked.
+    /// TCP flows currently tracked.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// UDP flows currently tracked.
+    pub fn open_udp_flows(&self) -> usize {
+        self.udp.len()
     }
 }
 
@@ -239,12 +238,20 @@ impl Ctx {
                 Kind::Imap => App::Imap(Default::default()),
                 Kind::Smtp => App::Smtp(Default::default()),
                 Kind::Telnet => App::Telnet(Box::default()),
+                Kind::Postgres => App::Postgres(Box::default()),
+                Kind::Redis => App::Redis(Default::default()),
+                Kind::Ldap => App::Ldap(Default::default()),
+                Kind::Mqtt => App::Mqtt(Default::default()),
+                Kind::Socks => App::Socks(Box::default()),
+                Kind::Mysql => App::Mysql(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
         }
         let [to_server, to_client] = &mut flow.half;
         let mut hits: Vec<Hit> = Vec::new();
+        let mut now_tls = false;
+        let mut tunnel = false;
         match &mut flow.app {
             App::Undecided => return,
             App::Other => {
@@ -308,26 +315,130 @@ impl Ctx {
                 hits = t.client(&to_server.data);
                 to_server.data.clear();
             }
+            App::Postgres(p) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("postgres: {e}")),
+                }
+                now_tls = p.tls;
+            }
+            App::Redis(r) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    // Resynchronise at the next command.
+                    *r = redis::Redis::default();
+                    to_server.data.clear();
+                }
+                match r.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("redis: {e}")),
+                }
+            }
+            App::Ldap(l) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    *l = ldap::Ldap::default();
+                    to_server.data.clear();
+                }
+                match l.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("ldap: {e}")),
+                }
+                now_tls = l.tls;
+            }
+            App::Mqtt(m) => {
+                to_client.data.clear();
+                match m.client(&mut to_server.data) {
+                    Ok(h) => hits.extend(h),
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mqtt: {e}")),
+                }
+            }
+            App::Mysql(m) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match m.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mysql: {e}")),
+                }
+                now_tls = m.tls;
+            }
+            App::Socks(p) => {
+                to_server.gap = false;
+                to_client.gap = false;
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("socks: {e}")),
+                }
+                tunnel = p.tunnel;
+            }
             App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
-                for line in proto::take_lines(&mut to_server.data) {
+                let mut at = 0;
+                loop {
+                    let rest = &to_server.data[at..];
+                    let starttls = match &flow.app {
+                        App::Ftp(p) => p.starttls,
+                        App::Pop3(p) => p.starttls,
+                        App::Imap(p) => p.starttls,
+                        App::Smtp(p) => p.starttls,
+                        _ => false,
+                    };
+                    if starttls && rest.starts_with(&[0x16, 0x03]) {
+                        // The server agreed: the rest is the TLS session.
+                        now_tls = true;
+                        break;
+                    }
+                    let Some(i) = memchr::memchr(b'\n', rest) else {
+                        break;
+                    };
+                    let line = proto::trim_crlf(&rest[..i]);
+                    let tls = proto::asks_for_tls(line);
                     let hit = match &mut flow.app {
-                        App::Ftp(p) => p.client_line(&line),
-                        App::Pop3(p) => p.client_line(&line),
-                        App::Imap(p) => p.client_line(&line),
-                        App::Smtp(p) => p.client_line(&line),
+                        App::Ftp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Pop3(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Imap(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Smtp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
                         _ => None,
                     };
                     hits.extend(hit);
+                    at += i + 1;
                 }
-                if to_server.data.len() > 64 * 1024 {
+                to_server.data.drain(..at);
+                if !now_tls && to_server.data.len() > 64 * 1024 {
                     to_server.data.clear();
                 }
             }
         }
         for h in hits {
             self.credential(flow.client, flow.server, ts, h, out);
+        }
+        if tunnel {
+            // The proxy granted the request: what follows is the tunnelled
+            // protocol, detected and parsed like any other.
+            flow.app = App::Undecided;
+            self.process(flow, ts, out);
+        }
+        if now_tls {
+            // Encryption was agreed on inside the protocol: the rest of the
+            // flow is a TLS session, reported when the flow ends.
+            flow.app = App::Tls(Box::default());
+            bump(&mut self.sum.flows_by_proto, "tls");
+            self.process(flow, ts, out);
         }
     }
 
@@ -341,7 +452,13 @@ impl Ctx {
     ) {
         self.sum.credential_sightings += 1;
         if self.cfg.dedup {
-            let key = (h.proto, server, h.user.clone(), h.password.clone());
+            let key = (
+                h.proto,
+                server,
+                h.user.clone(),
+                h.password.clone(),
+                h.hash.clone(),
+            );
             if !self.seen.insert(key) {
                 return;
             }
@@ -356,6 +473,7 @@ impl Ctx {
             user: h.user,
             password: h.password,
             detail: h.detail,
+            hash: h.hash,
         }));
     }
 
@@ -406,154 +524,4 @@ impl Ctx {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testgen::pcap::{Conn, Link, Rng};
-
-    fn feed_all(sn: &mut Sniffer, packets: &[(i64, Vec<u8>)]) -> Vec<Finding> {
-        let mut out = Vec::new();
-        for (ts, p) in packets {
-            out.extend(sn.feed(LinkType::Ethernet, *ts, p));
-        }
-        out
-    }
-
-    #[test]
-    fn memory_bound_evicts_oldest_flows_and_counts_them() {
-        let limits = Limits {
-            max_total_bytes: 1500,
-            ..Limits::default()
-        };
-        let mut sn = Sniffer::new(Config {
-            limits,
-            ..Config::default()
-        });
-        let mut rng = Rng::new(1);
-        for i in 0..4u16 {
-            let client = format!("10.9.0.{}:{}", i + 1, 40000 + i).parse().unwrap();
-            let mut c = Conn::open(
-                Link::Ethernet,
-                client,
-                "10.9.0.100:80".parse().unwrap(),
-                &mut rng,
-                i as i64 * 1000,
-            );
-            let mut segs = c.segments(true, &[b'A'; 1400], &[700]);
-            segs.remove(0); // a gap that never fills: the second half waits
-            c.emit(&segs);
-            feed_all(&mut sn, &c.packets);
-        }
-        let s = sn.summary();
-        assert!(s.flow.evicted_memory >= 2, "{:?}", s.flow);
-        assert!(sn.open_flows() <= 2);
-        assert_eq!(s.flow.out_of_order, 4);
-    }
-
-    #[test]
-    fn request_bodies_being_collected_count_against_the_memory_bound() {
-        let limits = Limits {
-            max_total_bytes: 10_000,
-            ..Limits::default()
-        };
-        let mut sn = Sniffer::new(Config {
-            limits,
-            ..Config::default()
-        });
-        let mut rng = Rng::new(3);
-        for i in 0..2u16 {
-            let client = format!("10.9.2.{}:{}", i + 1, 40000 + i).parse().unwrap();
-            let mut c = Conn::open(
-                Link::Ethernet,
-                client,
-                "10.9.2.100:80".parse().unwrap(),
-                &mut rng,
-                0,
-            );
-            c.send(
-                true,
-                b"POST / HTTP/1.1\r\nContent-Length: 8000\r\n\r\n",
-                1460,
-            );
-            c.send(true, &[b'x'; 6000], 1460);
-            feed_all(&mut sn, &c.packets);
-        }
-        // In order, so reassembly holds nothing: the bodies are the parser's.
-        assert_eq!(sn.summary().flow.out_of_order, 0);
-        assert_eq!(sn.summary().flow.evicted_memory, 1);
-    }
-
-    #[test]
-    fn ends_guessed_wrong_from_ports_are_swapped_by_content() {
-        // No handshake in the capture and the client's port is the lower.
-        let mut rng = Rng::new(4);
-        let client = "10.9.3.1:1000".parse().unwrap();
-        let server = "10.9.3.2:8080".parse().unwrap();
-        let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
-        c.packets.clear();
-        // The response's first segment is captured before the request.
-        let resp = c.segments(
-            false,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-            &[1460],
-        );
-        c.emit(&resp);
-        c.send(
-            true,
-            &crate::testgen::pcap::login_post("h", "amy", "pw1"),
-            1460,
-        );
-        let mut sn = Sniffer::default();
-        let mut found = feed_all(&mut sn, &c.packets);
-        found.extend(sn.finish());
-        match &found[..] {
-            [Finding::Credential(cr)] => {
-                assert_eq!((cr.client, cr.server), (client, server));
-                assert_eq!(cr.password.as_deref(), Some(&b"pw1"[..]));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn repeats_are_counted_not_reported_unless_asked() {
-        let mut rng = Rng::new(2);
-        let mut packets = Vec::new();
-        for i in 0..3u16 {
-            let client = format!("10.9.1.1:{}", 40000 + i).parse().unwrap();
-            let mut c = Conn::open(
-                Link::Ethernet,
-                client,
-                "10.9.1.2:21".parse().unwrap(),
-                &mut rng,
-                i as i64 * 1000,
-            );
-            c.send(false, b"220 ftp\r\n", 1460);
-            c.send(true, b"USER a\r\nPASS b\r\n", 1460);
-            c.close();
-            packets.extend(c.packets);
-        }
-        let mut sn = Sniffer::default();
-        assert_eq!(feed_all(&mut sn, &packets).len(), 1);
-        assert_eq!(
-            (sn.summary().credentials, sn.summary().credential_sightings),
-            (1, 3)
-        );
-        let mut sn = Sniffer::new(Config {
-            dedup: false,
-            ..Config::default()
-        });
-        assert_eq!(feed_all(&mut sn, &packets).len(), 3);
-    }
-
-    #[test]
-    fn garbage_packets_are_counted_never_fatal() {
-        let mut sn = Sniffer::default();
-        assert!(sn.feed(LinkType::Ethernet, 0, &[1, 2, 3]).is_empty());
-        assert!(sn.feed(LinkType::Raw, 0, &[0x45, 0, 0, 0]).is_empty());
-        assert!(sn.feed(LinkType::LinuxSll, 0, &[0; 16]).is_empty());
-        let s = sn.summary();
-        assert_eq!(s.packets, 3);
-        assert_eq!(s.bad_packets.values().sum::<u64>(), 2);
-        assert_eq!(s.other_packets, 1);
-    }
-}
+mod tests;

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::flow::udp::UdpStats;
 use super::flow::FlowStats;
+use super::proto::Crackable;
 
 /// The protocol (and mechanism) a credential was seen in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,11 +16,20 @@ pub enum Proto {
     HttpBasic,
     HttpDigest,
     HttpBearer,
+    HttpNtlm,
     Ftp,
     Pop3,
     Imap,
     Smtp,
     Telnet,
+    Snmp,
+    Postgres,
+    Redis,
+    Ldap,
+    Mqtt,
+    Socks5,
+    Socks4,
+    Mysql,
 }
 
 impl Proto {
@@ -30,11 +41,20 @@ impl Proto {
             Proto::HttpBasic => "http-basic",
             Proto::HttpDigest => "http-digest",
             Proto::HttpBearer => "http-bearer",
+            Proto::HttpNtlm => "http-ntlm",
             Proto::Ftp => "ftp",
             Proto::Pop3 => "pop3",
             Proto::Imap => "imap",
             Proto::Smtp => "smtp",
             Proto::Telnet => "telnet",
+            Proto::Snmp => "snmp",
+            Proto::Postgres => "postgres",
+            Proto::Redis => "redis",
+            Proto::Ldap => "ldap",
+            Proto::Mqtt => "mqtt",
+            Proto::Socks5 => "socks5",
+            Proto::Socks4 => "socks4",
+            Proto::Mysql => "mysql",
         }
     }
 }
@@ -52,6 +72,9 @@ pub struct Credential {
     pub password: Option<Vec<u8>>,
     /// Where it was seen (`POST host/path`) or a remark.
     pub detail: Option<String>,
+    /// A line for a cracker (`hashcat -m MODE`), when the protocol sent a
+    /// challenge/response instead of the password.
+    pub hash: Option<Crackable>,
 }
 
 /// A TLS connection: encrypted, no credentials visible.
@@ -103,7 +126,8 @@ pub struct Summary {
     pub packets: u64,
     pub bytes: u64,
     pub tcp_packets: u64,
-    /// Packets that are not TCP (ARP, ICMP, UDP...).
+    pub udp_packets: u64,
+    /// Packets that are neither TCP nor UDP (ARP, ICMP...).
     pub other_packets: u64,
     /// IP fragments (not reassembled).
     pub fragments: u64,
@@ -112,6 +136,7 @@ pub struct Summary {
     /// Packets the capture's snap length cut short (decoded as far as they go).
     pub truncated_packets: u64,
     pub flow: FlowStats,
+    pub udp: UdpStats,
     /// Flows by the protocol recognised in them.
     pub flows_by_proto: BTreeMap<String, u64>,
     pub http_requests: u64,

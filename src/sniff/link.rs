@@ -67,6 +67,8 @@ pub enum LinkError {
     BadIp,
     #[error("TCP header malformed or truncated")]
     BadTcp,
+    #[error("UDP header malformed or truncated")]
+    BadUdp,
 }
 
 /// One decoded TCP segment; the payload borrows the packet.
@@ -87,13 +89,24 @@ pub struct TcpSegment<'a> {
     pub wire_len: usize,
 }
 
+/// One decoded UDP datagram; the payload borrows the packet.
+#[derive(Debug, Clone)]
+pub struct UdpDatagram<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub payload: &'a [u8],
+    /// The capture holds less than the IP header announced (snap length).
+    pub truncated: bool,
+}
+
 /// What a packet turned out to be.
 #[derive(Debug, Clone)]
 pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
+    Udp(UdpDatagram<'a>),
     /// A fragment of a fragmented IP datagram (not reassembled).
     Fragment,
-    /// Anything else: ARP, ICMP, UDP, other ether types.
+    /// Anything else: ARP, ICMP, other ether types.
     Other,
 }
 
@@ -192,11 +205,23 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
         }
         LaxNetSlice::Arp(_) => return Ok(Decoded::Other),
     };
-    if payload.ip_number != etherparse::IpNumber::TCP {
+    let udp = payload.ip_number == etherparse::IpNumber::UDP;
+    if payload.ip_number != etherparse::IpNumber::TCP && !udp {
         return Ok(Decoded::Other);
     }
     if payload.fragmented {
         return Ok(Decoded::Fragment);
+    }
+    if udp {
+        return match &p.transport {
+            Some(TransportSlice::Udp(u)) => Ok(Decoded::Udp(UdpDatagram {
+                src: SocketAddr::new(src, u.source_port()),
+                dst: SocketAddr::new(dst, u.destination_port()),
+                payload: u.payload(),
+                truncated: payload.incomplete,
+            })),
+            _ => Err(LinkError::BadUdp),
+        };
     }
     match &p.transport {
         Some(TransportSlice::Tcp(tcp)) => Ok(Decoded::Tcp(TcpSegment {

@@ -1,7 +1,7 @@
-//! Packet decoding, TCP reassembly and protocol parsers (see issue 4).
+//! Packet decoding, TCP reassembly and protocol parsers.
 //!
-//! Data flows one way: [`link`] decodes a packet to a TCP segment, [`flow`]
-//! reassembles each direction, [`proto`] parsers turn bytes into
+//! Data flows one way: [`link`] decodes a packet to a TCP segment or a UDP
+//! datagram, [`flow`] reassembles each TCP direction (and keys UDP flows), [`proto`] parsers turn bytes into
 //! credentials and TLS facts, the [`engine`] collects them as
 //! [`finding`]s, and [`report`] prints. Only [`source`] (feature
 //! `capture`) knows about libpcap.
@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod finding;
 pub mod flow;
+pub mod hashfile;
 pub mod link;
 pub mod proto;
 pub mod report;

@@ -56,6 +56,25 @@ pub fn redact(secret: &[u8]) -> Vec<u8> {
     }
 }
 
+/// A crackable line with its last field (the response or hash: what a
+/// cracker needs) masked; the fields before it (format, user, salt) kept.
+pub fn redact_hash(line: &str) -> String {
+    let cut = line.rfind(['*', '$', ':']).map_or(0, |i| i + 1);
+    let mut out = line[..cut].to_string();
+    out.push_str(&String::from_utf8_lossy(&redact(&line.as_bytes()[cut..])));
+    out
+}
+
+fn hash_line(c: &Credential, style: Style) -> Option<String> {
+    c.hash.as_ref().map(|h| {
+        if style.redact {
+            redact_hash(&h.line)
+        } else {
+            h.line.clone()
+        }
+    })
+}
+
 /// Bytes for a text line: printable ASCII as is, the rest `\xHH`
 /// (so a space or a tab inside a value cannot shift the columns).
 fn text_bytes(out: &mut String, b: &[u8]) {
@@ -103,6 +122,10 @@ pub fn text_line(f: &Finding, style: Style) -> String {
             match secret(c, style) {
                 Some(p) => text_bytes(&mut s, &p),
                 None => s.push_str("(not-visible)"),
+            }
+            if let (Some(h), Some(line)) = (&c.hash, hash_line(c, style)) {
+                let _ = write!(s, " hashcat-mode={} hash=", h.mode);
+                text_bytes(&mut s, line.as_bytes());
             }
             if let Some(d) = &c.detail {
                 s.push_str("  # ");
@@ -195,6 +218,15 @@ pub fn json_line(f: &Finding, style: Style) -> Vec<u8> {
             json_str(&mut o, "user", c.user.as_deref());
             json_str(&mut o, "password", secret(c, style).as_deref());
             json_str(&mut o, "detail", c.detail.as_deref().map(str::as_bytes));
+            json_str(
+                &mut o,
+                "hash",
+                hash_line(c, style).as_deref().map(str::as_bytes),
+            );
+            match &c.hash {
+                Some(h) => json_num(&mut o, "hashcat_mode", h.mode as u64),
+                None => o.extend_from_slice(b",\"hashcat_mode\":null"),
+            }
         }
         Finding::Tls(t) => {
             o.extend_from_slice(b"{\"kind\":\"tls\"");
@@ -228,6 +260,7 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
     json_num(&mut o, "packets", s.packets);
     json_num(&mut o, "bytes", s.bytes);
     json_num(&mut o, "tcp_packets", s.tcp_packets);
+    json_num(&mut o, "udp_packets", s.udp_packets);
     json_num(&mut o, "other_packets", s.other_packets);
     json_num(&mut o, "fragments", s.fragments);
     json_num(&mut o, "truncated_packets", s.truncated_packets);
@@ -266,6 +299,14 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
         )
         .as_bytes(),
     );
+    let u = &s.udp;
+    o.extend_from_slice(
+        format!(
+            ",\"udp\":{{\"flows\":{},\"datagrams\":{},\"evicted_idle\":{},\"evicted_oldest\":{}}}",
+            u.flows, u.datagrams, u.evicted_idle, u.evicted_oldest
+        )
+        .as_bytes(),
+    );
     json_map(&mut o, "parse_errors", &s.parse_errors);
     json_str(&mut o, "error", error.map(str::as_bytes));
     o.push(b'}');
@@ -293,10 +334,11 @@ pub fn text_summary(s: &Summary) -> String {
     let _ = writeln!(o, "-- summary");
     let _ = writeln!(
         o,
-        "packets: {} ({} bytes): {} TCP, {} other, {} fragments, {} cut by snap length, {} undecodable",
+        "packets: {} ({} bytes): {} TCP, {} UDP, {} other, {} fragments, {} cut by snap length, {} undecodable",
         s.packets,
         s.bytes,
         s.tcp_packets,
+        s.udp_packets,
         s.other_packets,
         s.fragments,
         s.truncated_packets,
@@ -306,6 +348,14 @@ pub fn text_summary(s: &Summary) -> String {
         let _ = writeln!(o, "undecodable: {}", map_line(&s.bad_packets));
     }
     let _ = writeln!(o, "flows: {} ({})", f.flows, map_line(&s.flows_by_proto));
+    if s.udp.flows > 0 {
+        let u = &s.udp;
+        let _ = writeln!(
+            o,
+            "udp flows: {} ({} datagrams; evicted: {} idle, {} oldest)",
+            u.flows, u.datagrams, u.evicted_idle, u.evicted_oldest
+        );
+    }
     let _ = writeln!(o, "http requests: {}", s.http_requests);
     let _ = writeln!(
         o,
@@ -379,6 +429,7 @@ mod tests {
             user: Some(b"to to".to_vec()),
             password: Some("Str0ngé".as_bytes().to_vec()),
             detail: None,
+            hash: None,
         }
     }
 
@@ -437,14 +488,29 @@ mod tests {
         let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
         assert_eq!(
             j,
-            "{\"kind\":\"credential\",\"ts\":\"2014-06-03T10:11:12.123456Z\",\"client\":\"[2001:db8::1]:50000\",\"server\":\"10.0.0.2:1337\",\"proto\":\"http-form\",\"user\":\"to to\",\"password\":\"S******\",\"detail\":null}"
+            "{\"kind\":\"credential\",\"ts\":\"2014-06-03T10:11:12.123456Z\",\"client\":\"[2001:db8::1]:50000\",\"server\":\"10.0.0.2:1337\",\"proto\":\"http-form\",\"user\":\"to to\",\"password\":\"S******\",\"detail\":null,\"hash\":null,\"hashcat_mode\":null}"
         );
         let mut c = cred();
         c.password = None;
         let j = String::from_utf8(json_line(&Finding::Credential(c.clone()), Style::default()))
             .unwrap();
         assert!(j.contains("\"password\":null"));
-        let t = text_line(&Finding::Credential(c), Style::default());
+        let t = text_line(&Finding::Credential(c.clone()), Style::default());
         assert!(t.contains("user=to\\x20to password=(not-visible)"), "{t}");
+        c.hash = Some(crate::sniff::proto::Crackable {
+            mode: 11100,
+            line: "$postgres$to*0a0b0c0d*0123456789abcdef0123456789abcdef".into(),
+        });
+        let f = Finding::Credential(c);
+        let t = text_line(&f, Style::default());
+        assert!(
+            t.contains("(not-visible) hashcat-mode=11100 hash=$postgres$to*0a0b0c0d*0123456789abcdef0123456789abcdef"),
+            "{t}"
+        );
+        let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
+        assert!(
+            j.ends_with("\"hash\":\"$postgres$to*0a0b0c0d*0*******************************\",\"hashcat_mode\":11100}"),
+            "{j}"
+        );
     }
 }

@@ -12,7 +12,12 @@ use anyhow::{bail, Result};
 /// certificate), curl (the client), tcpdump (the reference recording) and
 /// iproute2 (namespaces, veths, the bridge, `ss`). The `--generate` tests
 /// (tests/generate.rs) render the man pages with man-db and load the
-/// completions into bash, zsh and fish.
+/// completions into bash, zsh and fish. tests/tpsniff_servers.rs runs real
+/// servers and clients as tpsniff's peers (postgresql, redis-server +
+/// redis-tools, snmpd + snmp, mosquitto + mosquitto-clients, slapd +
+/// ldap-utils, dante-server; passwd for its temporary user, mariadb-server
+/// + mariadb-client) and hashcat on the CPU (pocl-opencl-icd and the
+/// OpenCL loader) to crack the lines it writes.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
     "libpcap-dev",
@@ -26,6 +31,23 @@ pub const TEST_PACKAGES: &[&str] = &[
     "man-db",
     "zsh",
     "fish",
+    // tpsniff's real peers and the cracker that judges its hash lines.
+    "postgresql",
+    "redis-server",
+    "redis-tools",
+    "snmpd",
+    "snmp",
+    "mosquitto",
+    "mosquitto-clients",
+    "slapd",
+    "ldap-utils",
+    "dante-server",
+    "passwd",
+    "mariadb-server",
+    "mariadb-client",
+    "hashcat",
+    "pocl-opencl-icd",
+    "ocl-icd-libopencl1",
 ];
 
 fn installed(pkg: &str) -> bool {

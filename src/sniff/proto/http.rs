@@ -24,6 +24,8 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
+    #[error("NTLM message malformed")]
+    Ntlm,
     #[error("HTTP head longer than {MAX_HEAD} bytes")]
     HeadTooLong,
     #[error("malformed HTTP request line")]

@@ -6,6 +6,9 @@ use crate::sniff::finding::Proto;
 
 #[derive(Debug, Default)]
 pub struct Imap {
+    /// The client asked for TLS on this connection (STARTTLS, STLS, AUTH
+    /// TLS): its next bytes may be a ClientHello.
+    pub starttls: bool,
     sasl: Sasl,
     /// A command whose line ended in a literal `{n}`: the text so far (the
     /// literal written as a quoted string) and the literal's length.

@@ -1,11 +1,21 @@
 //! One parser per protocol: pure functions (and small state machines fed
 //! with reassembled bytes) that return [`Hit`]s. No I/O, no pcap types.
 
+pub mod ber;
+pub mod digest;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod ldap;
+pub mod mqtt;
+pub mod mysql;
+pub mod ntlm;
 pub mod pop3;
+pub mod postgres;
+pub mod redis;
 pub mod smtp;
+pub mod snmp;
+pub mod socks;
 pub mod telnet;
 pub mod tls;
 
@@ -20,6 +30,16 @@ pub struct Hit {
     pub password: Option<Vec<u8>>,
     /// Where it was seen, e.g. `POST example.com/login`.
     pub detail: Option<String>,
+    /// A challenge/response (or hash) a cracker can test passwords against.
+    pub hash: Option<Crackable>,
+}
+
+/// A line ready for `hashcat -m MODE` (the form John the Ripper's jumbo
+/// formats read too, where it has one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Crackable {
+    pub mode: u32,
+    pub line: String,
 }
 
 impl Hit {
@@ -29,6 +49,7 @@ impl Hit {
             user: user.map(<[u8]>::to_vec),
             password: password.map(<[u8]>::to_vec),
             detail: None,
+            hash: None,
         }
     }
 }
@@ -44,6 +65,12 @@ pub enum Kind {
     Imap,
     Smtp,
     Telnet,
+    Postgres,
+    Redis,
+    Ldap,
+    Mqtt,
+    Socks,
+    Mysql,
     Other,
 }
 
@@ -64,6 +91,26 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
             None if server.is_empty() => return None,
             _ => {}
         }
+        if postgres::looks_like_startup(client) {
+            return Some(Kind::Postgres);
+        }
+        if looks_like_resp_array(client) {
+            return Some(Kind::Redis);
+        }
+        if mqtt::looks_like(client) {
+            return Some(Kind::Mqtt);
+        }
+        if ldap::looks_like(client) {
+            return Some(Kind::Ldap);
+        }
+        match socks::looks_like(client, server, server_port) {
+            Some(true) => return Some(Kind::Socks),
+            None => return None,
+            Some(false) => {}
+        }
+    }
+    if mysql::looks_like_greeting(server) {
+        return Some(Kind::Mysql);
     }
     if client.first() == Some(&0xff) || server.first() == Some(&0xff) {
         return Some(Kind::Telnet);
@@ -91,6 +138,11 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         25 | 587 | 2525 => Some(Kind::Smtp),
         110 => Some(Kind::Pop3),
         143 => Some(Kind::Imap),
+        389 => Some(Kind::Ldap),
+        1883 => Some(Kind::Mqtt),
+        3306 => Some(Kind::Mysql),
+        5432 => Some(Kind::Postgres),
+        6379 => Some(Kind::Redis),
         _ => None,
     };
     if by_port.is_some() {
@@ -109,6 +161,15 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         return Some(Kind::Other);
     }
     None
+}
+
+/// A RESP array of bulk strings (`*2\r\n$4\r\n...`): a Redis command.
+fn looks_like_resp_array(b: &[u8]) -> bool {
+    let Some(rest) = b.strip_prefix(b"*") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    (1..=7).contains(&digits) && rest[digits..].starts_with(b"\r\n$")
 }
 
 /// Whether bytes can only be a client's opening: an HTTP request or a TLS
@@ -246,6 +307,19 @@ fn plain_hit(proto: Proto, b64_line: &[u8]) -> Option<Hit> {
     Some(Hit::new(proto, Some(&u), Some(&p)))
 }
 
+/// Whether a client line of a line protocol asks to start TLS: SMTP and
+/// IMAP `STARTTLS` (IMAP after its tag), POP3 `STLS`, FTP `AUTH TLS`/`SSL`.
+pub fn asks_for_tls(line: &[u8]) -> bool {
+    let (v, rest) = verb(line);
+    let is = |a: &[u8], b: &[u8]| a.eq_ignore_ascii_case(b);
+    if is(v, b"AUTH") {
+        return is(rest, b"TLS") || is(rest, b"SSL") || is(rest, b"TLS-C");
+    }
+    // SMTP's STARTTLS and POP3's STLS stand alone; IMAP's follows a tag.
+    let cmd = if rest.is_empty() { v } else { rest };
+    is(cmd, b"STARTTLS") || (rest.is_empty() && is(v, b"STLS"))
+}
+
 /// Splits `VERB rest` at the first space (rest trimmed; empty when absent).
 pub fn verb(line: &[u8]) -> (&[u8], &[u8]) {
     let line = line.trim_ascii_start();
@@ -281,13 +355,29 @@ mod tests {
         );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
         assert_eq!(detect(b"GET", b"", 80), None);
-        // A response first waits for the request, but not for ever
-        // (regression, issue 7: the bytes waiting were held without bound).
+        // A response first waits for the request, but not for ever (the
+        // bytes waiting must not be held without bound).
         let mut resp = b"HTTP/1.1 200 OK\r\n".to_vec();
         assert_eq!(detect(&resp, b"", 8080), None);
         resp.resize(9000, b'a');
         assert_eq!(detect(&resp, b"", 8080), Some(Kind::Other));
         assert_eq!(detect(b"hello there\r\n", b"", 5000), Some(Kind::Other));
+        assert_eq!(
+            detect(b"*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n", b"", 7000),
+            Some(Kind::Redis)
+        );
+        assert_eq!(
+            detect(b"\0\0\0\x08\x04\xd2\x16\x2f", b"", 7001),
+            Some(Kind::Postgres)
+        );
+        assert_eq!(
+            detect(
+                b"",
+                b"\x24\0\0\0\x0a5.5.5-10.11.6-MariaDB\0\x01\0\0\0abcdefgh\0\xfe\xf7",
+                7002
+            ),
+            Some(Kind::Mysql)
+        );
     }
 
     #[test]
@@ -309,6 +399,28 @@ mod tests {
         assert_eq!(p, b"napier");
         assert_eq!(b64(b"dGVzdDp0ZXN0").unwrap(), b"test:test");
         assert!(b64(b"!!").is_none());
+    }
+
+    #[test]
+    fn starttls_commands_of_each_line_protocol() {
+        for l in [
+            &b"STARTTLS"[..],
+            b"starttls",
+            b"a2 STARTTLS",
+            b"STLS",
+            b"AUTH TLS",
+            b"auth ssl",
+        ] {
+            assert!(asks_for_tls(l), "{}", String::from_utf8_lossy(l));
+        }
+        for l in [
+            &b"MAIL FROM:<a@b>"[..],
+            b"AUTH PLAIN AGFteQBwdzE=",
+            b"a1 LOGIN STARTTLS x",
+            b"STLS now",
+        ] {
+            assert!(!asks_for_tls(l), "{}", String::from_utf8_lossy(l));
+        }
     }
 
     #[test]

@@ -5,6 +5,9 @@ use crate::sniff::finding::Proto;
 
 #[derive(Debug, Default)]
 pub struct Pop3 {
+    /// The client asked for TLS on this connection (STARTTLS, STLS, AUTH
+    /// TLS): its next bytes may be a ClientHello.
+    pub starttls: bool,
     user: Option<Vec<u8>>,
     sasl: Sasl,
 }

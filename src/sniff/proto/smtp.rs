@@ -5,6 +5,9 @@ use crate::sniff::finding::Proto;
 
 #[derive(Debug, Default)]
 pub struct Smtp {
+    /// The client asked for TLS on this connection (STARTTLS, STLS, AUTH
+    /// TLS): its next bytes may be a ClientHello.
+    pub starttls: bool,
     sasl: Sasl,
     /// After DATA: message lines until the lone dot are not commands.
     in_data: bool,

@@ -1,6 +1,9 @@
 //! Telnet logins typed one character per packet: option negotiation
 //! stripped, backspaces applied, the line after a `login:` prompt is the
-//! user and the line after a `Password:` prompt the password.
+//! user and the line after a `Password:` prompt the password. Once a
+//! password was typed, further lines are the session (shell commands), not
+//! credentials: only a new prompt (after `Login incorrect`, or `su`'s
+//! `Password:`) makes the next line one again.
 
 use super::Hit;
 use crate::sniff::finding::Proto;
@@ -71,6 +74,8 @@ pub struct Telnet {
     user: Option<Vec<u8>>,
     /// The last byte was CR (a following LF or NUL ends nothing).
     after_cr: bool,
+    /// A password was typed: lines without a prompt are the session's.
+    logged_in: bool,
 }
 
 impl Telnet {
@@ -126,6 +131,7 @@ impl Telnet {
         match self.expect {
             Expect::Password => {
                 self.expect = Expect::Unknown;
+                self.logged_in = true;
                 let user = self.user.take();
                 Some(Hit::new(Proto::Telnet, user.as_deref(), Some(&line)))
             }
@@ -136,14 +142,19 @@ impl Telnet {
                 }
                 None
             }
-            // No prompt seen: the first line is the user, the next the password.
-            Expect::Unknown if line.is_empty() => None,
+            Expect::Unknown if line.is_empty() || self.logged_in => None,
+            // No prompt seen yet (the server's side missing from the
+            // capture, or a prompt not recognised): the first line is the
+            // user, the next the password.
             Expect::Unknown => match self.user.take() {
                 None => {
                     self.user = Some(line);
                     None
                 }
-                Some(u) => Some(Hit::new(Proto::Telnet, Some(&u), Some(&line))),
+                Some(u) => {
+                    self.logged_in = true;
+                    Some(Hit::new(Proto::Telnet, Some(&u), Some(&line)))
+                }
             },
         }
     }
@@ -173,6 +184,55 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].user.as_deref(), Some(&b"shellcode"[..]));
         assert_eq!(hits[0].password.as_deref(), Some(&b"shellcode"[..]));
+    }
+
+    fn typed(t: &mut Telnet, s: &[u8]) -> Vec<Hit> {
+        s.iter().flat_map(|c| t.client(&[*c])).collect()
+    }
+
+    #[test]
+    fn commands_after_the_login_are_not_credentials() {
+        let mut t = Telnet::default();
+        t.server(b"host login: ");
+        let mut hits = typed(&mut t, b"amy\r\n");
+        t.server(b"Password: ");
+        hits.extend(typed(&mut t, b"pw1\r\n"));
+        t.server(b"\r\nLogin incorrect\r\nhost login: ");
+        hits.extend(typed(&mut t, b"amy\r\n"));
+        t.server(b"Password: ");
+        hits.extend(typed(&mut t, b"pw2\r\n"));
+        t.server(b"Last login: Tue\r\namy@host:~$ ");
+        for cmd in [&b"ls -l\r\n"[..], b"whoami\r\n", b"cat /etc/motd\r\n"] {
+            hits.extend(typed(&mut t, cmd));
+            t.server(b"output\r\namy@host:~$ ");
+        }
+        // su asks for a password inside the session: that one is.
+        hits.extend(typed(&mut t, b"su -\r\n"));
+        t.server(b"Password: ");
+        hits.extend(typed(&mut t, b"rootpw\r\n"));
+        t.server(b"root@host:~# ");
+        hits.extend(typed(&mut t, b"id\r\nexit\r\n"));
+        type Pair<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+        let got: Vec<Pair<'_>> = hits
+            .iter()
+            .map(|h| (h.user.as_deref(), h.password.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Some(&b"amy"[..]), Some(&b"pw1"[..])),
+                (Some(&b"amy"[..]), Some(&b"pw2"[..])),
+                (None, Some(&b"rootpw"[..])),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_prompts_only_the_first_two_lines_are_taken() {
+        let mut t = Telnet::default();
+        let hits = typed(&mut t, b"amy\rpw\rls\rid\r");
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].password.as_deref(), Some(&b"pw"[..]));
     }
 
     #[test]

@@ -163,6 +163,10 @@ pub fn head_hits(head: &Head, fields: &Fields) -> Vec<Hit> {
         let proxy = name.eq_ignore_ascii_case(b"proxy-authorization");
         if proxy || name.eq_ignore_ascii_case(b"authorization") {
             if let Some(mut h) = authorization_hit(value) {
+                if h.proto == Proto::HttpDigest {
+                    let params = value.trim_ascii().get(6..).unwrap_or_default();
+                    h.hash = crate::sniff::proto::digest::hashcat_line(&head.method, params);
+                }
                 if proxy {
                     h.detail = Some("proxy".into());
                 }
@@ -178,6 +182,45 @@ pub fn head_hits(head: &Head, fields: &Fields) -> Vec<Hit> {
         });
     }
     hits
+}
+
+/// An NTLM AUTHENTICATE message in a request's `Authorization` or
+/// `Proxy-Authorization`, with the connection's last server challenge.
+pub fn ntlm_hits(
+    head: &Head,
+    challenge: Option<[u8; 8]>,
+) -> Result<Vec<Hit>, crate::sniff::proto::ntlm::NtlmError> {
+    use crate::sniff::proto::ntlm;
+    let mut hits = Vec::new();
+    for (name, value) in &head.headers {
+        let proxy = name.eq_ignore_ascii_case(b"proxy-authorization");
+        if !proxy && !name.eq_ignore_ascii_case(b"authorization") {
+            continue;
+        }
+        let Some(msg) = ntlm::from_header(value) else {
+            continue;
+        };
+        if let Some(mut h) = ntlm::authenticate(Proto::HttpNtlm, &msg, challenge)? {
+            let what = h.detail.take().unwrap_or_default();
+            let proxy = if proxy { " (proxy)" } else { "" };
+            h.detail = Some(format!("{}{proxy}: {what}", describe(head)));
+            hits.push(h);
+        }
+    }
+    Ok(hits)
+}
+
+/// The challenge of an NTLM CHALLENGE message in a 401/407 response.
+pub fn ntlm_challenge(head: &Head) -> Option<[u8; 8]> {
+    head.headers
+        .iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case(b"www-authenticate")
+                || n.eq_ignore_ascii_case(b"proxy-authenticate")
+        })
+        .find_map(|(_, v)| {
+            crate::sniff::proto::ntlm::challenge(&crate::sniff::proto::ntlm::from_header(v)?)
+        })
 }
 
 /// Credentials in a request body (form-encoded bodies only).

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::creds::{body_hits, head_hits, Fields};
+use super::creds::{body_hits, head_hits, ntlm_challenge, ntlm_hits, Fields};
 use super::{
     looks_like_request, parse_request_head, parse_response_head, Dechunker, Framing, Head,
     HttpError, MAX_BODY,
@@ -50,6 +50,8 @@ pub struct HttpStream {
     resp: Resp,
     /// Requests awaiting a response: (time complete, HEAD request).
     pending: VecDeque<(i64, bool)>,
+    /// The last NTLM challenge the server sent on this connection.
+    ntlm_challenge: Option<[u8; 8]>,
 }
 
 impl HttpStream {
@@ -97,6 +99,10 @@ impl HttpStream {
                             pos += n;
                             out.requests += 1;
                             out.hits.extend(head_hits(&head, fields));
+                            match ntlm_hits(&head, self.ntlm_challenge) {
+                                Ok(h) => out.hits.extend(h),
+                                Err(_) => out.errors.push(HttpError::Ntlm),
+                            }
                             let head_only = head.method == b"HEAD";
                             match head.framing(true) {
                                 Ok(Framing::Length(len)) => {
@@ -192,6 +198,9 @@ impl HttpStream {
                         Err(_) => self.resp = Resp::Done,
                         Ok(Some((head, n))) => {
                             pos += n;
+                            if head.status == 401 || head.status == 407 {
+                                self.ntlm_challenge = ntlm_challenge(&head).or(self.ntlm_challenge);
+                            }
                             if head.status / 100 == 1 {
                                 if head.status == 101 {
                                     self.resp = Resp::Done;

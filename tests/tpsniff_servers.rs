@@ -1,0 +1,340 @@
+//! tpsniff on traffic from real servers: each test starts a Debian server
+//! on loopback (a free port, no DNS lookups), records with
+//! `tcpdump -n -i lo -w` while a real client logs in with a known password,
+//! then runs the real `tpsniff --read` on the recording. It must find
+//! exactly the credentials used, and every crackable line it writes with
+//! `--hashcat DIR` must be cracked back to the password by hashcat (on the
+//! CPU, through pocl) with a one-word wordlist.
+//!
+//! Needs root (tcpdump on lo) and the servers, clients and hashcat that
+//! `cargo xtask test` installs; otherwise each test prints
+//! `SKIPPED <test>: <why>` and passes.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn have(program: &str) -> bool {
+    let p = Path::new(program);
+    if p.is_absolute() {
+        return p.exists();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(program).exists()))
+        .unwrap_or(false)
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(program).exists())
+}
+
+/// Why a test needing `programs` cannot run here, if it cannot.
+fn skip_reason(programs: &[&str]) -> Option<String> {
+    if !is_root() {
+        return Some("not root (tcpdump needs to capture on lo)".into());
+    }
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    if !missing.is_empty() {
+        return Some(format!(
+            "missing {} (cargo xtask test installs them as root)",
+            missing.join(", ")
+        ));
+    }
+    None
+}
+
+macro_rules! skip_unless {
+    ($name:literal, $($prog:expr),+) => {
+        if let Some(why) = skip_reason(&[$($prog),+]) {
+            println!("SKIPPED {}: {why}", $name);
+            eprintln!("SKIPPED {}: {why}", $name);
+            return;
+        }
+    };
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free UDP port on 127.0.0.1.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A command whose process inherits no descriptor beyond stdio (cargo may
+/// run under a shared `flock`: a server that forked workers must not keep
+/// that lock held) and leads its own process group (so that its workers
+/// are stopped with it).
+fn isolated(cmd: &mut Command) -> &mut Command {
+    // SAFETY: only an async-signal-safe system call between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
+    cmd.process_group(0)
+}
+
+/// A server and its process group: SIGTERM, then SIGKILL after 3 s, when
+/// dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let group = -(self.0.id() as i32);
+        // SAFETY: kill(2) on the group this test created.
+        unsafe { libc::kill(group, libc::SIGTERM) };
+        let t = Instant::now();
+        while self.0.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        unsafe { libc::kill(group, libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
+    let c = isolated(cmd)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    Proc(c)
+}
+
+/// `tcpdump -n -i lo -U -w FILE FILTER`, waited for until it listens.
+struct Tcpdump {
+    proc: Proc,
+    file: PathBuf,
+}
+
+impl Tcpdump {
+    fn start(dir: &Path, filter: &str) -> Tcpdump {
+        let file = dir.join("lo.pcap");
+        let mut child = isolated(&mut Command::new("tcpdump"))
+            .args(["-n", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w"])
+            .arg(&file)
+            .args(filter.split(' '))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpdump");
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let t = Instant::now();
+        while !line.contains("listening on") {
+            line.clear();
+            if err.read_line(&mut line).unwrap_or(0) == 0 || t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("tcpdump did not start: {line}");
+            }
+        }
+        // Keep draining its stderr so that it never blocks.
+        std::thread::spawn(move || for _ in err.lines() {});
+        Tcpdump {
+            proc: Proc(child),
+            file,
+        }
+    }
+
+    /// Stops it (SIGTERM: it writes what it holds) and gives the file.
+    fn stop(mut self) -> PathBuf {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) on the child this test started.
+        unsafe { libc::kill(self.proc.0.id() as i32, libc::SIGTERM) };
+        let _ = self.proc.0.wait();
+        self.file.clone()
+    }
+}
+
+/// What `tpsniff --json --hashcat DIR --read FILE` reported.
+struct Sniffed {
+    creds: Vec<Value>,
+    tls: Vec<Value>,
+    summary: Value,
+    hash_dir: PathBuf,
+}
+
+impl Sniffed {
+    fn of(proto: &str, dir: &Path, pcap: &Path) -> Sniffed {
+        let hash_dir = dir.join("hashes");
+        let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+            .args(["--json", "--all", "--hashcat"])
+            .arg(&hash_dir)
+            .arg("--read")
+            .arg(pcap)
+            .output()
+            .expect("run tpsniff");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let objs: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}")))
+            .collect();
+        let summary = objs.last().expect("a summary").clone();
+        assert_eq!(summary["kind"], "summary");
+        assert!(summary["error"].is_null(), "{}", summary["error"]);
+        assert_eq!(
+            summary["parse_errors"],
+            serde_json::json!({}),
+            "real traffic parses cleanly"
+        );
+        let tls = objs
+            .iter()
+            .filter(|o| o["kind"] == "tls")
+            .cloned()
+            .collect();
+        let creds = objs
+            .into_iter()
+            .filter(|o| o["kind"] == "credential" && o["proto"] == proto)
+            .collect();
+        Sniffed {
+            creds,
+            tls,
+            summary,
+            hash_dir,
+        }
+    }
+
+    /// Distinct (user, password, detail) of the credentials.
+    fn seen(&self) -> BTreeSet<(String, Option<String>, String)> {
+        self.creds
+            .iter()
+            .map(|c| {
+                (
+                    c["user"].as_str().unwrap_or("-").to_string(),
+                    c["password"].as_str().map(String::from),
+                    c["detail"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn seen(u: &str, p: Option<&str>, d: &str) -> (String, Option<String>, String) {
+    (u.into(), p.map(String::from), d.into())
+}
+
+/// hashcat on `DIR/MODE.txt` with a wordlist of one word: every line must
+/// crack to `password`.
+fn crack_all(dir: &Path, mode: u32, password: &str) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let hashes = dir.join(format!("{mode}.txt"));
+    let lines: BTreeSet<String> = std::fs::read_to_string(&hashes)
+        .unwrap_or_else(|e| panic!("{}: {e}", hashes.display()))
+        .lines()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    assert!(!lines.is_empty());
+    if !have("hashcat") {
+        println!(
+            "hashcat missing: {} lines of mode {mode} not checked",
+            lines.len()
+        );
+        return;
+    }
+    let words = dir.join(format!("words-{mode}.txt"));
+    std::fs::File::create(&words)
+        .and_then(|mut f| writeln!(f, "{password}"))
+        .unwrap();
+    let session = format!(
+        "tpsniff-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let out = Command::new("hashcat")
+        .args([
+            "-m",
+            &mode.to_string(),
+            "-a",
+            "0",
+            "--potfile-disable",
+            "--quiet",
+        ])
+        .args(["--session", &session])
+        .arg(&hashes)
+        .arg(&words)
+        .output()
+        .expect("run hashcat");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let cracked: BTreeSet<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_suffix(&format!(":{password}")))
+        // hashcat prints NetNTLM user names upper-cased.
+        .map(str::to_ascii_lowercase)
+        .collect();
+    assert_eq!(
+        cracked,
+        lines,
+        "hashcat -m {mode} must crack every line to the password\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = isolated(cmd)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[path = "tpsniff_servers/http_digest.rs"]
+mod http_digest;
+#[path = "tpsniff_servers/ldap.rs"]
+mod ldap;
+#[path = "tpsniff_servers/mqtt.rs"]
+mod mqtt;
+#[path = "tpsniff_servers/mysql.rs"]
+mod mysql;
+#[path = "tpsniff_servers/ntlm.rs"]
+mod ntlm;
+#[path = "tpsniff_servers/postgres.rs"]
+mod postgres;
+#[path = "tpsniff_servers/redis.rs"]
+mod redis;
+#[path = "tpsniff_servers/snmp.rs"]
+mod snmp;
+#[path = "tpsniff_servers/socks.rs"]
+mod socks;
