@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use super::record::Record;
+use super::record::{Ext, Record};
 use super::time::parse_log_clock;
 
 /// Why a line is not a valid log line.
@@ -44,6 +44,8 @@ pub enum Reason {
     MissingAgent,
     UnterminatedAgent,
     BadTrailingField,
+    /// A compiled format's field (or text) did not match here.
+    Expected(&'static str),
 }
 
 impl Reason {
@@ -65,12 +67,16 @@ impl Reason {
             Reason::MissingAgent => "referer without a quoted user agent after it",
             Reason::UnterminatedAgent => "unterminated quote in user agent (truncated line?)",
             Reason::BadTrailingField => "unterminated quote in a trailing field",
+            Reason::Expected(what) => what,
         }
     }
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Reason::Expected(what) = self {
+            return write!(f, "expected {what}");
+        }
         f.write_str(self.as_str())
     }
 }
@@ -351,6 +357,7 @@ pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
             bytes,
             referer: Some(referer),
             agent: Some(agent),
+            ext: Ext::NONE,
         },
         start + end,
     ))
@@ -452,6 +459,7 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
         bytes,
         referer: None,
         agent: None,
+        ext: Ext::NONE,
     };
     if c.at_end() {
         return Ok(rec); // common format

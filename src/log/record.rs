@@ -26,10 +26,44 @@ pub struct Record<'a> {
     pub referer: Option<&'a [u8]>,
     /// None in the `common` format.
     pub agent: Option<&'a [u8]>,
+    /// What only some formats log (none of it in combined/common).
+    pub ext: Ext<'a>,
+}
+
+/// Fields beyond combined's: virtual host, port, response time, the
+/// proxy chain, TLS. Empty slices and None when the format has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ext<'a> {
+    /// The request as separate fields (nginx `$request_method $uri`,
+    /// Caddy's JSON, W3C columns) rather than one `"METHOD TARGET HTTP/x"`.
+    pub split: Option<RequestLine<'a>>,
+    /// The virtual host (`%v`, `$host`, Caddy's `request.host`).
+    pub vhost: &'a [u8],
+    /// The server port (`%p`, `$server_port`).
+    pub port: Option<u16>,
+    /// Time taken to serve the request, in microseconds.
+    pub micros: Option<u64>,
+    /// The `X-Forwarded-For` header as written (a comma-separated list).
+    pub xff: &'a [u8],
+    pub tls_protocol: &'a [u8],
+    pub tls_cipher: &'a [u8],
+}
+
+impl Ext<'_> {
+    /// Nothing beyond combined's fields.
+    pub const NONE: Ext<'static> = Ext {
+        split: None,
+        vhost: b"",
+        port: None,
+        micros: None,
+        xff: b"",
+        tls_protocol: b"",
+        tls_cipher: b"",
+    };
 }
 
 /// `METHOD TARGET HTTP/x` split into its parts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestLine<'a> {
     pub method: &'a [u8],
     pub target: &'a [u8],
@@ -42,6 +76,9 @@ impl<'a> Record<'a> {
     /// a scanner's junk).
     #[inline]
     pub fn request_line(&self) -> Option<RequestLine<'a>> {
+        if let Some(r) = self.ext.split {
+            return Some(r);
+        }
         split_request(self.request)
     }
 
