@@ -69,6 +69,10 @@ pub mod log_args {
             day: next(),
             status: next(),
             method: next(),
+            vhost: next(),
+            slower_than: next(),
+            real_ip: next(),
+            trusted: next(),
         };
         if let Ok(f) = Filter::from_args(&args) {
             let _ = f.window();

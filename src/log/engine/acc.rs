@@ -23,6 +23,8 @@ pub struct BadLine {
 }
 
 const EXCERPT: usize = 120;
+/// Whole malformed lines kept for `check`'s format suggestion.
+const SAMPLES: usize = 16;
 
 /// `stats`: what is needed for the totals, spans, percentiles and peaks.
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct Stats<'a> {
     /// Lines whose byte count is `-`.
     pub bytes_unknown: u64,
     pub bytes: Histogram<u64>,
+    /// Response times in microseconds, for the lines whose format logs one.
+    pub micros: Histogram<u64>,
     pub per_second: FxHashMap<Secs, u64>,
 }
 
@@ -48,6 +52,7 @@ impl<'a> Stats<'a> {
             bytes_total: 0,
             bytes_unknown: 0,
             bytes: Histogram::new(3).expect("3 significant figures is valid"),
+            micros: Histogram::new(3).expect("3 significant figures is valid"),
             per_second: FxHashMap::default(),
         }
     }
@@ -73,6 +78,11 @@ impl<'a> Stats<'a> {
             }
             None => self.bytes_unknown += 1,
         }
+        if let Some(us) = r.ext.micros {
+            self.micros
+                .record(us)
+                .expect("an auto-resizing histogram takes any u64");
+        }
         *self.per_second.entry(r.time).or_insert(0) += 1;
     }
 
@@ -92,6 +102,7 @@ impl<'a> Stats<'a> {
         self.bytes_total += o.bytes_total;
         self.bytes_unknown += o.bytes_unknown;
         self.bytes.add(&o.bytes).expect("auto-resizing histogram");
+        self.micros.add(&o.micros).expect("auto-resizing histogram");
         for (k, v) in o.per_second {
             *self.per_second.entry(k).or_insert(0) += v;
         }
@@ -118,6 +129,9 @@ pub struct Acc<'a> {
     pub first_bad: Option<BadLine>,
     /// Every malformed line (only for `check`).
     pub bad: Vec<BadLine>,
+    /// The first malformed lines whole (only for `check`, to suggest a
+    /// format that reads them).
+    pub samples: Vec<(u32, u64, Vec<u8>)>,
     /// Lines in each chunk, to turn chunk positions into line numbers.
     pub chunk_lines: Vec<(u32, u64)>,
     /// Counts by a byte key (ips, pages, status, methods, referers, agents).
@@ -139,6 +153,7 @@ impl<'a> Acc<'a> {
             malformed: 0,
             first_bad: None,
             bad: Vec::new(),
+            samples: Vec::new(),
             chunk_lines: Vec::new(),
             keys: KeyCounts::default(),
             nums: FxHashMap::default(),
@@ -185,6 +200,9 @@ impl<'a> Acc<'a> {
         if earlier {
             self.first_bad = Some(b.clone());
         }
+        if keep_all && self.samples.len() < SAMPLES {
+            self.samples.push((chunk, index, line[..line.len().min(8192)].to_vec()));
+        }
         if keep_all {
             self.bad.push(b);
         }
@@ -205,6 +223,11 @@ impl<'a> Acc<'a> {
             }
         }
         self.bad.extend(o.bad);
+        self.samples.extend(o.samples);
+        if self.samples.len() > SAMPLES {
+            self.samples.sort_by_key(|s| (s.0, s.1));
+            self.samples.truncate(SAMPLES);
+        }
         self.chunk_lines.extend(o.chunk_lines);
         for (k, v) in o.keys {
             // `conv` (a copy for owned answers) runs only for new keys.

@@ -7,8 +7,10 @@
 //! line; a key is copied once, when it is first seen in the merged answer.
 
 use std::io;
+use std::sync::Arc;
 
 use super::chunk::{self, InputError, InputSpec, Opened};
+use super::format::{FormatChoice, NamedFormat};
 use super::filter::Filter;
 use super::parse::ParseError;
 use super::seek;
@@ -34,6 +36,7 @@ pub enum Group {
     Method,
     Referer,
     Agent,
+    Vhost,
 }
 
 /// What a query does with each matching line.
@@ -69,6 +72,8 @@ pub struct EngineOpts {
     pub seek: bool,
     /// No progress bar.
     pub quiet: bool,
+    /// The format of each input.
+    pub format: FormatChoice,
 }
 
 impl Default for EngineOpts {
@@ -79,6 +84,7 @@ impl Default for EngineOpts {
             batch_chunks: 64,
             seek: true,
             quiet: false,
+            format: FormatChoice::Detect,
         }
     }
 }
@@ -115,6 +121,10 @@ pub struct FileReport {
     pub error: Option<InputError>,
     /// How the time window was found, when one was asked for.
     pub seek: Option<seek::SeekOutcome>,
+    /// The name of the format the input was read in.
+    pub format: String,
+    /// The format was chosen from the input's first lines.
+    pub detected: bool,
 }
 
 /// The answer to a query.
@@ -186,6 +196,8 @@ where
         global: Acc::new(query.action),
         chunk_file: Vec::new(),
         progress: Progress::bytes(Some(total), opts.quiet),
+        format: Arc::new(NamedFormat::fast()),
+        w3c: None,
     };
     let names: Vec<String> = inputs.iter().map(|i| i.to_string()).collect();
     let mut files = Vec::with_capacity(inputs.len());
@@ -196,6 +208,8 @@ where
             scanned: 0,
             error: None,
             seek: None,
+            format: "combined".into(),
+            detected: false,
         };
         match o {
             Err(e) => rep.error = Some(e),
@@ -203,10 +217,16 @@ where
             Ok(Opened::Mapped(map)) => {
                 let data: &[u8] = &map;
                 rep.bytes = data.len() as u64;
+                let chosen = opts.format.choose(&inputs[i], data);
+                rep.format = chosen.format.name.clone();
+                rep.detected = chosen.detected;
+                let fast = chosen.format.is_fast();
+                run.start_file(chosen.format);
                 let mut range = 0..data.len();
+                // The binary search reads timestamps as the fast path does.
                 if let (Some(win), true) = (
                     query.filter.window(),
-                    opts.seek && query.action != Action::Check,
+                    opts.seek && query.action != Action::Check && fast,
                 ) {
                     let s = seek::find_window(data, win);
                     if let Some(r) = s.range.clone() {
@@ -218,7 +238,15 @@ where
                 run.mapped(i, data, range, &mut sink)?;
             }
             Ok(Opened::Stream { reader, gzip }) => {
-                let (bytes, err) = run.stream(i, &names[i], reader, gzip, &mut sink)?;
+                let detected = std::cell::Cell::new(false);
+                let pick = |first: &[u8]| {
+                    let c = opts.format.choose(&inputs[i], first);
+                    detected.set(c.detected);
+                    c.format
+                };
+                let (bytes, err) = run.stream(i, &names[i], reader, gzip, &pick, &mut sink)?;
+                rep.format = run.format.name.clone();
+                rep.detected = detected.get();
                 rep.bytes = bytes;
                 rep.scanned = bytes;
                 rep.error = err;

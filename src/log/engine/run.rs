@@ -5,11 +5,14 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use std::sync::Arc;
+
 use super::acc::{Acc, BadLine};
-use super::scan::Compiled;
+use super::scan::{Chunk, Compiled};
 use super::{Action, EngineError, EngineOpts, Located};
 use crate::cli::progress::Progress;
 use crate::log::chunk::{self, InputError, Opened};
+use crate::log::format::{w3c, LogFormat, NamedFormat};
 
 pub(super) struct Run<'q, 'o> {
     pub(super) c: Compiled<'q>,
@@ -18,10 +21,20 @@ pub(super) struct Run<'q, 'o> {
     pub(super) global: Acc<'static>,
     pub(super) chunk_file: Vec<u32>,
     pub(super) progress: Progress,
+    /// The current file's format, and for W3C the columns in effect at
+    /// the end of the chunks cut so far.
+    pub(super) format: Arc<NamedFormat>,
+    pub(super) w3c: Option<Arc<w3c::Layout>>,
 }
 
 impl Run<'_, '_> {
-    fn batch<'a, S>(&mut self, chunks: &[(u32, &'a [u8])], sink: &mut S) -> Result<(), EngineError>
+    /// Starts a file read in `format`.
+    pub(super) fn start_file(&mut self, format: Arc<NamedFormat>) {
+        self.format = format;
+        self.w3c = None;
+    }
+
+    fn batch<'a, S>(&mut self, chunks: &[Chunk<'a>], sink: &mut S) -> Result<(), EngineError>
     where
         S: FnMut(&[u8]) -> io::Result<()>,
     {
@@ -32,11 +45,11 @@ impl Run<'_, '_> {
             let parts: Vec<(Acc<'a>, Vec<&'a [u8]>)> = self.pool.install(|| {
                 chunks
                     .par_iter()
-                    .map(|&(id, data)| {
+                    .map(|ch| {
                         let mut acc = Acc::new(action);
                         let mut out = Vec::new();
-                        c.scan(id, data, &mut acc, &mut out);
-                        progress.inc(data.len() as u64);
+                        c.scan(ch, &mut acc, &mut out);
+                        progress.inc(ch.data.len() as u64);
                         (acc, out)
                     })
                     .collect()
@@ -53,10 +66,10 @@ impl Run<'_, '_> {
                     .par_iter()
                     .fold(
                         || Acc::new(action),
-                        |mut acc, &(id, data)| {
+                        |mut acc, ch| {
                             let mut none = Vec::new();
-                            c.scan(id, data, &mut acc, &mut none);
-                            progress.inc(data.len() as u64);
+                            c.scan(ch, &mut acc, &mut none);
+                            progress.inc(ch.data.len() as u64);
                             acc
                         },
                     )
@@ -67,9 +80,24 @@ impl Run<'_, '_> {
         Ok(())
     }
 
-    fn new_chunk(&mut self, file: usize) -> u32 {
+    /// The next chunk of `file`, in input order: a W3C chunk gets the
+    /// columns of the last `#Fields:` line before it.
+    fn new_chunk<'a>(&mut self, file: usize, data: &'a [u8]) -> Chunk<'a> {
         self.chunk_file.push(file as u32);
-        (self.chunk_file.len() - 1) as u32
+        let w3c = match self.format.format {
+            LogFormat::W3c => {
+                let at_start = self.w3c.clone();
+                self.w3c = w3c::layout_after(data, at_start.clone());
+                at_start
+            }
+            _ => None,
+        };
+        Chunk {
+            id: (self.chunk_file.len() - 1) as u32,
+            data,
+            format: self.format.clone(),
+            w3c,
+        }
     }
 
     pub(super) fn mapped<S>(
@@ -108,9 +136,9 @@ impl Run<'_, '_> {
             } else {
                 step.min(ranges.len() - at)
             };
-            let chunks: Vec<(u32, &[u8])> = ranges[at..at + n]
+            let chunks: Vec<Chunk<'_>> = ranges[at..at + n]
                 .iter()
-                .map(|r| (self.new_chunk(file), &data[base + r.start..base + r.end]))
+                .map(|r| self.new_chunk(file, &data[base + r.start..base + r.end]))
                 .collect();
             self.batch(&chunks, sink)?;
             at += n;
@@ -124,6 +152,7 @@ impl Run<'_, '_> {
         name: &str,
         reader: Box<dyn io::Read + Send>,
         gzip: bool,
+        pick: &dyn Fn(&[u8]) -> Arc<NamedFormat>,
         sink: &mut S,
     ) -> Result<(u64, Option<InputError>), EngineError>
     where
@@ -149,6 +178,10 @@ impl Run<'_, '_> {
             let next = rx.next();
             let done = match next {
                 Some(Ok(block)) => {
+                    if bytes == 0 {
+                        // The format is chosen from the stream's first lines.
+                        self.start_file(pick(&block));
+                    }
                     bytes += block.len() as u64;
                     pending.push(block);
                     false
@@ -160,11 +193,7 @@ impl Run<'_, '_> {
                 None => true,
             };
             if pending.len() >= batch || (done && !pending.is_empty()) {
-                let ids: Vec<u32> = pending.iter().map(|_| self.new_chunk(file)).collect();
-                let chunks: Vec<(u32, &[u8])> = ids
-                    .into_iter()
-                    .zip(pending.iter().map(Vec::as_slice))
-                    .collect();
+                let chunks: Vec<Chunk<'_>> = pending.iter().map(|b| self.new_chunk(file, b)).collect();
                 self.batch(&chunks, sink)?;
                 for b in pending.drain(..) {
                     // The reader may have finished: then the buffer is freed.

@@ -1,13 +1,25 @@
 //! One chunk's scan: lines found, parsed, filtered and counted.
 
+use std::sync::Arc;
+
 use memchr::memmem;
 
 use super::acc::Acc;
 use super::{Action, Group, Query};
 use crate::log::filter::{Prefilter, PrefilterKind};
-use crate::log::parse::{parse_fused, parse_line, ParseError, Reason};
+use crate::log::format::{w3c, LineParser, LogFormat, NamedFormat};
+use crate::log::parse::{parse_fused, ParseError, Reason};
 use crate::log::record::Record;
 use crate::log::time::{DAY, HOUR};
+
+/// A chunk of whole lines, the format its file is read in, and for W3C
+/// the columns in effect at its start.
+pub(super) struct Chunk<'a> {
+    pub(super) id: u32,
+    pub(super) data: &'a [u8],
+    pub(super) format: Arc<NamedFormat>,
+    pub(super) w3c: Option<Arc<w3c::Layout>>,
+}
 
 /// A compiled query: the filter's literal ready for memmem.
 pub(super) struct Compiled<'q> {
@@ -27,16 +39,18 @@ impl<'q> Compiled<'q> {
     #[inline]
     fn on_line<'a>(
         &self,
+        p: &mut LineParser<'_>,
         line: &'a [u8],
         chunk: u32,
         index: u64,
         acc: &mut Acc<'a>,
         out: &mut Vec<&'a [u8]>,
     ) {
-        match parse_line(line) {
-            Ok(r) => self.on_record(line, r, acc, out),
+        match p.parse(line) {
+            Ok(Some(r)) => self.on_record(line, r, acc, out),
+            Ok(None) => {}
             Err(e) if e.reason == Reason::Nul && line.first() == Some(&0) => {
-                self.after_nul_run(line, chunk, index, acc, out)
+                self.after_nul_run(p, line, chunk, index, acc, out)
             }
             Err(e) => acc.bad_line(chunk, index, e, line, self.q.action == Action::Check),
         }
@@ -50,6 +64,7 @@ impl<'q> Compiled<'q> {
     #[cold]
     fn after_nul_run<'a>(
         &self,
+        p: &mut LineParser<'_>,
         line: &'a [u8],
         chunk: u32,
         index: u64,
@@ -65,8 +80,9 @@ impl<'q> Compiled<'q> {
             return;
         }
         acc.lines += 1;
-        match parse_line(rest) {
-            Ok(r) => self.on_record(rest, r, acc, out),
+        match p.parse(rest) {
+            Ok(Some(r)) => self.on_record(rest, r, acc, out),
+            Ok(None) => {}
             Err(mut e) => {
                 e.col = e.col.saturating_add(run.min(u32::MAX as usize) as u32);
                 acc.bad_line(chunk, index, e, rest, keep_all)
@@ -76,7 +92,10 @@ impl<'q> Compiled<'q> {
 
     /// What a query does with a valid line.
     #[inline]
-    fn on_record<'a>(&self, line: &'a [u8], r: Record<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
+    fn on_record<'a>(&self, line: &'a [u8], mut r: Record<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
+        if let Some(real) = &self.q.filter.real_ip {
+            r.host = real.client(r.host, r.ext.xff);
+        }
         if !self.q.filter.matches(&r) {
             return;
         }
@@ -94,6 +113,7 @@ impl<'q> Compiled<'q> {
                 Group::Method => acc.keys.add(r.method().unwrap_or(b"-")),
                 Group::Referer => acc.keys.add(r.referer.unwrap_or(b"-")),
                 Group::Agent => acc.keys.add(r.agent.unwrap_or(b"-")),
+                Group::Vhost => acc.keys.add(if r.ext.vhost.is_empty() { b"-" } else { r.ext.vhost }),
             },
             Action::Timeline(every) => acc.count_num(r.time.div_euclid(every)),
             Action::Lines => out.push(line),
@@ -103,9 +123,11 @@ impl<'q> Compiled<'q> {
     }
 
     /// Scans one chunk (whole lines; the last may lack its `\n`).
-    pub(super) fn scan<'a>(&self, chunk: u32, data: &'a [u8], acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
-        let lines = match &self.pre {
-            None => {
+    pub(super) fn scan<'a>(&self, ch: &Chunk<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
+        let (chunk, data) = (ch.id, ch.data);
+        let mut p = ch.format.format.parser(ch.w3c.clone());
+        let lines = match (&self.pre, &ch.format.format) {
+            (None, LogFormat::Fast) => {
                 // Each line is parsed as its end is found (parse_fused);
                 // anything unusual is cut with memchr and parse_line names
                 // what is wrong.
@@ -119,7 +141,7 @@ impl<'q> Compiled<'q> {
                         }
                         None => {
                             let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
-                            self.on_line(&data[start..end], chunk, n, acc, out);
+                            self.on_line(&mut p, &data[start..end], chunk, n, acc, out);
                             end
                         }
                     };
@@ -128,7 +150,19 @@ impl<'q> Compiled<'q> {
                 }
                 n
             }
-            Some((pre, finder)) => self.scan_candidates(pre, finder, chunk, data, acc, out),
+            (Some((pre, finder)), LogFormat::Fast) => self.scan_candidates(&mut p, pre, finder, chunk, data, acc, out),
+            // Any other format: the line's end, then its compiled parser.
+            _ => {
+                let mut start = 0;
+                let mut n = 0u64;
+                while start < data.len() {
+                    let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                    self.on_line(&mut p, &data[start..end], chunk, n, acc, out);
+                    n += 1;
+                    start = end + 1;
+                }
+                n
+            }
         };
         acc.lines += lines;
         acc.chunk_lines.push((chunk, lines));
@@ -138,8 +172,10 @@ impl<'q> Compiled<'q> {
     /// Parses only the lines that contain the literal (or a `%` when the
     /// page could be percent-encoded) where it could match; returns the
     /// chunk's line count.
+    #[allow(clippy::too_many_arguments)]
     fn scan_candidates<'a>(
         &self,
+        p: &mut LineParser<'_>,
         pre: &Prefilter,
         finder: &memmem::Finder<'_>,
         chunk: u32,
@@ -169,7 +205,7 @@ impl<'q> Compiled<'q> {
             if pre.may_match(line, finder) {
                 lines_before += count_newlines(&data[counted_to..ls]);
                 counted_to = ls;
-                self.on_line(line, chunk, lines_before, acc, out);
+                self.on_line(p, line, chunk, lines_before, acc, out);
             }
             let next = le + 1;
             if next >= data.len() {

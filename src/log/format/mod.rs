@@ -146,5 +146,70 @@ impl LineParser<'_> {
     }
 }
 
+/// Which format each input is read in.
+#[derive(Clone, Debug, Default)]
+pub enum FormatChoice {
+    /// Chosen per file from its first lines among the presets.
+    #[default]
+    Detect,
+    /// `--log-format`.
+    Fixed(Arc<NamedFormat>),
+    /// `--log-config`: the format that writes the file's path; otherwise
+    /// the config's format that reads its first lines best.
+    Config(Arc<config::LogConfig>),
+}
+
+/// The format chosen for an input, and whether it was guessed from its lines.
+#[derive(Clone, Debug)]
+pub struct Chosen {
+    pub format: Arc<NamedFormat>,
+    pub detected: bool,
+}
+
+/// Bytes of an input looked at to choose its format.
+pub const SAMPLE_BYTES: usize = 64 * 1024;
+
+fn reads(f: &LogFormat, sample: &[u8]) -> usize {
+    let mut p = f.parser(None);
+    sample
+        .split(|&c| c == b'\n')
+        .take(presets::SAMPLE_LINES)
+        .filter(|l| !l.is_empty() && matches!(p.parse(l), Ok(Some(_))))
+        .count()
+}
+
+impl FormatChoice {
+    pub fn choose(&self, input: &crate::log::chunk::InputSpec, sample: &[u8]) -> Chosen {
+        let sample = &sample[..sample.len().min(SAMPLE_BYTES)];
+        match self {
+            FormatChoice::Fixed(f) => Chosen { format: f.clone(), detected: false },
+            FormatChoice::Detect => match presets::detect(sample) {
+                Some(p) => Chosen { format: Arc::new(p.format()), detected: true },
+                None => Chosen { format: Arc::new(NamedFormat::fast()), detected: false },
+            },
+            FormatChoice::Config(cfg) => {
+                if let crate::log::chunk::InputSpec::Path(p) = input {
+                    if let Some(f) = cfg.for_path(p) {
+                        return Chosen { format: f, detected: false };
+                    }
+                }
+                let best = cfg.all().into_iter().max_by_key(|f| reads(&f.format, sample));
+                match best {
+                    Some(f) => Chosen { format: f, detected: true },
+                    None => Chosen { format: Arc::new(NamedFormat::fast()), detected: false },
+                }
+            }
+        }
+    }
+}
+
+/// The preset that would read lines a format failed on, when one reads
+/// most of them (for `check`'s hint).
+pub fn suggest(lines: &[&[u8]]) -> Option<&'static presets::Preset> {
+    let sample: Vec<u8> = lines.iter().flat_map(|l| l.iter().copied().chain(std::iter::once(b'\n'))).collect();
+    let ranked = presets::rank(&sample);
+    ranked.first().filter(|(_, ok, n)| *ok * 2 > *n).map(|r| r.0)
+}
+
 #[cfg(test)]
 mod tests;

@@ -367,7 +367,7 @@ impl<'a> Fill<'a> {
             }
             Slot::Xff => {
                 self.ext.xff = if v == b"-" { &v[..0] } else { v };
-                Ok(())
+                ok(v.iter().all(|&c| (0x20..0x7f).contains(&c)))
             }
             Slot::TlsProtocol => {
                 self.ext.tls_protocol = if v == b"-" { &v[..0] } else { v };
