@@ -10,7 +10,9 @@ use anyhow::{bail, Result};
 /// compare against or drive. The end-to-end lab tests (tests/e2e_lab.rs)
 /// need apache2 (the lab's web server, mod_ssl included), openssl (its
 /// certificate), curl (the client), tcpdump (the reference recording) and
-/// iproute2 (namespaces, veths, the bridge, `ss`).
+/// iproute2 (namespaces, veths, the bridge, `ss`). tplog's real-server
+/// tests (tests/tplog_servers.rs) run apache2, nginx and caddy on loopback
+/// and read the logs they write.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
     "libpcap-dev",
@@ -21,6 +23,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "openssl",
     "curl",
     "tcpdump",
+    "nginx",
+    "caddy",
 ];
 
 fn installed(pkg: &str) -> bool {

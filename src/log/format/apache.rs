@@ -34,7 +34,7 @@ fn directive(letter: u8, arg: Option<&str>, quoted: bool) -> Option<(Slot, &'sta
         (b'h', _) => (Slot::Host, "%h (client host)", false),
         (b'H', _) => (Slot::Version, "%H (protocol)", false),
         (b'i', Some(a)) => header(a),
-        (b'k', _) => (Slot::Skip, "%k (keep-alive requests)", false),
+        (b'k', _) => (Slot::Count, "%k (keep-alive requests)", false),
         (b'l', _) => (Slot::Ident, "%l (remote logname)", false),
         (b'L', _) => (Slot::Skip, "%L (log id)", false),
         (b'm', _) => (Slot::Method, "%m (method)", false),
@@ -55,9 +55,9 @@ fn directive(letter: u8, arg: Option<&str>, quoted: bool) -> Option<(Slot, &'sta
         (b'v', _) => (Slot::Vhost, "%v (server name)", false),
         (b'V', _) => (Slot::HostHeader, "%V (server name)", false),
         (b'X', _) => (Slot::Skip, "%X (connection status)", false),
-        (b'I', _) => (Slot::Skip, "%I (bytes received)", false),
+        (b'I', _) => (Slot::Count, "%I (bytes received)", false),
         (b'O', _) => (Slot::Bytes, "%O (bytes sent)", false),
-        (b'S', _) => (Slot::Skip, "%S (bytes transferred)", false),
+        (b'S', _) => (Slot::Count, "%S (bytes transferred)", false),
         (b'x', Some("SSL_PROTOCOL")) => (Slot::TlsProtocol, "%{SSL_PROTOCOL}x (TLS protocol)", false),
         (b'x', Some("SSL_CIPHER")) => (Slot::TlsCipher, "%{SSL_CIPHER}x (TLS cipher)", false),
         (b'x', Some(_)) | (b'c', Some(_)) => (Slot::Skip, "%{VAR}x (TLS variable)", false),
@@ -171,7 +171,7 @@ pub fn parse(fmt: &str) -> Result<Vec<Item>, FormatError> {
         for it in &mut items {
             if let Item::Field(f) = it {
                 if f.name.starts_with("%O") {
-                    f.slot = Slot::Skip;
+                    f.slot = Slot::Count;
                 }
             }
         }

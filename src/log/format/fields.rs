@@ -36,6 +36,8 @@ pub enum Slot {
     Xff,
     TlsProtocol,
     TlsCipher,
+    /// A number (or `-`) that is checked, not kept (bytes received...).
+    Count,
     /// Read and checked for its end, not kept.
     Skip,
 }

@@ -53,6 +53,7 @@ fn variable(name: &str, quoted: bool) -> Option<(Slot, &'static str, bool)> {
         "http_user_agent" => (Slot::Agent, "$http_user_agent", false),
         "http_x_forwarded_for" => (Slot::Xff, "$http_x_forwarded_for (proxy chain)", !quoted),
         "proxy_add_x_forwarded_for" => (Slot::Skip, "$proxy_add_x_forwarded_for", !quoted),
+        "request_length" | "connection" | "connection_requests" | "bytes_received" => (Slot::Count, "a count", false),
         "ssl_protocol" => (Slot::TlsProtocol, "$ssl_protocol", false),
         "ssl_cipher" => (Slot::TlsCipher, "$ssl_cipher", false),
         // Private to tplab's presets: layouts nginx has no variable for.

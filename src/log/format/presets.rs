@@ -151,9 +151,33 @@ pub fn rank(sample: &[u8]) -> Vec<(&'static Preset, usize, usize)> {
 pub const SAMPLE_LINES: usize = 32;
 
 /// The preset that reads the most of `sample`'s first lines, when it reads
-/// more of them than the fast path does.
+/// more of them than the fast path does, or as many when the fast path
+/// reads them only by skipping trailing fields the preset names (nginx
+/// main's X-Forwarded-For, combinedio's byte counts, Traefik's duration).
 pub fn detect(sample: &[u8]) -> Option<&'static Preset> {
     let ranked = rank(sample);
     let fast = ranked.iter().find(|(p, _, _)| matches!(p.build, Build::Fast)).map_or(0, |r| r.1);
-    ranked.first().filter(|(p, ok, _)| *ok > fast && !matches!(p.build, Build::Fast)).map(|r| r.0)
+    let best = ranked.iter().find(|(p, _, _)| !matches!(p.build, Build::Fast))?;
+    if best.1 > fast {
+        return Some(best.0);
+    }
+    if best.1 == fast && fast > 0 && trailing_fields(sample) {
+        return Some(best.0);
+    }
+    None
+}
+
+/// Most of the first lines are combined lines with more fields after the
+/// user agent.
+fn trailing_fields(sample: &[u8]) -> bool {
+    let (mut more, mut n) = (0, 0);
+    for l in sample.split(|&c| c == b'\n').filter(|l| !l.is_empty()).take(SAMPLE_LINES) {
+        n += 1;
+        if let Ok(r) = crate::log::parse::parse_line(l) {
+            if r.agent.is_some() && crate::log::parse::parse_fused(l, 0).is_none() && !l.ends_with(b"\r") {
+                more += 1;
+            }
+        }
+    }
+    more * 2 > n
 }

@@ -226,8 +226,8 @@ fn field_end(
     }
     // A closing literal that ends the format anchors at the line's end:
     // an unescaped quote inside the last quoted field then stays inside.
-    if term_is_last && !trailing_ok && quoted {
-        return s.ends_with(t).then(|| s.len() - t.len()).filter(|&e| e >= i);
+    if term_is_last && !trailing_ok && quoted && s.ends_with(t) && s.len() - t.len() >= i {
+        return Some(s.len() - t.len());
     }
     find_term(rest, t, quoted).map(|k| i + k)
 }
@@ -377,6 +377,7 @@ impl<'a> Fill<'a> {
                 self.ext.tls_cipher = if v == b"-" { &v[..0] } else { v };
                 Ok(())
             }
+            Slot::Count => ok(count_or_dash(v).is_some()),
             Slot::Skip => Ok(()),
         }
     }
