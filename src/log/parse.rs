@@ -205,7 +205,7 @@ fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
 /// none, or when the byte `stop` comes first (`"` for none: a line given
 /// whole; `\n` when the line's end is not known yet).
 #[inline(always)]
-fn closing_quote(s: &[u8], start: usize, stop: u8) -> Option<usize> {
+pub(crate) fn closing_quote(s: &[u8], start: usize, stop: u8) -> Option<usize> {
     let mut j = start;
     loop {
         let q = j + find_either(&s[j..], b'"', stop)?;

@@ -39,7 +39,21 @@ enum Op {
         quoted: bool,
         /// Ends at the first `?` (a path directly followed by its query).
         stop_at_query: bool,
+        /// A quick way to the end tried first (falls back to the general one).
+        quick: Quick,
     },
+}
+
+/// How a field's end is found before the general search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Quick {
+    /// A fixed width (`dd/Mon/yyyy:HH:MM:SS +zzzz`, a status).
+    Width(usize),
+    /// The closing quote (SIMD search, escapes honoured).
+    Quote,
+    /// A short run up to the terminator's first byte.
+    Token,
+    None,
 }
 
 /// A compiled format.
@@ -103,12 +117,19 @@ impl Program {
                             }
                         }
                     };
-                    ops.push(Op::Field {
-                        f: f.clone(),
-                        quoted: prev_quote && term.as_ref().is_some_and(|t| t.starts_with(b"\"")),
-                        term,
-                        stop_at_query,
-                    });
+                    let quoted = prev_quote && term.as_ref().is_some_and(|t| t.starts_with(b"\""));
+                    let last = k + 2 >= items.len();
+                    let quick = match (&f.slot, &term) {
+                        (_, None) => Quick::None,
+                        _ if stop_at_query || f.list => Quick::None,
+                        (Slot::Time(super::fields::TimeSpec::Clf), _) => Quick::Width(26),
+                        (Slot::Status, _) => Quick::Width(3),
+                        // The last quoted field is anchored at the line's end instead.
+                        _ if quoted && !(last && !trailing_ok) => Quick::Quote,
+                        _ if !quoted => Quick::Token,
+                        _ => Quick::None,
+                    };
+                    ops.push(Op::Field { f: f.clone(), quoted, term, stop_at_query, quick });
                 }
             }
         }
@@ -146,10 +167,11 @@ impl Program {
         let mut r = Fill::new(s);
         let mut i = 0usize;
         let last = self.ops.len() - 1;
-        for (k, op) in self.ops.iter().enumerate() {
-            match op {
+        let mut k = 0;
+        while k < self.ops.len() {
+            match &self.ops[k] {
                 Op::Lit(l) => {
-                    if !s[i..].starts_with(l) {
+                    if !lit_at(s, i, l) {
                         let what = match self.ops.get(k + 1) {
                             Some(Op::Field { f, .. }) => f.name,
                             _ => "the format's text",
@@ -161,13 +183,26 @@ impl Program {
                         i += s[i..].iter().take_while(|&&c| c == b' ').count();
                     }
                 }
-                Op::Field { f, term, quoted, stop_at_query } => {
+                Op::Field { f, term, quoted, stop_at_query, quick } => {
+                    if let Some(e) = quick_end(s, i, *quick, term.as_deref()) {
+                        // The terminator is there already: it is the next
+                        // literal, matched here.
+                        r.set(&f.slot, &s[i..e], i).map_err(|()| err(i, Reason::Expected(f.name)))?;
+                        let t = term.as_deref().expect("a quick end has a terminator");
+                        i = e + t.len();
+                        if self.squeeze && t.ends_with(b" ") {
+                            i += s[i..].iter().take_while(|&&c| c == b' ').count();
+                        }
+                        k += 2;
+                        continue;
+                    }
                     let end = field_end(s, i, f, term.as_deref(), *quoted, *stop_at_query, k == last - 1, self.trailing_ok)
                         .ok_or_else(|| err(i, Reason::Expected(f.name)))?;
                     r.set(&f.slot, &s[i..end], i).map_err(|()| err(i, Reason::Expected(f.name)))?;
                     i = end;
                 }
             }
+            k += 1;
         }
         if i != s.len() && !self.trailing_ok {
             return Err(err(i, Reason::Expected("the end of the line")));
@@ -181,6 +216,42 @@ fn err(i: usize, reason: Reason) -> ParseError {
     ParseError {
         reason,
         col: i.min(u32::MAX as usize - 1) as u32 + 1,
+    }
+}
+
+/// The field's end by its quick way, when that finds the terminator.
+#[inline(always)]
+fn quick_end(s: &[u8], i: usize, quick: Quick, term: Option<&[u8]>) -> Option<usize> {
+    let t = term?;
+    let e = match quick {
+        Quick::Width(n) => i + n,
+        Quick::Quote => crate::log::parse::closing_quote(s, i, b'"')?,
+        Quick::Token => {
+            let rest = &s[i..];
+            let head = &rest[..rest.len().min(40)];
+            i + head.iter().position(|&c| c == t[0])?
+        }
+        Quick::None => return None,
+    };
+    lit_at(s, e, t).then_some(e)
+}
+
+/// `s[i..]` starts with the literal `l`; literals are a few bytes, so a
+/// plain loop beats a `memcmp` call.
+#[inline(always)]
+fn lit_at(s: &[u8], i: usize, l: &[u8]) -> bool {
+    match s.get(i..i + l.len()) {
+        Some(w) => {
+            let mut k = 0;
+            while k < l.len() {
+                if w[k] != l[k] {
+                    return false;
+                }
+                k += 1;
+            }
+            true
+        }
+        None => false,
     }
 }
 
@@ -271,11 +342,11 @@ pub(super) struct Fill<'a> {
 
 #[inline]
 fn printable(b: &[u8]) -> bool {
-    !b.is_empty() && b.iter().all(|&c| (0x21..0x7f).contains(&c))
+    !b.is_empty() && b.iter().fold(true, |ok, &c| ok & (c.wrapping_sub(0x21) < 0x5e))
 }
 
 impl<'a> Fill<'a> {
-    #[inline]
+    #[inline(always)]
     pub(super) fn set(&mut self, slot: &Slot, v: &'a [u8], at: usize) -> Result<(), ()> {
         let ok = |c: bool| if c { Ok(()) } else { Err(()) };
         match slot {
