@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::format::realip::{RealIp, RealIpError};
-use super::record::Record;
+use super::record::{Ext, Record};
 use super::time::{parse_day_arg, parse_time_arg, Secs, TimeArgError};
 
 /// `--page`: a whole path (`/docs/truc.html`) or a last segment (`truc.html`).
@@ -371,9 +371,31 @@ impl Filter {
         })
     }
 
-    /// Does a parsed line pass every filter? Cheap tests first.
+    /// Does a parsed combined/common line pass every filter?
     #[inline]
     pub fn matches(&self, r: &Record<'_>) -> bool {
+        self.matches_ext(r, &Ext::NONE)
+    }
+
+    /// Does a parsed line pass every filter? Cheap tests first.
+    #[inline]
+    pub fn matches_ext<'a>(&self, r: &Record<'a>, x: &Ext<'a>) -> bool {
+        if let Some(min) = self.slower_than {
+            if x.micros.is_none_or(|t| t <= min) {
+                return false;
+            }
+        }
+        if let Some(v) = &self.vhost {
+            if !vhost_matches(v, x.vhost) {
+                return false;
+            }
+        }
+        self.matches_core(r, x)
+    }
+
+    /// The filters on combined's fields.
+    #[inline]
+    pub fn matches_core<'a>(&self, r: &Record<'a>, x: &Ext<'a>) -> bool {
         if let Some(f) = self.from {
             if r.time < f {
                 return false;
@@ -394,18 +416,8 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(min) = self.slower_than {
-            if r.ext.micros.is_none_or(|t| t <= min) {
-                return false;
-            }
-        }
-        if let Some(v) = &self.vhost {
-            if !vhost_matches(v, r.ext.vhost) {
-                return false;
-            }
-        }
         if self.method.is_some() || self.page.is_some() {
-            let Some(req) = r.request_line() else {
+            let Some(req) = x.request_line(r) else {
                 return false;
             };
             if let Some(m) = &self.method {

@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use super::record::{Ext, Record};
+use super::record::Record;
 use super::time::parse_log_clock;
 
 /// Why a line is not a valid log line.
@@ -357,7 +357,6 @@ pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
             bytes,
             referer: Some(referer),
             agent: Some(agent),
-            ext: Ext::NONE,
         },
         start + end,
     ))
@@ -459,7 +458,6 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
         bytes,
         referer: None,
         agent: None,
-        ext: Ext::NONE,
     };
     if c.at_end() {
         return Ok(rec); // common format

@@ -26,8 +26,39 @@ pub struct Record<'a> {
     pub referer: Option<&'a [u8]>,
     /// None in the `common` format.
     pub agent: Option<&'a [u8]>,
-    /// What only some formats log (none of it in combined/common).
+}
+
+/// A record and what only some formats log. The combined/common fast
+/// path keeps the plain [`Record`] (small, copied per line) and passes
+/// [`Ext::NONE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rich<'a> {
+    pub rec: Record<'a>,
     pub ext: Ext<'a>,
+}
+
+impl<'a> std::ops::Deref for Rich<'a> {
+    type Target = Record<'a>;
+    fn deref(&self) -> &Record<'a> {
+        &self.rec
+    }
+}
+
+impl<'a> Rich<'a> {
+    #[inline]
+    pub fn request_line(&self) -> Option<RequestLine<'a>> {
+        self.ext.request_line(&self.rec)
+    }
+
+    #[inline]
+    pub fn method(&self) -> Option<&'a [u8]> {
+        self.request_line().map(|r| r.method)
+    }
+
+    #[inline]
+    pub fn path(&self) -> Option<Cow<'a, [u8]>> {
+        self.request_line().map(|r| target_path(r.target))
+    }
 }
 
 /// Fields beyond combined's: virtual host, port, response time, the
@@ -47,6 +78,18 @@ pub struct Ext<'a> {
     pub xff: &'a [u8],
     pub tls_protocol: &'a [u8],
     pub tls_cipher: &'a [u8],
+}
+
+impl<'a> Ext<'a> {
+    /// The request's parts: the separate fields when the format logs them
+    /// so, else the record's request line.
+    #[inline]
+    pub fn request_line(&self, r: &Record<'a>) -> Option<RequestLine<'a>> {
+        match self.split {
+            Some(s) => Some(s),
+            None => r.request_line(),
+        }
+    }
 }
 
 impl Ext<'_> {
@@ -76,9 +119,6 @@ impl<'a> Record<'a> {
     /// a scanner's junk).
     #[inline]
     pub fn request_line(&self) -> Option<RequestLine<'a>> {
-        if let Some(r) = self.ext.split {
-            return Some(r);
-        }
         split_request(self.request)
     }
 

@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use super::Action;
 use crate::log::keys::KeyCounts;
 use crate::log::parse::ParseError;
-use crate::log::record::Record;
+use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::Secs;
 
 /// A malformed line, located by chunk until the run ends.
@@ -58,11 +58,11 @@ impl<'a> Stats<'a> {
     }
 
     #[inline]
-    pub(super) fn add(&mut self, r: &Record<'a>) {
+    pub(super) fn add(&mut self, r: &Record<'a>, x: &Ext<'a>) {
         if !self.ips.contains(r.host) {
             self.ips.insert(Cow::Borrowed(r.host));
         }
-        if let Some(p) = r.path() {
+        if let Some(p) = x.request_line(r).map(|q| target_path(q.target)) {
             if !self.pages.contains(&*p) {
                 self.pages.insert(p);
             }
@@ -78,7 +78,7 @@ impl<'a> Stats<'a> {
             }
             None => self.bytes_unknown += 1,
         }
-        if let Some(us) = r.ext.micros {
+        if let Some(us) = x.micros {
             self.micros
                 .record(us)
                 .expect("an auto-resizing histogram takes any u64");

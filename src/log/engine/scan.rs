@@ -9,7 +9,7 @@ use super::{Action, Group, Query};
 use crate::log::filter::{Prefilter, PrefilterKind};
 use crate::log::format::{w3c, LineParser, LogFormat, NamedFormat};
 use crate::log::parse::{parse_fused, ParseError, Reason};
-use crate::log::record::Record;
+use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::{DAY, HOUR};
 
 /// A chunk of whole lines, the format its file is read in, and for W3C
@@ -25,6 +25,9 @@ pub(super) struct Chunk<'a> {
 pub(super) struct Compiled<'q> {
     pub(super) q: &'q Query,
     pub(super) pre: Option<(&'q Prefilter, memmem::Finder<'q>)>,
+    /// A filter reads the fields beyond combined's (vhost, time taken,
+    /// the real client).
+    uses_ext: bool,
 }
 
 impl<'q> Compiled<'q> {
@@ -33,7 +36,9 @@ impl<'q> Compiled<'q> {
             Some(p) if q.action != Action::Check => Some((p, memmem::Finder::new(&p.literal))),
             _ => None,
         };
-        Compiled { q, pre }
+        let f = &q.filter;
+        let uses_ext = f.real_ip.is_some() || f.vhost.is_some() || f.slower_than.is_some();
+        Compiled { q, pre, uses_ext }
     }
 
     #[inline]
@@ -47,7 +52,7 @@ impl<'q> Compiled<'q> {
         out: &mut Vec<&'a [u8]>,
     ) {
         match p.parse(line) {
-            Ok(Some(r)) => self.on_record(line, r, acc, out),
+            Ok(Some(r)) => self.on_record(line, r.rec, &r.ext, acc, out),
             Ok(None) => {}
             Err(e) if e.reason == Reason::Nul && line.first() == Some(&0) => {
                 self.after_nul_run(p, line, chunk, index, acc, out)
@@ -81,7 +86,7 @@ impl<'q> Compiled<'q> {
         }
         acc.lines += 1;
         match p.parse(rest) {
-            Ok(Some(r)) => self.on_record(rest, r, acc, out),
+            Ok(Some(r)) => self.on_record(rest, r.rec, &r.ext, acc, out),
             Ok(None) => {}
             Err(mut e) => {
                 e.col = e.col.saturating_add(run.min(u32::MAX as usize) as u32);
@@ -91,34 +96,37 @@ impl<'q> Compiled<'q> {
     }
 
     /// What a query does with a valid line.
-    #[inline]
-    fn on_record<'a>(&self, line: &'a [u8], mut r: Record<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
-        if let Some(real) = &self.q.filter.real_ip {
-            r.host = real.client(r.host, r.ext.xff);
+    #[inline(always)]
+    fn on_record<'a>(&self, line: &'a [u8], mut r: Record<'a>, x: &Ext<'a>, acc: &mut Acc<'a>, out: &mut Vec<&'a [u8]>) {
+        if self.uses_ext {
+            if let Some(real) = &self.q.filter.real_ip {
+                r.host = real.client(r.host, x.xff);
+            }
         }
-        if !self.q.filter.matches(&r) {
+        let pass = if self.uses_ext { self.q.filter.matches_ext(&r, x) } else { self.q.filter.matches_core(&r, x) };
+        if !pass {
             return;
         }
         acc.matched += 1;
         match self.q.action {
             Action::Group(g) => match g {
                 Group::Ip => acc.keys.add(r.host),
-                Group::Page => match r.path() {
+                Group::Page => match x.request_line(&r).map(|q| target_path(q.target)) {
                     Some(p) => acc.keys.add_cow(p, 1),
                     None => acc.keys.add(b"-"),
                 },
                 Group::Day => acc.count_num(r.time.div_euclid(DAY)),
                 Group::Hour => acc.count_num(r.time.div_euclid(HOUR)),
                 Group::Status => acc.keys.add(r.status),
-                Group::Method => acc.keys.add(r.method().unwrap_or(b"-")),
+                Group::Method => acc.keys.add(x.request_line(&r).map_or(&b"-"[..], |q| q.method)),
                 Group::Referer => acc.keys.add(r.referer.unwrap_or(b"-")),
                 Group::Agent => acc.keys.add(r.agent.unwrap_or(b"-")),
-                Group::Vhost => acc.keys.add(if r.ext.vhost.is_empty() { b"-" } else { r.ext.vhost }),
+                Group::Vhost => acc.keys.add(if x.vhost.is_empty() { b"-" } else { x.vhost }),
             },
             Action::Timeline(every) => acc.count_num(r.time.div_euclid(every)),
             Action::Lines => out.push(line),
             Action::Count | Action::Check => {}
-            Action::Stats => acc.stats.as_mut().expect("stats accumulator").add(&r),
+            Action::Stats => acc.stats.as_mut().expect("stats accumulator").add(&r, x),
         }
     }
 
@@ -136,7 +144,7 @@ impl<'q> Compiled<'q> {
                 while start < data.len() {
                     let end = match parse_fused(data, start) {
                         Some((r, end)) => {
-                            self.on_record(&data[start..end], r, acc, out);
+                            self.on_record(&data[start..end], r, &Ext::NONE, acc, out);
                             end
                         }
                         None => {

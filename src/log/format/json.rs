@@ -4,7 +4,7 @@
 //! and all) and borrowed from the line. No tree, no allocation.
 
 use crate::log::parse::{ParseError, Reason};
-use crate::log::record::{Ext, Record, RequestLine};
+use crate::log::record::{Ext, Record, RequestLine, Rich};
 use crate::log::time::Secs;
 
 struct J<'a> {
@@ -182,7 +182,7 @@ fn tls_version(n: &[u8]) -> &'static [u8] {
 }
 
 /// Parses one Caddy access-log line.
-pub fn parse_caddy(line: &[u8]) -> R<Record<'_>> {
+pub fn parse_caddy(line: &[u8]) -> R<Rich<'_>> {
     let mut j = J { s: line, i: 0 };
     j.ws();
     if j.i >= line.len() {
@@ -267,7 +267,7 @@ pub fn parse_caddy(line: &[u8]) -> R<Record<'_>> {
         return Err(ParseError { reason: Reason::Expected("\"request\" with remote_ip and uri"), col: 1 });
     }
     ext.split = Some(RequestLine { method, target: uri, version: proto });
-    Ok(Record {
+    let rec = Record {
         host,
         ident: b"-",
         user: if user.is_empty() { b"-" } else { user },
@@ -278,8 +278,8 @@ pub fn parse_caddy(line: &[u8]) -> R<Record<'_>> {
         bytes: size,
         referer: Some(referer.unwrap_or(b"-")),
         agent: Some(agent.unwrap_or(b"-")),
-        ext,
-    })
+    };
+    Ok(Rich { rec, ext })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub mod realip;
 pub mod w3c;
 
 use crate::log::parse::{parse_line, ParseError};
-use crate::log::record::Record;
+use crate::log::record::{Ext, Rich};
 use presets::Tail;
 use program::Program;
 
@@ -128,9 +128,9 @@ impl LineParser<'_> {
     /// A record, None for a line that is not an entry (a W3C directive),
     /// or why the line is malformed.
     #[inline]
-    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Option<Record<'a>>, ParseError> {
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Result<Option<Rich<'a>>, ParseError> {
         match self.format {
-            LogFormat::Fast => parse_line(line).map(Some),
+            LogFormat::Fast => parse_line(line).map(|rec| Some(Rich { rec, ext: Ext::NONE })),
             LogFormat::Program(p) => p.parse(line).map(Some),
             LogFormat::Caddy => json::parse_caddy(line.strip_suffix(b"\r").unwrap_or(line)).map(Some),
             LogFormat::W3c => {

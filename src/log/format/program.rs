@@ -7,7 +7,7 @@
 use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
 use super::FormatError;
 use crate::log::parse::{ParseError, Reason};
-use crate::log::record::{Ext, Record, RequestLine};
+use crate::log::record::{Ext, Record, RequestLine, Rich};
 
 /// A field of a format as written by the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,7 +153,7 @@ impl Program {
     }
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
-    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Record<'a>, ParseError> {
+    pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
         let s = match line.last() {
             Some(b'\r') => &line[..line.len() - 1],
             _ => line,
@@ -457,11 +457,11 @@ impl<'a> Fill<'a> {
         Fill { line, ..Fill::default() }
     }
 
-    pub(super) fn record(self, p: &Program) -> Record<'a> {
+    pub(super) fn record(self, p: &Program) -> Rich<'a> {
         self.finish(p.has_host, p.has_referer, p.has_agent)
     }
 
-    pub(super) fn finish(mut self, has_host: bool, has_referer: bool, has_agent: bool) -> Record<'a> {
+    pub(super) fn finish(mut self, has_host: bool, has_referer: bool, has_agent: bool) -> Rich<'a> {
         if self.request.is_empty() {
             if let Some((s, e)) = self.target {
                 let target = &self.line[s..e];
@@ -482,7 +482,7 @@ impl<'a> Fill<'a> {
             let c = memchr::memchr(b',', x).unwrap_or(x.len());
             &x[..c]
         };
-        Record {
+        let rec = Record {
             host: if host.is_empty() { b"-" } else { host },
             ident: self.ident,
             user: self.user,
@@ -493,7 +493,7 @@ impl<'a> Fill<'a> {
             bytes: self.bytes,
             referer: has_referer.then_some(self.referer),
             agent: has_agent.then_some(self.agent),
-            ext: self.ext,
-        }
+        };
+        Rich { rec, ext: self.ext }
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::log::time::format_clock;
 
-fn rec<'a>(f: &LogFormat, line: &'a [u8]) -> Record<'a> {
+fn rec<'a>(f: &LogFormat, line: &'a [u8]) -> crate::log::record::Rich<'a> {
     match f.parser(None).parse(line) {
         Ok(Some(r)) => r,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(line)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::fields::{Slot, TimeSpec, Unit};
 use super::program::Fill;
 use crate::log::parse::{ParseError, Reason};
-use crate::log::record::Record;
+use crate::log::record::Rich;
 
 /// The columns of one `#Fields:` directive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn layout_after(data: &[u8], before: Option<Arc<Layout>>) -> Option<Arc<Layo
 
 /// Parses a data line with `layout`; None for a `#` directive line (the
 /// caller handles `#Fields:`).
-pub fn parse<'a>(layout: Option<&Layout>, line: &'a [u8]) -> Result<Option<Record<'a>>, ParseError> {
+pub fn parse<'a>(layout: Option<&Layout>, line: &'a [u8]) -> Result<Option<Rich<'a>>, ParseError> {
     let s = line.strip_suffix(b"\r").unwrap_or(line);
     match s.first() {
         None => return Err(ParseError { reason: Reason::Empty, col: 1 }),
