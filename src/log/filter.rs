@@ -381,7 +381,7 @@ impl Filter {
     #[inline]
     pub fn matches_ext<'a>(&self, r: &Record<'a>, x: &Ext<'a>) -> bool {
         if let Some(min) = self.slower_than {
-            if x.micros.is_none_or(|t| t <= min) {
+            if x.micros.map_or(true, |t| t <= min) {
                 return false;
             }
         }

@@ -367,7 +367,7 @@ fn nginx_file(path: &Path, cfg: &mut LogConfig, depth: usize) -> Result<(), Conf
     while k < toks.len() {
         // One statement: words up to `;`, `{` or `}`.
         let start = k;
-        while k < toks.len() && !(!toks[k].1 && matches!(toks[k].0.as_str(), ";" | "{" | "}")) {
+        while k < toks.len() && (toks[k].1 || !matches!(toks[k].0.as_str(), ";" | "{" | "}")) {
             k += 1;
         }
         let stmt = &toks[start..k];

@@ -192,7 +192,8 @@ pub fn parse_caddy(line: &[u8]) -> R<Rich<'_>> {
         return Err(ParseError { reason: Reason::Nul, col: 1 });
     }
     let mut time: Option<Secs> = None;
-    let (mut remote, mut client, mut method, mut uri, mut proto): (&[u8], &[u8], &[u8], &[u8], &[u8]) = (b"", b"", b"", b"", b"");
+    let empty: &[u8] = b"";
+    let (mut remote, mut client, mut method, mut uri, mut proto) = (empty, empty, empty, empty, empty);
     let (mut status, mut size, mut user): (&[u8], Option<u64>, &[u8]) = (b"", None, b"");
     let (mut referer, mut agent) = (None, None);
     let mut ext = Ext::NONE;
@@ -259,7 +260,7 @@ pub fn parse_caddy(line: &[u8]) -> R<Rich<'_>> {
         return Err(j.err("the end of the line after the JSON object"));
     }
     let host = if !client.is_empty() { client } else { remote };
-    let time = time.ok_or_else(|| ParseError { reason: Reason::Expected("\"ts\" (time)"), col: 1 })?;
+    let time = time.ok_or(ParseError { reason: Reason::Expected("\"ts\" (time)"), col: 1 })?;
     if status.len() != 3 || !status.iter().all(u8::is_ascii_digit) {
         return Err(ParseError { reason: Reason::Expected("\"status\" (three digits)"), col: 1 });
     }

@@ -125,7 +125,7 @@ impl Program {
                         (Slot::Time(super::fields::TimeSpec::Clf), _) => Quick::Width(26),
                         (Slot::Status, _) => Quick::Width(3),
                         // The last quoted field is anchored at the line's end instead.
-                        _ if quoted && !(last && !trailing_ok) => Quick::Quote,
+                        _ if quoted && (!last || trailing_ok) => Quick::Quote,
                         _ if !quoted => Quick::Token,
                         _ => Quick::None,
                     };
