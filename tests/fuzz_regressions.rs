@@ -15,6 +15,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("log_parse_line", targets::log_parse_line::run),
     ("log_args", targets::log_args::run),
     ("log_report", targets::log_report::run),
+    ("log_format_compile", targets::log_format_compile::run),
+    ("log_format_line", targets::log_format_line::run),
     ("sniff_feed", targets::sniff_feed::run),
     ("http_request", targets::http_request::run),
     ("tls_client_hello", targets::tls_client_hello::run),

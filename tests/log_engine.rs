@@ -24,6 +24,18 @@ fn reference(data: &[u8], q: &Query) -> (Vec<(Vec<u8>, u64)>, u64, u64) {
         lines.pop();
     }
     for l in lines {
+        // A NUL region left by copytruncate is one malformed region; the
+        // line written right after it (no newline between) still counts.
+        let l = if l.first() == Some(&0) {
+            malformed += 1;
+            let rest = &l[l.iter().position(|&b| b != 0).unwrap_or(l.len())..];
+            if rest.is_empty() {
+                continue;
+            }
+            rest
+        } else {
+            l
+        };
         let Ok(r) = parse_line(l) else {
             malformed += 1;
             continue;

@@ -73,6 +73,10 @@ pub mod log_args {
             day: next(),
             status: next(),
             method: next(),
+            vhost: next(),
+            slower_than: next(),
+            real_ip: next(),
+            trusted: next(),
         };
         if let Ok(f) = Filter::from_args(&args) {
             let _ = f.window();
@@ -643,6 +647,72 @@ pub mod digest_line {
         };
         if let Some(c) = tplab::sniff::proto::digest::hashcat_line(method, params) {
             assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
+        }
+    }
+}
+
+/// The format compiler on any string: `--log-format`'s preset lookup and
+/// the Apache/nginx format parsers. Invariant: it compiles or says why,
+/// and an error names a column inside the string.
+pub mod log_format_compile {
+    use tplab::log::format::{from_arg, FormatError};
+
+    pub fn run(data: &[u8]) {
+        let s = String::from_utf8_lossy(data);
+        match from_arg(&s) {
+            Ok(f) => {
+                // A compiled format reads its own text without panicking.
+                let _ = f.format.parser(None).parse(s.as_bytes());
+            }
+            Err(FormatError::Unknown { col, .. } | FormatError::Unterminated { col } | FormatError::Adjacent { col, .. }) => {
+                assert!(col >= 1 && col <= s.len() + 1, "column {col} outside {} bytes", s.len());
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// A compiled format's line parser: the input's first line picks a format
+/// (one byte: a preset; more: a format string) and the rest are lines it
+/// reads. Invariant: every field of a record is a slice of its line (or
+/// a constant such as `-`), and an error's column is inside the line.
+pub mod log_format_line {
+    use tplab::log::format::{from_arg, presets::PRESETS};
+
+    fn inside(line: &[u8], field: &[u8]) -> bool {
+        let (a, b) = (line.as_ptr() as usize, line.as_ptr() as usize + line.len());
+        let s = field.as_ptr() as usize;
+        field.is_empty() || (a <= s && s + field.len() <= b)
+    }
+
+    pub fn run(data: &[u8]) {
+        let (head, body) = match data.iter().position(|&b| b == b'\n') {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (data, &b""[..]),
+        };
+        let f = match head {
+            [n] => PRESETS[*n as usize % PRESETS.len()].format(),
+            _ => match from_arg(&String::from_utf8_lossy(head)) {
+                Ok(f) => f,
+                Err(_) => return,
+            },
+        };
+        let mut p = f.format.parser(None);
+        for line in body.split(|&b| b == b'\n') {
+            match p.parse(line) {
+                Ok(Some(r)) => {
+                    for x in [r.ident, r.user, r.zone, r.request, r.ext.vhost, r.ext.xff] {
+                        assert!(inside(line, x), "field outside the line");
+                    }
+                    for x in [r.referer, r.agent].into_iter().flatten() {
+                        assert!(inside(line, x) || x == b"-", "field outside the line");
+                    }
+                    assert_eq!(r.status.len(), 3);
+                    let _ = (r.request_line(), r.method(), r.path(), r.status_code());
+                }
+                Ok(None) => {}
+                Err(e) => assert!(e.col as usize <= line.len() + 1, "column {} of {}", e.col, line.len()),
+            }
         }
     }
 }

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use tplab::log::chunk::InputSpec;
 use tplab::log::engine::{Action, EngineOpts, Group, Query};
 use tplab::log::filter::{Filter, FilterArgs};
+use tplab::log::format::{self, FormatChoice};
+use std::sync::Arc;
 use tplab::log::report::{self, Format, OutputOpts, SortBy};
 use tplab::log::time::parse_every;
 
@@ -25,13 +27,22 @@ More:
   tplog lines --status 5xx access.log       the matching lines themselves (a grep)
   zcat old.log.gz | tplog stats             stdin works; .gz files are read as they are
   tplog check access.log                    every malformed line, with its line number
+Other formats (combined and common need nothing; others are detected from the first lines):
+  tplog vhosts --log-format vhost_combined other_vhosts_access.log
+  tplog stats --log-format '%h %l %u %t \"%r\" %>s %b %D' access.log     an Apache LogFormat
+  tplog ips --log-format '$remote_addr [$time_local] \"$request\" $status $request_time' access.log
+  tplog ips --log-config /etc/apache2/apache2.conf /var/log/apache2/other_vhosts_access.log
+  tplog lines --slower-than 500ms --vhost www.example.org access.log
+  tplog ips --real-ip xff --trusted 10.0.0.0/8 access.log   the client behind proxies
 
 Exit status: 0 something matched, 1 nothing matched, 2 error.";
 
 /// Zero-copy access-log queries: `grep | cut | sort | uniq -c`, correct and fast.
 ///
-/// Reads Apache and nginx access logs (combined, common, nginx main), plain or
-/// gzip, from files or stdin. Group-and-count commands print exactly what
+/// Reads Apache and nginx access logs (combined, common, nginx main; any
+/// Apache LogFormat or nginx log_format with --log-format or --log-config;
+/// presets for Caddy JSON, W3C/IIS, Traefik, AWS, Squid), plain or gzip,
+/// from files or stdin. Group-and-count commands print exactly what
 /// `sort | uniq -c` prints, so their output can replace the lab's pipelines.
 /// Malformed lines are skipped and counted on stderr, never fatal.
 #[derive(Parser, Debug)]
@@ -59,6 +70,8 @@ enum Cmd {
     Referers(GroupCmd),
     /// Requests per user agent, as written.
     Agents(GroupCmd),
+    /// Requests per virtual host (`%v`, `$host`, Caddy's host; `-` when the format has none).
+    Vhosts(GroupCmd),
     /// Print the matching lines themselves, in input order (a correct grep).
     Lines(PlainCmd),
     /// Print the number of matching lines.
@@ -95,6 +108,18 @@ struct InputArgs {
     /// when requests can last longer than that.
     #[arg(long)]
     no_seek: bool,
+    /// The log's format: a preset (combined, common, vhost_combined, combinedio,
+    /// main, caddy, w3c, traefik, alb, elb, s3, squid...), an Apache LogFormat
+    /// string (`%h %l %u %t "%r" %>s %b`) or an nginx log_format string
+    /// (`$remote_addr [$time_local] "$request" $status`); with --log-config, a
+    /// format name the config defines. Default: chosen per file from its first lines.
+    #[arg(long, value_name = "FMT")]
+    log_format: Option<String>,
+    /// The server's configuration (Apache: LogFormat, CustomLog, Include; nginx:
+    /// log_format, access_log, include; a Caddyfile's log block): each log file
+    /// is read in the format the config writes it in.
+    #[arg(long, value_name = "FILE")]
+    log_config: Option<PathBuf>,
     /// Bytes per work unit (for tests).
     #[arg(long, hide = true, default_value_t = 1 << 20)]
     chunk_size: usize,
@@ -126,6 +151,21 @@ struct FilterOpts {
     /// Request method (GET, POST...).
     #[arg(long, value_name = "M")]
     method: Option<String>,
+    /// Virtual host (`www.example.org` also matches `www.example.org:8080`).
+    #[arg(long, value_name = "NAME")]
+    vhost: Option<String>,
+    /// Requests that took longer than this (500ms, 1.5s, 250us); needs a format
+    /// that logs a time taken (%D, %T, $request_time, Caddy's duration, time-taken).
+    #[arg(long, value_name = "DURATION")]
+    slower_than: Option<String>,
+    /// Take the client from X-Forwarded-For (`xff`), as nginx's realip with
+    /// real_ip_recursive on: when the logged client is a trusted proxy, the
+    /// rightmost address not trusted.
+    #[arg(long, value_name = "xff")]
+    real_ip: Option<String>,
+    /// Trusted proxy ranges for --real-ip (default: loopback and private ranges).
+    #[arg(long, value_name = "CIDR[,CIDR]")]
+    trusted: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -226,6 +266,10 @@ fn filter(f: &FilterOpts) -> Result<Filter> {
         day: f.day.clone(),
         status: f.status.clone(),
         method: f.method.clone(),
+        vhost: f.vhost.clone(),
+        slower_than: f.slower_than.clone(),
+        real_ip: f.real_ip.clone(),
+        trusted: f.trusted.clone(),
     })?)
 }
 
@@ -240,6 +284,35 @@ fn row_opts(r: &RowOpts) -> OutputOpts {
         sort,
         top: r.top,
     }
+}
+
+/// `--log-format` and `--log-config` into the format of each input.
+fn format_choice(input: &InputArgs) -> Result<FormatChoice> {
+    let cfg = match &input.log_config {
+        Some(p) => Some(Arc::new(format::config::read(p)?)),
+        None => None,
+    };
+    Ok(match (&input.log_format, cfg) {
+        (Some(name), Some(cfg)) => match cfg.named(name) {
+            Some(f) => FormatChoice::Fixed(f),
+            None => {
+                let names: Vec<&str> = cfg.formats.iter().map(|(n, _)| n.as_str()).collect();
+                match format::from_arg(name) {
+                    Ok(f) => FormatChoice::Fixed(Arc::new(f)),
+                    Err(_) => bail!(
+                        "--log-format {name:?}: {} defines no such format (it defines: {})",
+                        input.log_config.as_ref().expect("given").display(),
+                        names.join(", ")
+                    ),
+                }
+            }
+        },
+        (Some(f), None) => FormatChoice::Fixed(Arc::new(
+            format::from_arg(f).with_context(|| format!("--log-format {f:?}"))?,
+        )),
+        (None, Some(cfg)) => FormatChoice::Config(cfg),
+        (None, None) => FormatChoice::Detect,
+    })
 }
 
 impl Config {
@@ -261,6 +334,7 @@ impl Config {
             Cmd::Methods(c) => group(Group::Method, c)?,
             Cmd::Referers(c) => group(Group::Referer, c)?,
             Cmd::Agents(c) => group(Group::Agent, c)?,
+            Cmd::Vhosts(c) => group(Group::Vhost, c)?,
             Cmd::Lines(c) => (Action::Lines, filter(&c.filters)?, c.input, Printer::Lines),
             Cmd::Count(c) => (Action::Count, filter(&c.filters)?, c.input, Printer::Count),
             Cmd::Stats(c) => (
@@ -296,6 +370,7 @@ impl Config {
         if inputs == [InputSpec::Stdin] && io::stdin().is_terminal() {
             bail!("no input: give log files, or pipe a log into stdin (tplog --help has examples)");
         }
+        let format = format_choice(&input)?;
         Ok(Config {
             query: Query { action, filter },
             inputs,
@@ -304,6 +379,7 @@ impl Config {
                 chunk_size: input.chunk_size.max(1),
                 seek: !input.no_seek,
                 quiet: input.quiet,
+                format,
                 ..EngineOpts::default()
             },
             strict: input.strict,
@@ -357,6 +433,11 @@ fn run(cfg: Config) -> Result<bool> {
     }
     out.flush()?;
     let mut failed = false;
+    for f in &outcome.files {
+        if f.detected {
+            eprintln!("tplog: {}: read as {} (chosen from its first lines; --log-format to say otherwise)", f.name, f.format);
+        }
+    }
     for line in report::summary_lines("tplog", &outcome) {
         failed |= line.starts_with("tplog: error:");
         eprintln!("{line}");
@@ -366,6 +447,13 @@ fn run(cfg: Config) -> Result<bool> {
             "tplog: {} lines checked, {} malformed",
             outcome.acc.lines, outcome.acc.malformed
         );
+        let samples: Vec<&[u8]> = outcome.acc.samples.iter().map(|s| s.2.as_slice()).collect();
+        if let Some(p) = format::suggest(&samples) {
+            let used = outcome.files.iter().any(|f| f.format == p.name());
+            if !used {
+                eprintln!("tplog: the malformed lines look like {}: --log-format {}", p.what, p.name());
+            }
+        }
     }
     if failed {
         // Results above cover what could be read; the exit status says some input could not.

@@ -23,6 +23,8 @@ pub struct LogQuery {
     pub day: Option<String>,
     pub status: Option<String>,
     pub method: Option<String>,
+    pub vhost: Option<String>,
+    pub slower_than: Option<String>,
     pub top: Option<usize>,
 }
 
@@ -61,6 +63,9 @@ pub fn query(file: &PathBuf, what: &str, q: &LogQuery) -> Result<Value, String> 
         day: nonempty(&q.day),
         status: nonempty(&q.status),
         method: nonempty(&q.method),
+        vhost: nonempty(&q.vhost),
+        slower_than: nonempty(&q.slower_than),
+        ..FilterArgs::default()
     })
     .map_err(|e| e.to_string())?;
     let query = Query { action, filter };

@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn an_endless_line_is_cut_and_the_next_lines_still_come() {
-        // Regression (issue 7): one 100 MB line from stdin or a .gz was
+        // One 100 MB line from stdin or a .gz used to be
         // held whole (136 MB peak); it is now cut at MAX_STREAM_LINE.
         let mut data = b"first\n".to_vec();
         data.extend(std::iter::repeat_n(b'a', 3 * MAX_STREAM_LINE + 5));

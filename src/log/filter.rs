@@ -3,7 +3,8 @@
 
 use std::net::IpAddr;
 
-use super::record::Record;
+use super::format::realip::{RealIp, RealIpError};
+use super::record::{Ext, Record};
 use super::time::{parse_day_arg, parse_time_arg, Secs, TimeArgError};
 
 /// `--page`: a whole path (`/docs/truc.html`) or a last segment (`truc.html`).
@@ -60,6 +61,14 @@ pub enum FilterError {
     Status(String),
     #[error("bad --method {0:?}: expected an HTTP method such as GET or POST")]
     Method(String),
+    #[error("bad --slower-than {0:?}: expected a duration such as 500ms, 1.5s or 250us")]
+    Duration(String),
+    #[error("bad --vhost {0:?}: expected a host name such as www.example.org")]
+    Vhost(String),
+    #[error(transparent)]
+    RealIp(#[from] RealIpError),
+    #[error("--trusted is only read with --real-ip xff")]
+    TrustedAlone,
     #[error("--from {from} is after --to {to}: nothing can match")]
     EmptyWindow { from: String, to: String },
 }
@@ -200,6 +209,12 @@ pub struct Filter {
     pub to: Option<Secs>,
     pub status: Option<StatusMatch>,
     pub method: Option<Vec<u8>>,
+    /// `--vhost`: the virtual host, without a `:port` unless given one.
+    pub vhost: Option<Vec<u8>>,
+    /// `--slower-than`, in microseconds (lines without a time never match).
+    pub slower_than: Option<u64>,
+    /// `--real-ip xff`: the client is taken from X-Forwarded-For.
+    pub real_ip: Option<RealIp>,
 }
 
 /// The filter arguments as given on the command line.
@@ -212,6 +227,10 @@ pub struct FilterArgs {
     pub day: Option<String>,
     pub status: Option<String>,
     pub method: Option<String>,
+    pub vhost: Option<String>,
+    pub slower_than: Option<String>,
+    pub real_ip: Option<String>,
+    pub trusted: Option<String>,
 }
 
 /// What a line must contain to possibly match (a memmem prefilter), and
@@ -276,6 +295,20 @@ impl Filter {
             }
             f.method = Some(m.to_ascii_uppercase().into_bytes());
         }
+        if let Some(v) = &a.vhost {
+            if v.is_empty() || v.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+                return Err(FilterError::Vhost(v.clone()));
+            }
+            f.vhost = Some(v.to_ascii_lowercase().into_bytes());
+        }
+        if let Some(d) = &a.slower_than {
+            f.slower_than = Some(parse_duration(d).ok_or_else(|| FilterError::Duration(d.clone()))?);
+        }
+        match (&a.real_ip, &a.trusted) {
+            (Some(src), t) => f.real_ip = Some(RealIp::parse(src, t.as_deref())?),
+            (None, Some(_)) => return Err(FilterError::TrustedAlone),
+            (None, None) => {}
+        }
         if let Some(d) = &a.day {
             let (s, e) = parse_day_arg(d)?;
             f.from = Some(s);
@@ -319,6 +352,13 @@ impl Filter {
     /// The literal to look for before parsing: the IP (no `%` caveat) if
     /// there is one, else the page.
     pub fn prefilter(&self) -> Option<Prefilter> {
+        if self.real_ip.is_some() && self.ip.is_some() {
+            // The client may come from anywhere in the line.
+            return self.page.as_ref().map(|p| Prefilter {
+                literal: p.literal().to_vec(),
+                kind: PrefilterKind::Page,
+            });
+        }
         if let Some(lit) = self.ip.as_ref().and_then(IpMatch::literal) {
             return Some(Prefilter {
                 literal: lit,
@@ -331,9 +371,31 @@ impl Filter {
         })
     }
 
-    /// Does a parsed line pass every filter? Cheap tests first.
+    /// Does a parsed combined/common line pass every filter?
     #[inline]
     pub fn matches(&self, r: &Record<'_>) -> bool {
+        self.matches_ext(r, &Ext::NONE)
+    }
+
+    /// Does a parsed line pass every filter? Cheap tests first.
+    #[inline]
+    pub fn matches_ext<'a>(&self, r: &Record<'a>, x: &Ext<'a>) -> bool {
+        if let Some(min) = self.slower_than {
+            if x.micros.map_or(true, |t| t <= min) {
+                return false;
+            }
+        }
+        if let Some(v) = &self.vhost {
+            if !vhost_matches(v, x.vhost) {
+                return false;
+            }
+        }
+        self.matches_core(r, x)
+    }
+
+    /// The filters on combined's fields.
+    #[inline]
+    pub fn matches_core<'a>(&self, r: &Record<'a>, x: &Ext<'a>) -> bool {
         if let Some(f) = self.from {
             if r.time < f {
                 return false;
@@ -355,7 +417,7 @@ impl Filter {
             }
         }
         if self.method.is_some() || self.page.is_some() {
-            let Some(req) = r.request_line() else {
+            let Some(req) = x.request_line(r) else {
                 return false;
             };
             if let Some(m) = &self.method {
@@ -371,6 +433,36 @@ impl Filter {
         }
         true
     }
+}
+
+/// `--vhost example.org` matches `example.org` and `Example.org:8080`;
+/// `--vhost example.org:8080` only the latter.
+#[inline]
+fn vhost_matches(want: &[u8], got: &[u8]) -> bool {
+    if got.eq_ignore_ascii_case(want) {
+        return true;
+    }
+    !want.contains(&b':')
+        && got.len() > want.len()
+        && got[want.len()] == b':'
+        && got[..want.len()].eq_ignore_ascii_case(want)
+}
+
+/// `500ms`, `1.5s`, `250us`, `2m` in microseconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "us" | "µs" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" | "min" => 6e7,
+        _ => return None,
+    };
+    let us = v * scale;
+    (us.is_finite() && us >= 0.0 && us < u64::MAX as f64).then_some(us as u64)
 }
 
 #[cfg(test)]

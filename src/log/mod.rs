@@ -6,6 +6,7 @@
 pub mod chunk;
 pub mod engine;
 pub mod filter;
+pub mod format;
 pub mod keys;
 pub mod parse;
 pub mod record;

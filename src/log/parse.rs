@@ -44,6 +44,8 @@ pub enum Reason {
     MissingAgent,
     UnterminatedAgent,
     BadTrailingField,
+    /// A compiled format's field (or text) did not match here.
+    Expected(&'static str),
 }
 
 impl Reason {
@@ -65,12 +67,16 @@ impl Reason {
             Reason::MissingAgent => "referer without a quoted user agent after it",
             Reason::UnterminatedAgent => "unterminated quote in user agent (truncated line?)",
             Reason::BadTrailingField => "unterminated quote in a trailing field",
+            Reason::Expected(what) => what,
         }
     }
 }
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Reason::Expected(what) = self {
+            return write!(f, "expected {what}");
+        }
         f.write_str(self.as_str())
     }
 }
@@ -200,7 +206,7 @@ fn find_either(s: &[u8], a: u8, b: u8) -> Option<usize> {
 /// none, or when the byte `stop` comes first (`"` for none: a line given
 /// whole; `\n` when the line's end is not known yet).
 #[inline(always)]
-fn closing_quote(s: &[u8], start: usize, stop: u8) -> Option<usize> {
+pub(crate) fn closing_quote(s: &[u8], start: usize, stop: u8) -> Option<usize> {
     let mut j = start;
     loop {
         let q = j + find_either(&s[j..], b'"', stop)?;

@@ -28,8 +28,85 @@ pub struct Record<'a> {
     pub agent: Option<&'a [u8]>,
 }
 
-/// `METHOD TARGET HTTP/x` split into its parts.
+/// A record and what only some formats log. The combined/common fast
+/// path keeps the plain [`Record`] (small, copied per line) and passes
+/// [`Ext::NONE`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rich<'a> {
+    pub rec: Record<'a>,
+    pub ext: Ext<'a>,
+}
+
+impl<'a> std::ops::Deref for Rich<'a> {
+    type Target = Record<'a>;
+    fn deref(&self) -> &Record<'a> {
+        &self.rec
+    }
+}
+
+impl<'a> Rich<'a> {
+    #[inline]
+    pub fn request_line(&self) -> Option<RequestLine<'a>> {
+        self.ext.request_line(&self.rec)
+    }
+
+    #[inline]
+    pub fn method(&self) -> Option<&'a [u8]> {
+        self.request_line().map(|r| r.method)
+    }
+
+    #[inline]
+    pub fn path(&self) -> Option<Cow<'a, [u8]>> {
+        self.request_line().map(|r| target_path(r.target))
+    }
+}
+
+/// Fields beyond combined's: virtual host, port, response time, the
+/// proxy chain, TLS. Empty slices and None when the format has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ext<'a> {
+    /// The request as separate fields (nginx `$request_method $uri`,
+    /// Caddy's JSON, W3C columns) rather than one `"METHOD TARGET HTTP/x"`.
+    pub split: Option<RequestLine<'a>>,
+    /// The virtual host (`%v`, `$host`, Caddy's `request.host`).
+    pub vhost: &'a [u8],
+    /// The server port (`%p`, `$server_port`).
+    pub port: Option<u16>,
+    /// Time taken to serve the request, in microseconds.
+    pub micros: Option<u64>,
+    /// The `X-Forwarded-For` header as written (a comma-separated list).
+    pub xff: &'a [u8],
+    pub tls_protocol: &'a [u8],
+    pub tls_cipher: &'a [u8],
+}
+
+impl<'a> Ext<'a> {
+    /// The request's parts: the separate fields when the format logs them
+    /// so, else the record's request line.
+    #[inline]
+    pub fn request_line(&self, r: &Record<'a>) -> Option<RequestLine<'a>> {
+        match self.split {
+            Some(s) => Some(s),
+            None => r.request_line(),
+        }
+    }
+}
+
+impl Ext<'_> {
+    /// Nothing beyond combined's fields.
+    pub const NONE: Ext<'static> = Ext {
+        split: None,
+        vhost: b"",
+        port: None,
+        micros: None,
+        xff: b"",
+        tls_protocol: b"",
+        tls_cipher: b"",
+    };
+}
+
+/// `METHOD TARGET HTTP/x` split into its parts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestLine<'a> {
     pub method: &'a [u8],
     pub target: &'a [u8],

@@ -268,6 +268,27 @@ pub struct StatsView {
     pub bytes_max: u64,
     pub peak_second: Option<(Secs, u64)>,
     pub peak_minute: Option<(Secs, u64)>,
+    /// Response-time percentiles, when the format logs a time taken.
+    pub times: Option<Times>,
+}
+
+/// Response times in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Times {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+/// `1.234 ms`-style, from microseconds.
+fn human_micros(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us} µs"),
+        1_000..=999_999 => format!("{:.3} ms", us as f64 / 1e3),
+        _ => format!("{:.3} s", us as f64 / 1e6),
+    }
 }
 
 fn peak(it: impl Iterator<Item = (Secs, u64)>) -> Option<(Secs, u64)> {
@@ -308,6 +329,13 @@ impl StatsView {
             bytes_max: h.map_or(0, |h| h.max()),
             peak_second: s.and_then(|s| peak(s.per_second.iter().map(|(&t, &n)| (t, n)))),
             peak_minute: peak(per_minute.into_iter().map(|(m, n)| (m * MINUTE, n))),
+            times: s.map(|s| &s.micros).filter(|h| !h.is_empty()).map(|h| Times {
+                count: h.len(),
+                p50: h.value_at_quantile(0.5),
+                p90: h.value_at_quantile(0.9),
+                p99: h.value_at_quantile(0.99),
+                max: h.max(),
+            }),
         }
     }
 }
@@ -351,11 +379,17 @@ pub fn write_stats(w: &mut dyn Write, v: &StatsView, format: Format) -> io::Resu
                 format!("{{\"count\": {n}, \"at\": \"{}\"}}", label(at))
             })
         };
+        let times = v.times.map_or(String::new(), |t| {
+            format!(
+                ", \"response_time_us\": {{\"count\": {}, \"p50\": {}, \"p90\": {}, \"p99\": {}, \"max\": {}}}",
+                t.count, t.p50, t.p90, t.p99, t.max
+            )
+        });
         return writeln!(
             w,
             "{{\"lines\": {}, \"malformed\": {}, \"requests\": {}, \"distinct_ips\": {}, \"distinct_pages\": {}, \
              \"first\": {}, \"last\": {}, \"bytes_sent\": {{\"total\": {}, \"unknown\": {}, \"p50\": {}, \"p90\": {}, \
-             \"p99\": {}, \"max\": {}}}, \"peak_per_second\": {}, \"peak_per_minute\": {}}}",
+             \"p99\": {}, \"max\": {}}}, \"peak_per_second\": {}, \"peak_per_minute\": {}{times}}}",
             v.lines,
             v.malformed,
             v.requests,
@@ -408,6 +442,15 @@ pub fn write_stats(w: &mut dyn Write, v: &StatsView, format: Format) -> io::Resu
             }),
         ),
     ]);
+    if let Some(t) = v.times {
+        rows.extend([
+            ("timed requests", t.count.to_string()),
+            ("time p50", human_micros(t.p50)),
+            ("time p90", human_micros(t.p90)),
+            ("time p99", human_micros(t.p99)),
+            ("time max", human_micros(t.max)),
+        ]);
+    }
     match format {
         Format::Text => rows
             .iter()

@@ -25,6 +25,8 @@ pub const TARGETS: &[&str] = &[
     "log_parse_line",
     "log_args",
     "log_report",
+    "log_format_compile",
+    "log_format_line",
     "sniff_feed",
     "http_request",
     "tls_client_hello",
@@ -229,6 +231,33 @@ fn write_seeds(dir: &Path) -> Result<()> {
     .enumerate()
     {
         put("log_args", &format!("arg{i}"), a.as_bytes())?;
+    }
+    // Formats: every preset's name, some format strings; lines for them.
+    for (i, p) in tplab::log::format::presets::PRESETS.iter().enumerate() {
+        put("log_format_compile", &format!("preset{i}"), p.name().as_bytes())?;
+    }
+    for (i, f) in [
+        r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i" %D %{X-Forwarded-For}i"#,
+        r#"%{%d/%b/%Y %T}t %{msec}t %400,501{User-agent}i %U%q %{SSL_PROTOCOL}x"#,
+        r#"escape=json {"t":"$time_iso8601","ip":"$remote_addr","r":"$request","s":$status,"rt":$request_time}"#,
+        r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $upstream_response_time"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        put("log_format_compile", &format!("string{i}"), f.as_bytes())?;
+        let mut b = f.as_bytes().to_vec();
+        b.push(b'\n');
+        b.extend_from_slice(br#"www.example.org:443 10.0.0.1 - - [08/Feb/2014:07:05:03 +0100] "GET / HTTP/1.1" 200 5 "-" "ua" 1234 10.0.0.2, 203.0.113.9"#);
+        put("log_format_line", &format!("string{i}"), &b)?;
+    }
+    for (i, _) in tplab::log::format::presets::PRESETS.iter().enumerate() {
+        let mut b = vec![i as u8, b'\n'];
+        for l in log.split(|&b| b == b'\n').take(4) {
+            b.extend_from_slice(l);
+            b.push(b'\n');
+        }
+        put("log_format_line", &format!("preset{i}"), &b)?;
     }
     // Timelines and day counts over a few real dates.
     let mut rep = vec![2u8, 0];

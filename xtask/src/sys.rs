@@ -17,7 +17,9 @@ use anyhow::{bail, Result};
 /// redis-tools, snmpd + snmp, mosquitto + mosquitto-clients, slapd +
 /// ldap-utils, dante-server; passwd for its temporary user, mariadb-server
 /// + mariadb-client) and hashcat on the CPU (pocl-opencl-icd and the
-/// OpenCL loader) to crack the lines it writes.
+/// OpenCL loader) to crack the lines it writes. tplog's real-server
+/// tests (tests/tplog_servers.rs) run apache2, nginx and caddy on loopback
+/// and read the logs they write.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
     "libpcap-dev",
@@ -48,6 +50,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "hashcat",
     "pocl-opencl-icd",
     "ocl-icd-libopencl1",
+    "nginx",
+    "caddy",
 ];
 
 fn installed(pkg: &str) -> bool {

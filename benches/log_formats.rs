@@ -1,0 +1,174 @@
+//! Compiled formats against the fast path on the same content, in bytes/s:
+//! the combined log read by the one-pass parser, by the compiled Apache
+//! `combined` LogFormat string, and with the vhost and a time taken added
+//! (vhost_combined + %D); the same requests as Caddy JSON lines; and
+//! whole queries (`ips`, 2 threads) over files in each format.
+
+use std::hint::black_box;
+use std::io::Write;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tplab::log::chunk::InputSpec;
+use tplab::log::engine::{run, Action, EngineOpts, Group, Query};
+use tplab::log::format::{compile_string, from_arg, FormatChoice, LogFormat};
+use tplab::log::parse::{parse_fused, parse_line};
+use tplab::testgen::log::{write_log, GenOpts};
+
+const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
+const TIMED: &str = r#"%v:%p %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D"#;
+
+/// The generated combined log, and the same requests in other formats.
+struct Logs {
+    combined: Vec<u8>,
+    timed: Vec<u8>,
+    caddy: Vec<u8>,
+}
+
+fn json_str(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'"');
+    for &c in b {
+        match c {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
+            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
+            c => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+fn logs(bytes: u64) -> Logs {
+    let mut combined = Vec::new();
+    write_log(
+        &GenOpts {
+            seed: 1,
+            lines: None,
+            bytes: Some(bytes),
+            ..GenOpts::default()
+        },
+        &mut combined,
+    )
+    .unwrap();
+    let (mut timed, mut caddy) = (Vec::new(), Vec::new());
+    for (i, l) in combined.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        let Ok(r) = parse_line(l) else { continue };
+        let vhost = ["www.example.org", "lab.example.org", "static.example.org"][i % 3];
+        let micros = (i as u64 * 7919) % 2_000_000;
+        timed.extend_from_slice(format!("{vhost}:443 ").as_bytes());
+        timed.extend_from_slice(l);
+        timed.extend_from_slice(format!(" {micros}\n").as_bytes());
+        let Some(rl) = r.request_line() else { continue };
+        caddy.extend_from_slice(format!("{{\"level\":\"info\",\"ts\":{}.{:06},\"logger\":\"http.log.access.log0\",\"msg\":\"handled request\",\"request\":{{\"remote_ip\":", r.time - 3600, i % 1_000_000).as_bytes());
+        json_str(&mut caddy, r.host);
+        caddy.extend_from_slice(b",\"remote_port\":\"41234\",\"proto\":");
+        json_str(&mut caddy, rl.version);
+        caddy.extend_from_slice(b",\"method\":");
+        json_str(&mut caddy, rl.method);
+        caddy.extend_from_slice(format!(",\"host\":\"{vhost}\",\"uri\":").as_bytes());
+        json_str(&mut caddy, rl.target);
+        caddy.extend_from_slice(b",\"headers\":{\"User-Agent\":[");
+        json_str(&mut caddy, r.agent.unwrap_or(b"-"));
+        caddy.extend_from_slice(b"],\"Referer\":[");
+        json_str(&mut caddy, r.referer.unwrap_or(b"-"));
+        caddy.extend_from_slice(format!("]}}}},\"bytes_read\":0,\"user_id\":\"\",\"duration\":{}.{:06},\"size\":{},\"status\":{},\"resp_headers\":{{\"Server\":[\"Caddy\"],\"Content-Type\":[\"text/html\"]}}}}\n", micros / 1_000_000, micros % 1_000_000, r.bytes.unwrap_or(0), r.status_code()).as_bytes());
+    }
+    Logs { combined, timed, caddy }
+}
+
+fn lines(data: &[u8]) -> Vec<&[u8]> {
+    data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect()
+}
+
+/// Walks a chunk as the engine does for a compiled format: the line's
+/// end with memchr, then the format's parser.
+fn walk(f: &LogFormat, data: &[u8]) -> usize {
+    let mut p = f.parser(None);
+    let (mut start, mut n) = (0, 0);
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+        if let Ok(Some(r)) = p.parse(black_box(&data[start..end])) {
+            n += r.host.len();
+        }
+        start = end + 1;
+    }
+    n
+}
+
+/// The engine's fast path: parse_fused, parse_line for what it declines.
+fn walk_fast(data: &[u8]) -> usize {
+    let (mut start, mut n) = (0, 0);
+    while start < data.len() {
+        match parse_fused(black_box(data), start) {
+            Some((r, end)) => {
+                n += r.host.len();
+                start = end + 1;
+            }
+            None => {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                if let Ok(r) = parse_line(&data[start..end]) {
+                    n += r.host.len();
+                }
+                start = end + 1;
+            }
+        }
+    }
+    n
+}
+
+fn parsers(c: &mut Criterion) {
+    let l = logs(16 << 20);
+    let combined = compile_string(COMBINED).unwrap();
+    let timed = compile_string(TIMED).unwrap();
+    let caddy = from_arg("caddy").unwrap().format;
+    // Same answers: the compiled combined format reads what the fast path reads.
+    for line in lines(&l.combined) {
+        let a = parse_line(line).ok().map(|r| (r.host, r.time, r.status, r.bytes, r.agent));
+        let b = combined.parser(None).parse(line).ok().flatten().map(|r| (r.host, r.time, r.status, r.bytes, r.agent));
+        assert_eq!(a, b, "{}", String::from_utf8_lossy(line));
+    }
+    let mut g = c.benchmark_group("log_formats");
+    g.throughput(Throughput::Bytes(l.combined.len() as u64));
+    g.bench_function("combined/fast path", |b| b.iter(|| walk_fast(&l.combined)));
+    g.bench_function("combined/compiled LogFormat", |b| b.iter(|| walk(&combined, &l.combined)));
+    g.throughput(Throughput::Bytes(l.timed.len() as u64));
+    g.bench_function("vhost_combined+%D/compiled LogFormat", |b| b.iter(|| walk(&timed, &l.timed)));
+    g.throughput(Throughput::Bytes(l.caddy.len() as u64));
+    g.bench_function("caddy JSON lines/scanner", |b| b.iter(|| walk(&caddy, &l.caddy)));
+    g.finish();
+}
+
+/// Whole queries over files, 2 threads.
+fn queries(c: &mut Criterion) {
+    let l = logs(64 << 20);
+    let dir = tempfile::tempdir().unwrap();
+    let q = Query { action: Action::Group(Group::Ip), filter: Default::default() };
+    let mut g = c.benchmark_group("log_formats_query");
+    g.sample_size(10);
+    for (name, data, fmt) in [
+        ("combined (fast path)", &l.combined, "combined"),
+        ("combined (compiled LogFormat)", &l.combined, COMBINED),
+        ("vhost_combined+%D", &l.timed, TIMED),
+        ("caddy JSON", &l.caddy, "caddy"),
+    ] {
+        let path = dir.path().join(name.replace(' ', "_"));
+        std::fs::File::create(&path).unwrap().write_all(data).unwrap();
+        let opts = EngineOpts {
+            threads: Some(2),
+            quiet: true,
+            format: FormatChoice::Fixed(std::sync::Arc::new(from_arg(fmt).unwrap())),
+            ..EngineOpts::default()
+        };
+        let inputs = [InputSpec::Path(path)];
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_function(format!("ips {name} [threads=2]"), |b| {
+            b.iter(|| {
+                let o = run(&q, &inputs, &opts, |_: &[u8]| Ok(())).unwrap();
+                assert!(o.acc.malformed * 100 < o.acc.lines.max(1), "{name}: {} malformed", o.acc.malformed);
+                o.acc.matched
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parsers, queries);
+criterion_main!(benches);
