@@ -489,7 +489,7 @@ function renderTraffic(main) {
   const tls = S.traffic.filter((t) => t.finding.kind !== 'credential');
   const g = el('div', { class: 'grid' });
   g.append(
-    el('div', { class: 'chart' }, el('h3', {}, 'In clear (HTTP, FTP, POP3, IMAP, SMTP, Telnet)'), el('div', { class: 'big', 'data-testid': 'cred-count' }, String(creds.length))),
+    el('div', { class: 'chart' }, el('h3', {}, 'Credentials seen (in clear, or as a crackable hash)'), el('div', { class: 'big', 'data-testid': 'cred-count' }, String(creds.length))),
     el('div', { class: 'chart' }, el('h3', {}, 'Encrypted (TLS): no credential visible'), el('div', { class: 'big', 'data-testid': 'tls-count' }, String(tls.length))));
   main.append(g);
   const rows = S.traffic.slice(-200).reverse().map((t) => {
