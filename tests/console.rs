@@ -193,7 +193,22 @@ fn access_rules_over_real_http() {
     assert!(body.contains("already paused"), "{body}");
     // A WebSocket needs the Origin too (cross-site WebSocket hijacking).
     let ws = format!("{}/api/hosts/0/domains/test/serial?csrf={csrf}", c.base);
-    let upgrade = [
+    assert_eq!(ws_upgrade(&cookie, "http://evil.example", &ws).0, 403);
+    // Wrong tokens: five, then even the right one waits (429).
+    for _ in 0..5 {
+        assert_eq!(curl(&[&format!("{}/?token=guess", c.base)]).0, 401);
+    }
+    let (st, _, body) = curl(&[&c.url]);
+    assert_eq!(st, 429, "{body}");
+}
+
+/// A WebSocket handshake as a browser starts it, from `origin`.
+fn ws_upgrade(cookie: &str, origin: &str, url: &str) -> (u16, String, String) {
+    curl(&[
+        "-H",
+        &format!("Cookie: {cookie}"),
+        "-H",
+        &format!("Origin: {origin}"),
         "-H",
         "Connection: Upgrade",
         "-H",
@@ -202,17 +217,8 @@ fn access_rules_over_real_http() {
         "Sec-WebSocket-Version: 13",
         "-H",
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    ];
-    let mut a = vec!["-H", ck.as_str(), "-H", "Origin: http://evil.example"];
-    a.extend_from_slice(&upgrade);
-    a.push(&ws);
-    assert_eq!(curl(&a).0, 403);
-    // Wrong tokens: five, then even the right one waits (429).
-    for _ in 0..5 {
-        assert_eq!(curl(&[&format!("{}/?token=guess", c.base)]).0, 401);
-    }
-    let (st, _, body) = curl(&[&c.url]);
-    assert_eq!(st, 429, "{body}");
+        url,
+    ])
 }
 
 /// A POST as the page makes it: session cookie, Origin and CSRF token.
@@ -268,21 +274,11 @@ fn read_only_refuses_every_change_and_shows_everything() {
     );
     assert_eq!(st, 403, "{answer}");
     // The graphical console sends keys and clicks: closed too.
-    let (st, _, answer) = curl(&[
-        "-H",
-        &ck,
-        "-H",
-        &format!("Origin: {}", c.base),
-        "-H",
-        "Connection: Upgrade",
-        "-H",
-        "Upgrade: websocket",
-        "-H",
-        "Sec-WebSocket-Version: 13",
-        "-H",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    let (st, _, answer) = ws_upgrade(
+        &cookie,
+        &c.base,
         &format!("{}/api/hosts/0/domains/test/vnc?csrf={csrf}", c.base),
-    ]);
+    );
     assert_eq!(st, 403, "{answer}");
     assert!(answer.contains("read-only"), "{answer}");
 }
