@@ -11,6 +11,7 @@ use tplab::log::engine::{Action, EngineOpts, Group, Query};
 use tplab::log::filter::{Filter, FilterArgs};
 use tplab::log::format::{self, FormatChoice};
 use std::sync::Arc;
+use tplab::log::panels;
 use tplab::log::report::{self, Format, OutputOpts, SortBy};
 use tplab::log::time::parse_every;
 
@@ -27,6 +28,8 @@ More:
   tplog lines --status 5xx access.log       the matching lines themselves (a grep)
   zcat old.log.gz | tplog stats             stdin works; .gz files are read as they are
   tplog check access.log                    every malformed line, with its line number
+  tplog report -o report.html access.log    one HTML page of charts and tables, opens offline
+  tplog report --follow access.log          the same page live, on http://127.0.0.1:7890/
 Other formats (combined and common need nothing; others are detected from the first lines):
   tplog vhosts --log-format vhost_combined other_vhosts_access.log
   tplog stats --log-format '%h %l %u %t \"%r\" %>s %b %D' access.log     an Apache LogFormat
@@ -82,6 +85,9 @@ enum Cmd {
     Timeline(TimelineCmd),
     /// List every malformed line with its file, line number and reason (exit 0 if any).
     Check(CheckCmd),
+    /// A report to look at: one self-contained HTML page (charts, GoAccess's
+    /// panels, narrowing by a click), or its data as JSON; live with --follow.
+    Report(ReportCmd),
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +236,44 @@ struct TimelineCmd {
 }
 
 #[derive(Args, Debug)]
+struct ReportCmd {
+    /// Where to write the page (`-`: stdout). Needed when stdout is a
+    /// terminal; the file is written whole or not at all.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// html (the page: styles, script and data inline, nothing fetched when
+    /// opened) or json (the same data; schema in docs/report.md).
+    #[arg(long, value_name = "FMT", default_value = "html")]
+    format: PageFormat,
+    /// Rows kept per panel; the rest are counted ("+ 1,234 more").
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    top: u64,
+    /// Serve the report and keep it up to date while lines are appended,
+    /// following rotation like `tail -F` (rename and new file, or copytruncate).
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: where to listen. Loopback by default; any other address
+    /// is refused unless given with --allow-remote. The URL printed carries
+    /// a random token without which the server answers 403.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7890", requires = "follow")]
+    listen: String,
+    /// With --follow: allow --listen on an address that is not loopback.
+    #[arg(long, requires = "follow")]
+    allow_remote: bool,
+    #[command(flatten)]
+    filters: FilterOpts,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PageFormat {
+    Html,
+    Json,
+}
+
+#[derive(Args, Debug)]
 struct CheckCmd {
     /// text (FILE:LINE: reason: excerpt) or json (one object per line).
     #[arg(long, value_name = "FMT", default_value = "text")]
@@ -246,6 +290,14 @@ enum Printer {
     Count,
     Stats(Format),
     Check(Format),
+    Report(ReportOut),
+}
+
+/// Where and how `report` writes.
+struct ReportOut {
+    output: Option<PathBuf>,
+    format: PageFormat,
+    cx: panels::Context,
 }
 
 /// The checked configuration: everything validated before any input is read.
@@ -271,6 +323,56 @@ fn filter(f: &FilterOpts) -> Result<Filter> {
         real_ip: f.real_ip.clone(),
         trusted: f.trusted.clone(),
     })?)
+}
+
+/// The filters as typed, for the report's header.
+fn filter_words(f: &FilterOpts) -> Vec<String> {
+    let pairs: [(&str, &Option<String>); 11] = [
+        ("--page", &f.page),
+        ("--ip", &f.ip),
+        ("--from", &f.from),
+        ("--to", &f.to),
+        ("--day", &f.day),
+        ("--status", &f.status),
+        ("--method", &f.method),
+        ("--vhost", &f.vhost),
+        ("--slower-than", &f.slower_than),
+        ("--real-ip", &f.real_ip),
+        ("--trusted", &f.trusted),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect()
+}
+
+/// Writes the report, to a file through a temporary name in the same
+/// directory (renamed once complete) or to stdout.
+fn write_report(o: &ReportOut, outcome: &tplab::log::Outcome, out: &mut dyn Write) -> Result<()> {
+    let r = panels::Report::new(outcome, &o.cx);
+    let mut body: Vec<u8> = Vec::new();
+    match o.format {
+        PageFormat::Html => panels::html::write_page(&mut body, &r)?,
+        PageFormat::Json => {
+            serde_json::to_writer_pretty(&mut body, &r)?;
+            body.push(b'\n');
+        }
+    }
+    match &o.output {
+        None => out.write_all(&body)?,
+        Some(path) => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+            let tmp = dir.join(format!(".{}.tplog-{}", name.to_string_lossy(), std::process::id()));
+            let res = std::fs::write(&tmp, &body).and_then(|()| std::fs::rename(&tmp, path));
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                bail!("writing the report to {}: {e}", path.display());
+            }
+            eprintln!("tplog: report written to {} ({} bytes)", path.display(), body.len());
+        }
+    }
+    Ok(())
 }
 
 fn row_opts(r: &RowOpts) -> OutputOpts {
@@ -352,6 +454,30 @@ impl Config {
                     Printer::Timeline(row_opts(&c.rows), c.width as usize),
                 )
             }
+            Cmd::Report(c) => {
+                if c.follow {
+                    bail!("--follow: see `tplog report --help`");
+                }
+                let output = match c.output {
+                    Some(p) if p.as_os_str() == "-" => None,
+                    Some(p) => Some(p),
+                    None if io::stdout().is_terminal() => bail!(
+                        "where should the report go? give -o report.html (or -o - for stdout)"
+                    ),
+                    None => None,
+                };
+                let cx = panels::Context {
+                    top: c.top as usize,
+                    filters: filter_words(&c.filters),
+                    live: false,
+                };
+                (
+                    Action::Report,
+                    filter(&c.filters)?,
+                    c.input,
+                    Printer::Report(ReportOut { output, format: c.format, cx }),
+                )
+            }
             Cmd::Check(c) => (
                 Action::Check,
                 Filter::default(),
@@ -430,6 +556,7 @@ fn run(cfg: Config) -> Result<bool> {
         Printer::Count => writeln!(out, "{}", outcome.acc.matched)?,
         Printer::Stats(f) => report::write_stats(&mut out, &report::StatsView::new(&outcome), *f)?,
         Printer::Check(f) => report::write_bad_lines(&mut out, &outcome.bad, *f)?,
+        Printer::Report(o) => write_report(o, &outcome, &mut out)?,
     }
     out.flush()?;
     let mut failed = false;

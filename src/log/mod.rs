@@ -8,6 +8,7 @@ pub mod engine;
 pub mod filter;
 pub mod format;
 pub mod keys;
+pub mod panels;
 pub mod parse;
 pub mod record;
 pub mod report;

@@ -48,6 +48,8 @@ pub enum Action {
     Lines,
     Count,
     Stats,
+    /// Everything `tplog report`'s panels show.
+    Report,
     /// List every malformed line.
     Check,
 }

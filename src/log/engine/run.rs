@@ -130,6 +130,11 @@ impl Run<'_, '_> {
                     .stats
                     .as_ref()
                     .map_or(0, |s| s.ips.len() + s.pages.len())
+                + self
+                    .global
+                    .panels
+                    .as_ref()
+                    .map_or(0, |p| p.hosts.len() + p.paths.len() + p.agents.len() + p.referers.len())
                 < SMALL_ANSWER;
             let n = if at > 0 && self.c.q.action != Action::Lines && small_answer {
                 ranges.len() - at
