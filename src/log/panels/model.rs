@@ -162,7 +162,7 @@ pub fn text(b: &[u8]) -> String {
     for chunk in b.utf8_chunks() {
         s.push_str(chunk.valid());
         for c in chunk.invalid() {
-            s.push_str(&format!("\\x{c:02X}"));
+            s.push_str(&format!("\\x{c:02x}"));
         }
         if s.len() > MAX_TEXT * 4 {
             break;
@@ -473,7 +473,7 @@ mod tests {
     #[test]
     fn text_keeps_utf8_and_escapes_other_bytes() {
         assert_eq!(text(b"caf\xc3\xa9"), "café");
-        assert_eq!(text(b"a\xffb"), "a\\xFFb");
+        assert_eq!(text(b"a\xffb"), "a\\xffb");
         let long = vec![b'A'; 100_000];
         let t = text(&long);
         assert!(t.starts_with(&"A".repeat(MAX_TEXT)));

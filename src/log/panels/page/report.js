@@ -228,9 +228,13 @@
     for (let i = 0; i <= 4; i++) {
       const y = T + ((H - T - B) * i) / 4;
       s.append(svg("line", { x1: L, x2: W - 4, y1: y, y2: y, class: "grid" }));
-      const lbl = svg("text", { x: L - 6, y: y + 4, class: "axis", "text-anchor": "end" });
-      lbl.textContent = fmtInt(Math.round((max * (4 - i)) / 4));
-      s.append(lbl);
+      const v = (max * (4 - i)) / 4;
+      // Small counts: only the whole numbers get a label.
+      if (max >= 8 || Number.isInteger(v)) {
+        const lbl = svg("text", { x: L - 6, y: y + 4, class: "axis", "text-anchor": "end" });
+        lbl.textContent = fmtInt(Math.round(v));
+        s.append(lbl);
+      }
     }
     bars.forEach((b, i) => {
       const h = ((H - T - B) * b.value) / max;
