@@ -275,3 +275,191 @@ fn write_errors_name_the_path_and_leave_no_file() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["overview"]["requests"], 0);
 }
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A process in its own group, killed with it (apache2's workers too).
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group this test made.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_group(cmd: &mut Command) -> Group {
+    use std::os::unix::process::CommandExt;
+    Group(cmd.process_group(0).stdin(std::process::Stdio::null()).spawn().unwrap())
+}
+
+fn wait_port(port: u16, what: &str) {
+    let t0 = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "{what} does not listen on 127.0.0.1:{port}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn live_report_follows_a_real_apache2_through_rotation() {
+    if !Path::new("/usr/sbin/apache2").exists() {
+        eprintln!("SKIP live report test: no /usr/sbin/apache2 (Debian package apache2; `cargo xtask test` installs it as root)");
+        return;
+    }
+    if let Err(why) = node_ready() {
+        eprintln!("SKIP live report test: {why}");
+        return;
+    }
+    let d = tempfile::Builder::new().prefix("tplog-live").tempdir().unwrap();
+    let dir = d.path();
+    for sub in ["logs", "www", "run"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+    }
+    std::fs::write(dir.join("www/index.html"), "hello\n").unwrap();
+    Command::new("chmod").args(["-R", "a+rX"]).arg(dir).status().unwrap();
+    let port = free_port();
+    let m = "/usr/lib/apache2/modules";
+    let user = if is_root() { "User www-data\nGroup www-data\n" } else { "" };
+    let conf = dir.join("apache2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{d}\"\nDefaultRuntimeDir \"{d}/run\"\nPidFile \"{d}/run/apache2.pid\"\nMutex file:{d}/run default\n\
+             ErrorLog \"{d}/logs/error.log\"\nLoadModule mpm_event_module {m}/mod_mpm_event.so\n\
+             LoadModule authz_core_module {m}/mod_authz_core.so\n{user}\
+             Listen 127.0.0.1:{port}\nServerName live.test\nDocumentRoot \"{d}/www\"\n<Directory \"{d}/www\">\n    Require all granted\n</Directory>\n\
+             LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b \\\"%{{Referer}}i\\\" \\\"%{{User-Agent}}i\\\"\" combined\n\
+             CustomLog \"{d}/logs/access.log\" combined\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let _apache = spawn_group(Command::new("/usr/sbin/apache2").arg("-DFOREGROUND").arg("-f").arg(&conf));
+    wait_port(port, "apache2");
+    let log = dir.join("logs/access.log");
+    let t0 = std::time::Instant::now();
+    while !log.exists() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(10), "apache2 made no access.log");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let live_port = free_port();
+    let listen = format!("127.0.0.1:{live_port}");
+    let mut args = vec!["report", "--follow", "--listen", &listen];
+    if is_root() {
+        args.extend(["--user", "nobody"]);
+    }
+    let log_s = log.to_str().unwrap().to_string();
+    args.push(&log_s);
+    let err_path = dir.join("tplog.err");
+    let err_file = std::fs::File::create(&err_path).unwrap();
+    let _tplog = spawn_group(Command::new(TPLOG).args(&args).stderr(err_file));
+    wait_port(live_port, "tplog report --follow");
+    let printed = std::fs::read_to_string(&err_path).unwrap();
+    let url = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {printed:?}"))
+        .to_string();
+    // Without the token, or with another Host: refused.
+    let code = |extra: &[&str], u: &str| -> String {
+        let o = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}"]).args(extra).arg(u).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(code(&[], &format!("http://{listen}/")), "403");
+    assert_eq!(code(&["-H", "Host: attacker.example"], &url), "403");
+    assert_eq!(code(&["-X", "POST"], &url), "405");
+    assert_eq!(code(&[], &url), "200");
+    // logrotate's way: rename, then a graceful restart that reopens the log.
+    let rotate = format!(
+        "mv {l} {l}.1 && /usr/sbin/apache2 -f {c} -k graceful",
+        l = log.display(),
+        c = conf.display()
+    );
+    let shots = root().join("target/screenshots");
+    let o = Command::new("node")
+        .arg("tests/report_live.mjs")
+        .current_dir(root().join("web"))
+        .env("LIVE_URL", &url)
+        .env("APACHE_PORT", port.to_string())
+        .env("ROTATE", &rotate)
+        .env("SHOTS", &shots)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    eprintln!("{text}\ntplog said:\n{}", std::fs::read_to_string(&err_path).unwrap());
+    std::fs::create_dir_all(&shots).unwrap();
+    let _ = std::fs::write(shots.join("report_live.mjs.txt"), &text);
+    assert!(o.status.success(), "web/tests/report_live.mjs failed:\n{text}");
+    // The page's count is what both files hold: nothing lost in the rotation.
+    let total: u64 = text.lines().find_map(|l| l.strip_prefix("TOTAL ")).unwrap().trim().parse().unwrap();
+    let rotated = format!("{}.1", log.display());
+    let in_files = json(&["stats", "--format", "json", "-q", &rotated, log.to_str().unwrap()]);
+    assert_eq!(in_files["requests"].as_u64().unwrap(), total, "the page against the rotated and the new file");
+    let json_now: Value = serde_json::from_slice(
+        &Command::new("curl").args(["-s", &url.replace("/?token", "/report.json?token")]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert_eq!(json_now["overview"]["requests"].as_u64().unwrap(), total);
+}
+
+#[test]
+fn follow_refuses_unsafe_listens_and_stdin() {
+    let sample = root().join("testdata/access.log");
+    let s = sample.to_str().unwrap();
+    let o = tplog(&["report", "--follow", "--listen", "0.0.0.0:0", s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--allow-remote"), "{}", String::from_utf8_lossy(&o.stderr));
+    if is_root() {
+        let o = tplog(&["report", "--follow", "--listen", "127.0.0.1:0", s]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--user"));
+    }
+    let o = Command::new(TPLOG)
+        .args(["ips", "--follow", "-"])
+        .stdin(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not stdin"));
+}
+
+#[test]
+fn ips_follow_redraws_as_lines_arrive() {
+    use std::io::{BufRead, Write};
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("a.log");
+    let line = |ip: &str| format!("{ip} - - [08/Feb/2014:07:00:00 +0100] \"GET /truc.html HTTP/1.1\" 200 10 \"-\" \"t\"\n");
+    std::fs::write(&log, line("10.0.0.1")).unwrap();
+    let mut child = spawn_group(
+        Command::new(TPLOG).args(["ips", "--follow", "--page", "truc.html", log.to_str().unwrap()]).stdout(std::process::Stdio::piped()),
+    );
+    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut next_block = || {
+        let mut block = Vec::new();
+        loop {
+            let mut l = String::new();
+            assert!(out.read_line(&mut l).unwrap() > 0, "tplog ips --follow stopped");
+            if l.trim().is_empty() {
+                return block;
+            }
+            block.push(l.trim_end().to_string());
+        }
+    };
+    let first = next_block();
+    assert!(first[0].starts_with("tplog ips: 1 lines, 1 matching"), "{first:?}");
+    assert_eq!(first[1].trim(), "1 10.0.0.1");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(format!("{}{}", line("10.0.0.2"), line("10.0.0.2")).as_bytes()).unwrap();
+    let second = next_block();
+    assert!(second[0].starts_with("tplog ips: 3 lines, 3 matching"), "{second:?}");
+    assert_eq!(second[1..].iter().map(|l| l.trim()).collect::<Vec<_>>(), ["2 10.0.0.2", "1 10.0.0.1"]);
+}

@@ -191,6 +191,10 @@ struct RowOpts {
 
 #[derive(Args, Debug)]
 struct GroupCmd {
+    /// Keep reading as lines are appended and redraw the answer (like `top`),
+    /// most requests first; follows rotation like `tail -F`. Ctrl-C stops.
+    #[arg(long, short = 'f')]
+    follow: bool,
     #[command(flatten)]
     filters: FilterOpts,
     #[command(flatten)]
@@ -261,6 +265,11 @@ struct ReportCmd {
     /// With --follow: allow --listen on an address that is not loopback.
     #[arg(long, requires = "follow")]
     allow_remote: bool,
+    /// With --follow, when started as root (required then): the user to run as
+    /// once the logs are open and the port is bound; rotated logs must be
+    /// readable by that user (Debian's /var/log/apache2: group adm).
+    #[arg(long, value_name = "NAME", requires = "follow")]
+    user: Option<String>,
     #[command(flatten)]
     filters: FilterOpts,
     #[command(flatten)]
@@ -291,6 +300,10 @@ enum Printer {
     Stats(Format),
     Check(Format),
     Report(ReportOut),
+    /// `report --follow`: served live.
+    Live(panels::live::LiveOpts),
+    /// `GROUP --follow`: redrawn in the terminal.
+    Follow(OutputOpts, String),
 }
 
 /// Where and how `report` writes.
@@ -420,12 +433,16 @@ fn format_choice(input: &InputArgs) -> Result<FormatChoice> {
 impl Config {
     fn new(cmd: Cmd) -> Result<Config> {
         let group = |g: Group, c: GroupCmd| -> Result<_> {
-            Ok((
-                Action::Group(g),
-                filter(&c.filters)?,
-                c.input,
-                Printer::Rows(row_opts(&c.rows)),
-            ))
+            let mut opts = row_opts(&c.rows);
+            let printer = if c.follow {
+                if c.rows.sort.is_none() {
+                    opts.sort = SortBy::Count;
+                }
+                Printer::Follow(opts, format!("tplog {}", group_name(g)))
+            } else {
+                Printer::Rows(opts)
+            };
+            Ok((Action::Group(g), filter(&c.filters)?, c.input, printer))
         };
         let (action, filter, input, printer) = match cmd {
             Cmd::Ips(c) => group(Group::Ip, c)?,
@@ -454,10 +471,16 @@ impl Config {
                     Printer::Timeline(row_opts(&c.rows), c.width as usize),
                 )
             }
+            Cmd::Report(c) if c.follow => {
+                let listen: std::net::SocketAddr = c
+                    .listen
+                    .parse()
+                    .with_context(|| format!("--listen {:?}: give an address and port, like 127.0.0.1:7890 or [::1]:7890", c.listen))?;
+                let cx = panels::Context { top: c.top as usize, filters: filter_words(&c.filters), live: true };
+                let opts = panels::live::LiveOpts { listen, allow_remote: c.allow_remote, user: c.user, cx };
+                (Action::Report, filter(&c.filters)?, c.input, Printer::Live(opts))
+            }
             Cmd::Report(c) => {
-                if c.follow {
-                    bail!("--follow: see `tplog report --help`");
-                }
                 let output = match c.output {
                     Some(p) if p.as_os_str() == "-" => None,
                     Some(p) => Some(p),
@@ -514,7 +537,39 @@ impl Config {
     }
 }
 
+fn group_name(g: Group) -> &'static str {
+    match g {
+        Group::Ip => "ips",
+        Group::Page => "pages",
+        Group::Day => "days",
+        Group::Hour => "hours",
+        Group::Status => "status",
+        Group::Method => "methods",
+        Group::Referer => "referers",
+        Group::Agent => "agents",
+        Group::Vhost => "vhosts",
+    }
+}
+
+/// `--follow`: runs until stopped.
+fn follow(cfg: Config) -> Result<bool> {
+    match cfg.printer {
+        Printer::Live(opts) => panels::live::serve(cfg.query, cfg.engine.format, &cfg.inputs, opts)?,
+        Printer::Follow(opts, title) => {
+            match tplab::cli::follow::top(&title, cfg.query, cfg.engine.format, &cfg.inputs, opts) {
+                Err(tplab::cli::follow::FollowError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+        _ => unreachable!("only the --follow printers"),
+    }
+    Ok(true)
+}
+
 fn run(cfg: Config) -> Result<bool> {
+    if matches!(cfg.printer, Printer::Live(_) | Printer::Follow(..)) {
+        return follow(cfg);
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let outcome = {
@@ -557,6 +612,7 @@ fn run(cfg: Config) -> Result<bool> {
         Printer::Stats(f) => report::write_stats(&mut out, &report::StatsView::new(&outcome), *f)?,
         Printer::Check(f) => report::write_bad_lines(&mut out, &outcome.bad, *f)?,
         Printer::Report(o) => write_report(o, &outcome, &mut out)?,
+        Printer::Live(_) | Printer::Follow(..) => unreachable!("run by follow()"),
     }
     out.flush()?;
     let mut failed = false;

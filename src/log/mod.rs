@@ -13,6 +13,7 @@ pub mod parse;
 pub mod record;
 pub mod report;
 pub mod seek;
+pub mod tail;
 pub mod time;
 
 pub use engine::{run, Action, EngineOpts, Group, Outcome, Query};

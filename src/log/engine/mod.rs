@@ -18,10 +18,12 @@ use super::time::Secs;
 use crate::cli::progress::Progress;
 
 mod acc;
+mod incremental;
 mod run;
 mod scan;
 
 pub use acc::{Acc, BadLine, Stats};
+pub use incremental::Incremental;
 use run::{default_threads, Run};
 use scan::Compiled;
 

@@ -44,6 +44,16 @@ pub fn write_page(w: &mut dyn Write, r: &Report) -> io::Result<()> {
         [one] => format!("tplog report: {}", one.name),
         _ => format!("tplog report: {} files", r.files.len()),
     };
+    page(w, &json_for_script(r), r.live, &title)
+}
+
+/// The page around data already made safe by [`json_for_script`] (the
+/// live server keeps its latest report in that form).
+pub fn write_page_json(w: &mut dyn Write, json: &str, live: bool) -> io::Result<()> {
+    page(w, json, live, "tplog report (live)")
+}
+
+fn page(w: &mut dyn Write, json: &str, live: bool, title: &str) -> io::Result<()> {
     write!(
         w,
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -53,11 +63,10 @@ pub fn write_page(w: &mut dyn Write, r: &Report) -> io::Result<()> {
          <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <div id=\"app\"><noscript>This report draws its panels with JavaScript; \
          tplog report --format json gives the same data.</noscript></div>\n\
-         <script type=\"application/json\" id=\"report-data\">{data}</script>\n\
+         <script type=\"application/json\" id=\"report-data\">{json}</script>\n\
          <script>{SCRIPT}</script>\n</body>\n</html>\n",
-        csp = csp(r.live),
-        title = escape_html(&title),
-        data = json_for_script(r),
+        csp = csp(live),
+        title = escape_html(title),
     )
 }
 

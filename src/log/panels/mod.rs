@@ -7,6 +7,7 @@
 pub mod acc;
 pub mod agent;
 pub mod html;
+pub mod live;
 pub mod model;
 pub mod tally;
 
