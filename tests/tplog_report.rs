@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileTypeExt;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -269,6 +270,10 @@ fn write_errors_name_the_path_and_leave_no_file() {
     assert!(std::fs::read_to_string(&out).unwrap().starts_with("<!doctype html>"));
     let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names.iter().filter(|n| n.contains("tplog-")).count(), 0, "{names:?}");
+    // A device is written to, not replaced by a file.
+    let o = tplog(&["report", "-q", "-o", "/dev/null", sample.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     // Nothing matched: exit 1, and the report still says so.
     let o = tplog(&["report", "-q", "--format", "json", "-o", "-", "--ip", "203.0.113.99", sample.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));

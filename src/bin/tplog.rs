@@ -373,6 +373,10 @@ fn write_report(o: &ReportOut, outcome: &tplab::log::Outcome, out: &mut dyn Writ
     }
     match &o.output {
         None => out.write_all(&body)?,
+        // A device or a pipe (`-o /dev/null`) is written to, never replaced.
+        Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            std::fs::write(path, &body).with_context(|| format!("writing the report to {}", path.display()))?;
+        }
         Some(path) => {
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;

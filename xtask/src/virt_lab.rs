@@ -85,7 +85,7 @@ pub fn install_deps() -> Result<()> {
 /// qemu.conf, and stops the whole daemon when the account is missing
 /// (`Failed to parse user 'libvirt-qemu'`): libvirt-daemon-system would
 /// create it, but it brings services this lab starts by itself.
-fn system_user_for_qemu() -> Result<()> {
+pub fn system_user_for_qemu() -> Result<()> {
     let exists = Command::new("id")
         .arg("libvirt-qemu")
         .output()

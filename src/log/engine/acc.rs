@@ -166,6 +166,16 @@ impl<'a> Acc<'a> {
         }
     }
 
+    /// For [`Action::Report`]: with or without the cube (none once the
+    /// answer outgrew it).
+    pub fn with_cube(action: Action, cube: bool) -> Self {
+        let mut a = Acc::new(action);
+        if let (Some(p), false) = (&mut a.panels, cube) {
+            p.cube = None;
+        }
+        a
+    }
+
     #[inline]
     pub(super) fn count_num(&mut self, k: i64) {
         match &mut self.num_run {

@@ -39,6 +39,9 @@ impl Run<'_, '_> {
         S: FnMut(&[u8]) -> io::Result<()>,
     {
         let action = self.c.q.action;
+        // Once the report's cube outgrew its cap, the workers keep none.
+        let cube = self.global.panels.as_ref().is_none_or(|p| p.cube.is_some());
+        let new = || Acc::with_cube(action, cube);
         let c = &self.c;
         let progress = &self.progress;
         if action == Action::Lines {
@@ -65,7 +68,7 @@ impl Run<'_, '_> {
                 chunks
                     .par_iter()
                     .fold(
-                        || Acc::new(action),
+                        new,
                         |mut acc, ch| {
                             let mut none = Vec::new();
                             c.scan(ch, &mut acc, &mut none);
@@ -73,7 +76,7 @@ impl Run<'_, '_> {
                             acc
                         },
                     )
-                    .reduce(|| Acc::new(action), Acc::merge)
+                    .reduce(new, Acc::merge)
             });
             self.global.absorb_owned(acc);
         }

@@ -19,6 +19,7 @@ use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use super::tally::Tally;
+use crate::log::keys::hash;
 use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::{Secs, DAY, MINUTE};
 
@@ -60,6 +61,7 @@ pub struct PanelAcc<'a> {
     minute_run: Option<(i64, u64)>,
     /// GoAccess's unique visitors: distinct (day, hash of client and agent).
     pub visitors: FxHashSet<(i64, u64)>,
+    last_visitor: Option<(i64, u64)>,
     pub first: Option<Secs>,
     pub last: Option<Secs>,
     pub bytes_total: u128,
@@ -70,13 +72,13 @@ pub struct PanelAcc<'a> {
     pub cube: Option<FxHashMap<CubeKey<'a>, (u64, u64)>>,
 }
 
-/// A visitor's identity within a day: the client and agent, hashed.
+/// A visitor's identity within a day, from the hashes of its client and
+/// agent (the ones their tables were looked up with).
 #[inline]
-fn visitor(host: &[u8], agent: &[u8]) -> u64 {
+fn visitor(host_hash: u64, agent_hash: u64) -> u64 {
     let mut h = FxHasher::default();
-    h.write(host);
-    h.write_u8(0xff);
-    h.write(agent);
+    h.write_u64(host_hash);
+    h.write_u64(agent_hash.rotate_left(29));
     h.finish()
 }
 
@@ -97,6 +99,7 @@ impl<'a> PanelAcc<'a> {
             minutes: FxHashMap::default(),
             minute_run: None,
             visitors: FxHashSet::default(),
+            last_visitor: None,
             first: None,
             last: None,
             bytes_total: 0,
@@ -122,7 +125,8 @@ impl<'a> PanelAcc<'a> {
         let vhost: &'a [u8] = if x.vhost.is_empty() { b"-" } else { x.vhost };
         let referer = r.referer.unwrap_or(b"-");
         let agent = r.agent.unwrap_or(b"-");
-        self.hosts.add(r.host, b);
+        let (hh, ah) = (hash(r.host), hash(agent));
+        self.hosts.add_hashed(r.host, hh, b);
         if r.status == b"404" {
             self.not_found.add_cow(path.clone(), 1, b);
         }
@@ -131,7 +135,7 @@ impl<'a> PanelAcc<'a> {
         self.protocols.add(protocol, b);
         self.vhosts.add(vhost, b);
         self.referers.add(referer, b);
-        self.agents.add(agent, b);
+        self.agents.add_hashed(agent, ah, b);
         let minute = r.time.div_euclid(MINUTE);
         match &mut self.minute_run {
             Some((m, n)) if *m == minute => *n += 1,
@@ -141,7 +145,12 @@ impl<'a> PanelAcc<'a> {
                 }
             }
         }
-        self.visitors.insert((r.time.div_euclid(DAY), visitor(r.host, agent)));
+        // A visitor's requests come in runs (a page, then its images).
+        let v = (r.time.div_euclid(DAY), visitor(hh, ah));
+        if self.last_visitor != Some(v) {
+            self.last_visitor = Some(v);
+            self.visitors.insert(v);
+        }
         self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
         self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
         match r.bytes {

@@ -55,6 +55,21 @@ impl<'a> Tally<'a> {
         self.add_with(key, 1, bytes, Cow::Borrowed)
     }
 
+    /// [`Tally::add`] with the key's hash (`keys::hash`) already computed.
+    #[inline]
+    pub fn add_hashed(&mut self, key: &'a [u8], h: u64, bytes: u64) {
+        match self.table.find_mut(h, |e| same(&e.key, key)) {
+            Some(e) => {
+                e.hits += 1;
+                e.bytes += bytes;
+            }
+            None => {
+                let e = Entry { key: Cow::Borrowed(key), hits: 1, bytes };
+                self.table.insert_unique(h, e, |e| hash(&e.key));
+            }
+        }
+    }
+
     #[inline]
     pub fn add_cow(&mut self, key: Cow<'a, [u8]>, hits: u64, bytes: u64) {
         self.add_with(key, hits, bytes, |k| k)
