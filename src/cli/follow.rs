@@ -2,19 +2,16 @@
 //! while lines are appended (rotation followed as `tail -F` does).
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::log::chunk::InputSpec;
 use crate::log::engine::{Incremental, Query};
 use crate::log::format::FormatChoice;
 use crate::log::report::{self, OutputOpts};
-use crate::log::tail::{Tail, TailError};
+use crate::log::tail::TailError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
-    #[error("--follow reads files, not stdin (it has to reopen them when they rotate)")]
-    Stdin,
     #[error(transparent)]
     Tail(#[from] TailError),
     #[error("writing output: {0}")]
@@ -34,14 +31,7 @@ fn terminal_rows() -> Option<usize> {
 
 /// Redraws until the process is stopped (or stdout closes).
 pub fn top(title: &str, query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: OutputOpts) -> Result<(), FollowError> {
-    let paths: Vec<PathBuf> = inputs
-        .iter()
-        .map(|i| match i {
-            InputSpec::Path(p) => Ok(p.clone()),
-            InputSpec::Stdin => Err(FollowError::Stdin),
-        })
-        .collect::<Result<_, _>>()?;
-    let mut tails: Vec<Tail> = paths.iter().map(|p| Tail::open(p)).collect::<Result<_, _>>()?;
+    let mut tails = crate::log::tail::open_all(inputs)?;
     let mut inc = Incremental::new(query, choice, inputs);
     let tty = io::stdout().is_terminal();
     let mut shown = u64::MAX;

@@ -18,6 +18,8 @@ const MAX_READ: usize = 8 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
+    #[error("--follow reads files, not stdin (it has to reopen them when they rotate)")]
+    Stdin,
     #[error("{path}: cannot open: {source}")]
     Open { path: String, source: io::Error },
     #[error("{path}: read error: {source}")]
@@ -145,6 +147,18 @@ impl Tail {
         }
         Ok(out)
     }
+}
+
+/// Opens every input to be followed (files only: a pipe cannot be reopened).
+pub fn open_all(inputs: &[crate::log::chunk::InputSpec]) -> Result<Vec<Tail>, TailError> {
+    use crate::log::chunk::InputSpec;
+    inputs
+        .iter()
+        .map(|i| match i {
+            InputSpec::Path(p) => Tail::open(p),
+            InputSpec::Stdin => Err(TailError::Stdin),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use super::tally::Tally;
-use crate::log::keys::hash;
+use crate::log::keys::{hash, same};
 use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::{Secs, DAY, MINUTE};
 
@@ -59,6 +59,10 @@ pub struct PanelAcc<'a> {
     /// Requests per minute of wall-clock time as written.
     pub minutes: FxHashMap<i64, u64>,
     minute_run: Option<(i64, u64)>,
+    /// The (status, method, protocol, vhost) of the last lines, with their
+    /// requests and bytes, not yet in those four tables: they change
+    /// rarely from one line to the next, so most lines cost four compares.
+    small_run: Option<([&'a [u8]; 4], u64, u64)>,
     /// GoAccess's unique visitors: distinct (day, hash of client and agent).
     pub visitors: FxHashSet<(i64, u64)>,
     last_visitor: Option<(i64, u64)>,
@@ -98,6 +102,7 @@ impl<'a> PanelAcc<'a> {
             agents: Tally::default(),
             minutes: FxHashMap::default(),
             minute_run: None,
+            small_run: None,
             visitors: FxHashSet::default(),
             last_visitor: None,
             first: None,
@@ -130,10 +135,18 @@ impl<'a> PanelAcc<'a> {
         if r.status == b"404" {
             self.not_found.add_cow(path.clone(), 1, b);
         }
-        self.status.add(r.status, b);
-        self.methods.add(method, b);
-        self.protocols.add(protocol, b);
-        self.vhosts.add(vhost, b);
+        let small = [r.status, method, protocol, vhost];
+        match &mut self.small_run {
+            Some((last, h, by)) if last.iter().zip(&small).all(|(a, k)| same(a, k)) => {
+                *h += 1;
+                *by += b;
+            }
+            run => {
+                if let Some((last, h, by)) = run.replace((small, 1, b)) {
+                    self.add_small(last, h, by);
+                }
+            }
+        }
         self.referers.add(referer, b);
         self.agents.add_hashed(agent, ah, b);
         let minute = r.time.div_euclid(MINUTE);
@@ -185,8 +198,18 @@ impl<'a> PanelAcc<'a> {
         self.paths.add_cow(path, 1, b);
     }
 
-    /// Moves the pending minute run into `minutes`.
+    fn add_small(&mut self, k: [&'a [u8]; 4], h: u64, b: u64) {
+        self.status.add_with(k[0], h, b, Cow::Borrowed);
+        self.methods.add_with(k[1], h, b, Cow::Borrowed);
+        self.protocols.add_with(k[2], h, b, Cow::Borrowed);
+        self.vhosts.add_with(k[3], h, b, Cow::Borrowed);
+    }
+
+    /// Moves the pending runs into their tables.
     pub fn flush(&mut self) {
+        if let Some((k, h, b)) = self.small_run.take() {
+            self.add_small(k, h, b);
+        }
         if let Some((m, n)) = self.minute_run.take() {
             *self.minutes.entry(m).or_insert(0) += n;
         }

@@ -11,7 +11,6 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use super::model::{Context, Report};
 use crate::log::chunk::InputSpec;
 use crate::log::engine::{Incremental, Query};
 use crate::log::format::FormatChoice;
-use crate::log::tail::{Tail, TailError};
+use crate::log::tail::TailError;
 
 /// How often the files are looked at.
 const POLL: Duration = Duration::from_millis(200);
@@ -37,8 +36,6 @@ pub enum LiveError {
     NotLoopback(SocketAddr),
     #[error("--listen {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
-    #[error("--follow reads files, not stdin (it has to reopen them when they rotate)")]
-    Stdin,
     #[error(transparent)]
     Tail(#[from] TailError),
     #[error("running as root: give --user NAME (the server runs as that user once the log files are open and the port is bound)")]
@@ -93,14 +90,7 @@ pub fn serve(query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: Liv
     if root && opts.user.is_none() {
         return Err(LiveError::Root);
     }
-    let paths: Vec<PathBuf> = inputs
-        .iter()
-        .map(|i| match i {
-            InputSpec::Path(p) => Ok(p.clone()),
-            InputSpec::Stdin => Err(LiveError::Stdin),
-        })
-        .collect::<Result<_, _>>()?;
-    let mut tails: Vec<Tail> = paths.iter().map(|p| Tail::open(p)).collect::<Result<_, _>>()?;
+    let mut tails = crate::log::tail::open_all(inputs)?;
     let listener = TcpListener::bind(opts.listen).map_err(|source| LiveError::Bind { addr: opts.listen, source })?;
     let addr = listener.local_addr().map_err(|source| LiveError::Bind { addr: opts.listen, source })?;
     if let Some(u) = &opts.user {
@@ -136,7 +126,7 @@ pub fn serve(query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: Liv
     });
     let shown = if ip.is_unspecified() { format!("localhost:{port}") } else { addr.to_string() };
     eprintln!("tplog: serving the report on http://{shown}/?token={}", server.token);
-    eprintln!("tplog: following {} file(s); updates at most once a second; Ctrl-C to stop", paths.len());
+    eprintln!("tplog: following {} file(s); updates at most once a second; Ctrl-C to stop", tails.len());
     {
         let s = server.clone();
         std::thread::spawn(move || accept(listener, s));

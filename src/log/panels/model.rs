@@ -495,7 +495,8 @@ mod tests {
     #[test]
     fn buckets_follow_the_span() {
         assert_eq!(bucket_for(3600), 60);
-        assert_eq!(bucket_for(4 * 3600), 60);
+        assert_eq!(bucket_for(3 * 3600), 60);
+        assert_eq!(bucket_for(4 * 3600), 300);
         assert_eq!(bucket_for(24 * 3600), 600);
         assert_eq!(bucket_for(4 * DAY), 1800);
         assert_eq!(bucket_for(365 * DAY), 7 * DAY);
