@@ -79,7 +79,10 @@ impl Incremental {
     }
 
     /// The answer so far (a copy: the feeding goes on).
-    pub fn outcome(&self) -> Outcome {
+    pub fn outcome(&mut self) -> Outcome {
+        if let Some(p) = &mut self.acc.panels {
+            p.settle();
+        }
         Outcome {
             acc: self.acc.clone(),
             files: self

@@ -286,6 +286,9 @@ where
         .map(|b| run.locate(&names, b, &base))
         .collect();
     run.global.chunk_lines = Vec::new();
+    if let Some(p) = &mut run.global.panels {
+        p.settle();
+    }
     Ok(Outcome {
         acc: run.global,
         files,

@@ -27,6 +27,9 @@ use crate::log::time::{Secs, DAY, MINUTE};
 /// one row of nine small numbers: a few MB at most).
 pub const CUBE_CAP: usize = 60_000;
 
+/// Visitors a part keeps in a list before it adds them to its set (16 MiB).
+const PENDING_VISITORS: usize = 1 << 20;
+
 /// One combination of the cube's dimensions.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CubeKey<'a> {
@@ -65,6 +68,10 @@ pub struct PanelAcc<'a> {
     small_run: Option<([&'a [u8]; 4], u64, u64)>,
     /// GoAccess's unique visitors: distinct (day, hash of client and agent).
     pub visitors: FxHashSet<(i64, u64)>,
+    /// Visitors seen by this part and not yet in `visitors`: a worker
+    /// appends (cheap, cache-friendly), the merge sorts and inserts them
+    /// once. At most [`PENDING_VISITORS`] before they are settled.
+    pending: Vec<(i64, u64)>,
     last_visitor: Option<(i64, u64)>,
     pub first: Option<Secs>,
     pub last: Option<Secs>,
@@ -104,6 +111,7 @@ impl<'a> PanelAcc<'a> {
             minute_run: None,
             small_run: None,
             visitors: FxHashSet::default(),
+            pending: Vec::new(),
             last_visitor: None,
             first: None,
             last: None,
@@ -162,7 +170,10 @@ impl<'a> PanelAcc<'a> {
         let v = (r.time.div_euclid(DAY), visitor(hh, ah));
         if self.last_visitor != Some(v) {
             self.last_visitor = Some(v);
-            self.visitors.insert(v);
+            self.pending.push(v);
+            if self.pending.len() >= PENDING_VISITORS {
+                self.settle();
+            }
         }
         self.first = Some(self.first.map_or(r.time, |f| f.min(r.time)));
         self.last = Some(self.last.map_or(r.time, |l| l.max(r.time)));
@@ -205,6 +216,20 @@ impl<'a> PanelAcc<'a> {
         self.vhosts.add_with(k[3], h, b, Cow::Borrowed);
     }
 
+    /// True when every visitor is in `visitors`.
+    pub fn settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Moves the pending visitors into the set (before it is read).
+    pub fn settle(&mut self) {
+        let mut p = std::mem::take(&mut self.pending);
+        p.sort_unstable();
+        p.dedup();
+        self.visitors.reserve(p.len());
+        self.visitors.extend(p);
+    }
+
     /// Moves the pending runs into their tables.
     pub fn flush(&mut self) {
         if let Some((k, h, b)) = self.small_run.take() {
@@ -237,6 +262,10 @@ impl<'a> PanelAcc<'a> {
             std::mem::swap(&mut self.visitors, &mut o.visitors);
         }
         self.visitors.extend(o.visitors);
+        self.pending.append(&mut o.pending);
+        if self.pending.len() >= PENDING_VISITORS {
+            self.settle();
+        }
         self.first = fold(self.first, o.first, Secs::min);
         self.last = fold(self.last, o.last, Secs::max);
         self.bytes_total += o.bytes_total;

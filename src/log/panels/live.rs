@@ -115,12 +115,12 @@ pub fn serve(query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: Liv
         }
     }
     let cx = Context { live: true, ..opts.cx };
-    let render = |inc: &Incremental| Arc::new(html::json_for_script(&Report::new(&inc.outcome(), &cx)));
+    let render = |inc: &mut Incremental| Arc::new(html::json_for_script(&Report::new(&inc.outcome(), &cx)));
     let server = Arc::new(Server {
         token,
         hosts,
         allow_any_host: opts.allow_remote && !ip.is_loopback(),
-        shared: Mutex::new(Shared { json: render(&inc), version: 0 }),
+        shared: Mutex::new(Shared { json: render(&mut inc), version: 0 }),
         changed: Condvar::new(),
         clients: Mutex::new(0),
     });
@@ -143,7 +143,7 @@ pub fn serve(query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: Liv
             }
         }
         if inc.version != published && last_push.elapsed() >= PUSH_EVERY {
-            let json = render(&inc);
+            let json = render(&mut inc);
             published = inc.version;
             last_push = Instant::now();
             let mut sh = server.shared.lock().expect("not poisoned");

@@ -280,6 +280,7 @@ impl Report {
     pub fn new(o: &Outcome, cx: &Context) -> Report {
         let empty = PanelAcc::new();
         let p: &PanelAcc<'_> = o.acc.panels.as_deref().unwrap_or(&empty);
+        debug_assert!(p.settled(), "the engine settles the visitors before the report reads them");
         let top = cx.top.max(1);
         // Per-agent classification, once per distinct agent.
         let kinds: FxHashMap<&[u8], agent::Kind> = p.agents.iter().map(|(a, _, _)| (a, agent::classify(a))).collect();
