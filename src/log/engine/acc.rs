@@ -143,6 +143,8 @@ pub struct Acc<'a> {
     /// bucket, so most lines cost a compare instead of a hash lookup.
     pub(super) num_run: Option<(i64, u64)>,
     pub stats: Option<Box<Stats<'a>>>,
+    /// The chunk's rows (only for [`Action::Rows`], one chunk per Acc).
+    pub(super) rows: Option<Box<super::rows::RowBuilder<'a>>>,
 }
 
 impl<'a> Acc<'a> {
@@ -159,6 +161,7 @@ impl<'a> Acc<'a> {
             nums: FxHashMap::default(),
             num_run: None,
             stats: (action == Action::Stats).then(|| Box::new(Stats::new())),
+            rows: None,
         }
     }
 
@@ -184,6 +187,9 @@ impl<'a> Acc<'a> {
     #[cold]
     pub(super) fn bad_line(&mut self, chunk: u32, index: u64, error: ParseError, line: &[u8], keep_all: bool) {
         self.malformed += 1;
+        if let Some(rows) = self.rows.as_mut() {
+            rows.bad(index, error, line);
+        }
         let earlier = self
             .first_bad
             .as_ref()

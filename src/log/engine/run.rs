@@ -8,11 +8,28 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use super::acc::{Acc, BadLine};
+use super::rows::{RowBatch, RowBuilder};
 use super::scan::{Chunk, Compiled};
 use super::{Action, EngineError, EngineOpts, Located};
 use crate::cli::progress::Progress;
 use crate::log::chunk::{self, InputError, Opened};
 use crate::log::format::{w3c, LogFormat, NamedFormat};
+
+/// Where a run's output goes: printed lines ([`Action::Lines`], any
+/// `FnMut(&[u8])`) or rows ([`Action::Rows`]).
+pub trait Sink {
+    fn line(&mut self, line: &[u8]) -> io::Result<()>;
+    /// A chunk's rows, in input order.
+    fn rows(&mut self, _batch: RowBatch) -> io::Result<()> {
+        Err(io::Error::other("this sink takes no rows"))
+    }
+}
+
+impl<F: FnMut(&[u8]) -> io::Result<()>> Sink for F {
+    fn line(&mut self, line: &[u8]) -> io::Result<()> {
+        self(line)
+    }
+}
 
 pub(super) struct Run<'q, 'o> {
     pub(super) c: Compiled<'q>,
@@ -36,7 +53,7 @@ impl Run<'_, '_> {
 
     fn batch<'a, S>(&mut self, chunks: &[Chunk<'a>], sink: &mut S) -> Result<(), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         let action = self.c.q.action;
         let c = &self.c;
@@ -56,8 +73,30 @@ impl Run<'_, '_> {
             });
             for (acc, out) in parts {
                 for l in out {
-                    sink(l).map_err(EngineError::Output)?;
+                    sink.line(l).map_err(EngineError::Output)?;
                 }
+                self.global.absorb_owned(acc);
+            }
+        } else if action == Action::Rows {
+            // As for lines: each chunk's rows, handed over in input order.
+            let parts: Vec<Acc<'a>> = self.pool.install(|| {
+                chunks
+                    .par_iter()
+                    .map(|ch| {
+                        let mut acc = Acc::new(action);
+                        acc.rows = Some(Box::new(RowBuilder::new(ch.data)));
+                        let mut none = Vec::new();
+                        c.scan(ch, &mut acc, &mut none);
+                        progress.inc(ch.data.len() as u64);
+                        acc
+                    })
+                    .collect()
+            });
+            for mut acc in parts {
+                let rows = acc.rows.take().expect("a row builder per chunk");
+                let &(chunk, lines) = acc.chunk_lines.last().expect("a scanned chunk");
+                let file = self.chunk_file[chunk as usize];
+                sink.rows(rows.finish(file, lines)).map_err(EngineError::Output)?;
                 self.global.absorb_owned(acc);
             }
         } else {
@@ -108,7 +147,7 @@ impl Run<'_, '_> {
         sink: &mut S,
     ) -> Result<(), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         let base = range.start;
         let ranges = chunk::split_chunks(&data[range], self.opts.chunk_size);
@@ -131,7 +170,8 @@ impl Run<'_, '_> {
                     .as_ref()
                     .map_or(0, |s| s.ips.len() + s.pages.len())
                 < SMALL_ANSWER;
-            let n = if at > 0 && self.c.q.action != Action::Lines && small_answer {
+            let ordered = matches!(self.c.q.action, Action::Lines | Action::Rows);
+            let n = if at > 0 && !ordered && small_answer {
                 ranges.len() - at
             } else {
                 step.min(ranges.len() - at)
@@ -156,7 +196,7 @@ impl Run<'_, '_> {
         sink: &mut S,
     ) -> Result<(u64, Option<InputError>), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         // A stream's batch is a few blocks per worker, not a mapped file's
         // 64: the blocks are anonymous memory (the batch being scanned plus
