@@ -28,7 +28,7 @@ impl Span {
     }
 }
 
-/// The string fields of a row, in [`Row::strs`] order.
+/// The string fields of a row, in [`RowBatch::strs`] order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum Str {
@@ -48,25 +48,6 @@ pub enum Str {
 
 pub const STRS: usize = 12;
 
-/// One valid line's fields. Strings are valid UTF-8 (see [`escape_into`]).
-#[derive(Clone, Debug)]
-pub struct Row {
-    /// Microseconds since the epoch, UTC (the wall-clock time less the
-    /// logged offset; the offset is taken as 0 when the format logs none).
-    pub ts_us: i64,
-    /// The logged offset in minutes (`+0100` is 60).
-    pub tz_offset_min: i16,
-    pub status: u16,
-    pub bytes: Option<u64>,
-    pub port: Option<u16>,
-    pub micros: Option<u64>,
-    /// 0-based line index inside the chunk.
-    pub index: u64,
-    pub strs: [Span; STRS],
-    /// The whole line as written, when some field was not valid UTF-8.
-    pub raw: Span,
-}
-
 /// A malformed line of the chunk.
 #[derive(Clone, Debug)]
 pub struct BadRow {
@@ -80,7 +61,9 @@ pub struct BadRow {
 /// Bytes of a malformed line kept for `--malformed`.
 pub const BAD_EXCERPT: usize = 256;
 
-/// A chunk's rows, handed to the sink in input order.
+/// A chunk's rows, handed to the sink in input order, column by column
+/// (a columnar writer reads one column at a time: each pass then reads
+/// only that column's memory).
 #[derive(Clone, Debug, Default)]
 pub struct RowBatch {
     /// The input's index in the inputs given to the run.
@@ -88,12 +71,34 @@ pub struct RowBatch {
     /// Lines in the chunk (valid, malformed and blank): the next chunk of
     /// the same file starts this many lines further.
     pub lines: u64,
-    pub rows: Vec<Row>,
+    /// Microseconds since the epoch, UTC (the wall-clock time less the
+    /// logged offset; the offset is taken as 0 when the format logs none).
+    pub ts_us: Vec<i64>,
+    /// The logged offset in minutes (`+0100` is 60).
+    pub tz_offset_min: Vec<i16>,
+    pub status: Vec<u16>,
+    pub bytes: Vec<Option<u64>>,
+    pub port: Vec<Option<u16>>,
+    pub micros: Vec<Option<u64>>,
+    /// 0-based line index inside the chunk.
+    pub index: Vec<u64>,
+    /// The string fields, by [`Str`]; valid UTF-8 (see [`escape_into`]).
+    pub strs: [Vec<Span>; STRS],
+    /// The whole line as written, when some field was not valid UTF-8.
+    pub raw: Vec<Span>,
     pub text: Vec<u8>,
     pub bad: Vec<BadRow>,
 }
 
 impl RowBatch {
+    pub fn len(&self) -> usize {
+        self.ts_us.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts_us.is_empty()
+    }
+
     /// The bytes of a non-null span.
     #[inline]
     pub fn str(&self, s: Span) -> &[u8] {
@@ -118,7 +123,6 @@ impl<'a> RowBuilder<'a> {
             counted_to: 0,
             lines_before: 0,
             batch: RowBatch {
-                rows: Vec::with_capacity(data.len() / 160 + 1),
                 text: Vec::with_capacity(data.len() + data.len() / 8),
                 ..RowBatch::default()
             },
@@ -145,7 +149,19 @@ impl<'a> RowBuilder<'a> {
         let b = &mut self.batch;
         let mut ok = true;
         let mut strs = [Span::NULL; STRS];
+        // Nearly every line is ASCII: one SIMD check then plain copies
+        // (only a percent-decoded path can still be invalid).
+        let ascii = line.is_ascii();
         let mut put = |i: Str, v: &[u8], text: &mut Vec<u8>| {
+            if ascii && i != Str::Path {
+                let start = text.len() as u32;
+                text.extend_from_slice(v);
+                strs[i as usize] = Span {
+                    start,
+                    len: v.len() as u32,
+                };
+                return;
+            }
             let (s, valid) = escape_into(text, v);
             ok &= valid;
             strs[i as usize] = s;
@@ -191,17 +207,18 @@ impl<'a> RowBuilder<'a> {
             }
         };
         let tz = offset_minutes(r.zone);
-        b.rows.push(Row {
-            ts_us: (r.time - tz as i64 * 60).saturating_mul(1_000_000),
-            tz_offset_min: tz,
-            status: status_code(r.status),
-            bytes: r.bytes,
-            port: x.port,
-            micros: x.micros,
-            index,
-            strs,
-            raw,
-        });
+        b.ts_us
+            .push((r.time - tz as i64 * 60).saturating_mul(1_000_000));
+        b.tz_offset_min.push(tz);
+        b.status.push(status_code(r.status));
+        b.bytes.push(r.bytes);
+        b.port.push(x.port);
+        b.micros.push(x.micros);
+        b.index.push(index);
+        for (col, s) in b.strs.iter_mut().zip(strs) {
+            col.push(s);
+        }
+        b.raw.push(raw);
     }
 
     /// A malformed line (`index` is its 0-based index in the chunk).

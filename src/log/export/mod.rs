@@ -23,7 +23,7 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
 use crate::log::chunk::InputSpec;
-use crate::log::engine::rows::{escape_into, RowBatch, Str};
+use crate::log::engine::rows::{escape_into, RowBatch, Str, STRS};
 use crate::log::engine::{self, Action, EngineError, EngineOpts, Outcome, Query, Sink};
 use crate::log::filter::Filter;
 use crate::log::time::civil_from_days;
@@ -164,6 +164,9 @@ struct BadTable {
     written: u64,
 }
 
+/// Memory of a row's fixed-size fields in a batch (its text comes on top).
+const ROW_BYTES: usize = 8 + 2 + 2 + 16 + 4 + 16 + 8 + 8 * (STRS + 1) + 4;
+
 /// Hive's escaping of a partition value (what Spark and Hive write).
 fn hive_escape(v: &[u8]) -> String {
     if v.is_empty() {
@@ -220,25 +223,27 @@ impl Exporter<'_> {
         self.next_line.insert(b.file, first_line + b.lines);
         let name = self.names[b.file as usize].clone();
         self.take_bad(&b, &name, first_line)?;
-        if b.rows.is_empty() {
+        if b.is_empty() {
             return Ok(());
         }
-        let per_row =
-            std::mem::size_of::<crate::log::engine::rows::Row>() + b.text.len() / b.rows.len();
+        let n = b.len();
+        let per_row = ROW_BYTES + b.text.len() / n;
         let by_vhost = self.opts.partition_by == Some(PartitionBy::Vhost);
+        let mut b = b;
+        let text = Bytes::from(std::mem::take(&mut b.text));
         let held = Arc::new(Held {
-            text: Bytes::from(b.text),
-            rows: b.rows,
+            b,
+            text,
             file: name,
             first_line,
         });
-        self.rows += held.rows.len() as u64;
-        self.pending_mem += per_row * held.rows.len();
+        self.rows += n as u64;
+        self.pending_mem += per_row * n;
         const DAY_US: i64 = 86_400_000_000;
         let mut last: Option<Key> = None;
-        for (i, r) in held.rows.iter().enumerate() {
+        for i in 0..n {
             let vhost = if by_vhost {
-                let s = r.strs[Str::Vhost as usize];
+                let s = held.b.strs[Str::Vhost as usize][i];
                 (!s.is_null()).then(|| {
                     held.text
                         .slice(s.start as usize..(s.start + s.len) as usize)
@@ -246,7 +251,7 @@ impl Exporter<'_> {
             } else {
                 None
             };
-            let key = (r.ts_us.div_euclid(DAY_US), vhost);
+            let key = (held.b.ts_us[i].div_euclid(DAY_US), vhost);
             if last.as_ref() != Some(&key) {
                 if !self.parts.contains_key(&key) {
                     let rel = self.key_rel(&key);

@@ -18,11 +18,12 @@ use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 use rayon::prelude::*;
 
 use super::schema::{Col, COLUMNS};
-use crate::log::engine::rows::{Row, Span};
+use crate::log::engine::rows::{RowBatch, Span};
 
 /// A chunk's rows, shared by the partitions its rows go to.
 pub struct Held {
-    pub rows: Vec<Row>,
+    /// The columns (their text moved into `text`).
+    pub b: RowBatch,
     pub text: Bytes,
     /// The input's name, as the `file` column holds it.
     pub file: Bytes,
@@ -59,10 +60,10 @@ impl Pending {
         self.mem += mem;
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&Held, &Row)> {
+    fn iter(&self) -> impl Iterator<Item = (&Held, usize)> {
         self.parts
             .iter()
-            .flat_map(|(h, v)| v.iter().map(move |&i| (&**h, &h.rows[i as usize])))
+            .flat_map(|(h, v)| v.iter().map(move |&i| (&**h, i as usize)))
     }
 }
 
@@ -112,28 +113,26 @@ fn encode_column(
         }
         let span = |h: &Held, s: Span| (!s.is_null()).then(|| h.bytes(s));
         match col {
-            Col::Ts => write_all!(Int64ColumnWriter, i64, |_h, r| Some(r.ts_us)),
-            Col::TzOffset => {
-                write_all!(Int32ColumnWriter, i32, |_h, r| Some(r.tz_offset_min as i32))
-            }
-            Col::Status => write_all!(Int32ColumnWriter, i32, |_h, r| Some(r.status as i32)),
-            Col::Bytes => write_all!(Int64ColumnWriter, i64, |_h, r| r
-                .bytes
-                .map(|b| b.min(i64::MAX as u64) as i64)),
-            Col::Port => write_all!(Int32ColumnWriter, i32, |_h, r| r.port.map(i32::from)),
-            Col::Micros => write_all!(Int64ColumnWriter, i64, |_h, r| r
-                .micros
-                .map(|b| b.min(i64::MAX as u64) as i64)),
-            Col::Line => write_all!(Int64ColumnWriter, i64, |h, r| Some(
-                (h.first_line + r.index + 1) as i64
+            Col::Ts => write_all!(Int64ColumnWriter, i64, |h, i| Some(h.b.ts_us[i])),
+            Col::TzOffset => write_all!(Int32ColumnWriter, i32, |h, i| Some(
+                h.b.tz_offset_min[i] as i32
             )),
-            Col::File => write_all!(ByteArrayColumnWriter, ByteArray, |h, _r| Some(
+            Col::Status => write_all!(Int32ColumnWriter, i32, |h, i| Some(h.b.status[i] as i32)),
+            Col::Bytes => write_all!(Int64ColumnWriter, i64, |h, i| h.b.bytes[i]
+                .map(|b| b.min(i64::MAX as u64) as i64)),
+            Col::Port => write_all!(Int32ColumnWriter, i32, |h, i| h.b.port[i].map(i32::from)),
+            Col::Micros => write_all!(Int64ColumnWriter, i64, |h, i| h.b.micros[i]
+                .map(|b| b.min(i64::MAX as u64) as i64)),
+            Col::Line => write_all!(Int64ColumnWriter, i64, |h, i| Some(
+                (h.first_line + h.b.index[i] + 1) as i64
+            )),
+            Col::File => write_all!(ByteArrayColumnWriter, ByteArray, |h, _i| Some(
                 ByteArray::from(h.file.clone())
             )),
-            Col::Raw => write_all!(ByteArrayColumnWriter, ByteArray, |h, r| span(h, r.raw)),
-            Col::Str(s) => write_all!(ByteArrayColumnWriter, ByteArray, |h, r| span(
+            Col::Raw => write_all!(ByteArrayColumnWriter, ByteArray, |h, i| span(h, h.b.raw[i])),
+            Col::Str(s) => write_all!(ByteArrayColumnWriter, ByteArray, |h, i| span(
                 h,
-                r.strs[s as usize]
+                h.b.strs[s as usize][i]
             )),
         }
         w.close()?
