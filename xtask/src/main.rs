@@ -240,7 +240,10 @@ fn test(args: &[String]) -> Result<()> {
     if sys::is_root() {
         sys::ensure_packages(web::BROWSER_PACKAGES)?;
     }
+    // tplog export's tests run the real Spark and DuckDB on its tables.
+    let engines = sys::export_engines(&root())?;
     let mut c = cargo();
+    c.env("TPLAB_EXPORT_PYTHON", &engines);
     c.args([
         "test",
         "--workspace",
