@@ -32,7 +32,7 @@ pub mod schema;
 pub mod writer;
 
 use schema::Codec;
-use writer::{BadOut, Held, PartFile, Pending, SimpleFile};
+use writer::{Background, BadOut, Held, Job, PartFile, Pending, SimpleFile};
 
 /// A second partition level under `date=`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl ExportOpts {
             malformed: None,
             codec: Codec::Zstd,
             row_group_rows: 128 * 1024,
-            memory_budget: 96 << 20,
+            memory_budget: 64 << 20,
             max_open_files: 32,
             strict: false,
         }
@@ -134,7 +134,8 @@ type Key = (i64, Option<Bytes>);
 struct Partition {
     rel: String,
     pending: Pending,
-    open: Option<(PartFile, usize)>,
+    /// The open part file: its id for the writer thread, its index in `parts`.
+    open: Option<(u64, usize)>,
     /// Part files written (temporary path, final path).
     parts: Vec<(PathBuf, PathBuf)>,
     last_used: u64,
@@ -147,6 +148,8 @@ struct Exporter<'a> {
     parts: HashMap<Key, Partition>,
     pending_mem: usize,
     open_files: usize,
+    next_id: u64,
+    bg: Option<Background>,
     clock: u64,
     schema: Arc<parquet::schema::types::Type>,
     props: Arc<WriterProperties>,
@@ -326,21 +329,52 @@ impl Exporter<'_> {
             let fin = dir.join(format!("part-{n:05}.parquet"));
             let f = File::create(&tmp).map_err(io_err(&tmp))?;
             p.parts.push((tmp, fin.clone()));
-            let w = PartFile::create(f, self.schema.clone(), self.props.clone())
-                .map_err(|source| ExportError::Parquet { path: fin, source })?;
-            p.open = Some((w, n));
+            let w =
+                PartFile::create(f, self.schema.clone(), self.props.clone()).map_err(|source| {
+                    ExportError::Parquet {
+                        path: fin.clone(),
+                        source,
+                    }
+                })?;
+            let id = self.next_id;
+            self.next_id += 1;
+            p.open = Some((id, n));
             self.open_files += 1;
+            self.send(Job::Open(id, w, fin))?;
         }
         self.clock += 1;
         let p = self.parts.get_mut(k).expect("a partition");
         p.last_used = self.clock;
         let pending = std::mem::take(&mut p.pending);
-        let (w, n) = p.open.as_mut().expect("opened above");
-        let path = p.parts[*n].1.clone();
-        w.write_row_group(&pending)
-            .map_err(|source| parquet_err(path, source))?;
+        let (id, _) = p.open.expect("opened above");
         self.pending_mem -= pending.mem;
-        Ok(())
+        self.send(Job::Write(id, pending))
+    }
+
+    /// A job for the writer thread; when it has stopped, its error.
+    fn send(&mut self, job: Job) -> Result<(), ExportError> {
+        let bg = self
+            .bg
+            .as_mut()
+            .expect("the writer thread runs until the end");
+        if bg.send(job).is_ok() {
+            return Ok(());
+        }
+        self.join_writer()?;
+        Err(ExportError::Io {
+            path: self.opts.dir.clone(),
+            source: io::Error::other("the Parquet writer stopped"),
+        })
+    }
+
+    /// Waits for the writer thread's last jobs.
+    fn join_writer(&mut self) -> Result<(), ExportError> {
+        match self.bg.take() {
+            Some(mut bg) => bg
+                .join()
+                .map_err(|(path, source)| parquet_err(path, source)),
+            None => Ok(()),
+        }
     }
 
     fn close_oldest(&mut self) -> Result<(), ExportError> {
@@ -358,10 +392,9 @@ impl Exporter<'_> {
 
     fn close(&mut self, k: &Key) -> Result<(), ExportError> {
         let p = self.parts.get_mut(k).expect("a partition");
-        if let Some((w, n)) = p.open.take() {
+        if let Some((id, _)) = p.open.take() {
             self.open_files -= 1;
-            let path = p.parts[n].1.clone();
-            w.finish().map_err(|source| parquet_err(path, source))?;
+            self.send(Job::Close(id))?;
         }
         Ok(())
     }
@@ -496,6 +529,8 @@ pub fn export(
         parts: HashMap::new(),
         pending_mem: 0,
         open_files: 0,
+        next_id: 0,
+        bg: Some(Background::start()),
         clock: 0,
         schema: schema::access(),
         props: schema::properties(opts.codec),
@@ -528,6 +563,8 @@ pub fn export(
             for p in ex.parts.values_mut() {
                 p.open = None;
             }
+            // The writer thread's files are closed when it ends.
+            let _ = ex.join_writer();
             if let Some(t) = ex.bad.as_mut() {
                 t.file = None;
             }
@@ -555,6 +592,7 @@ fn finish(ex: &mut Exporter<'_>) -> Result<(), ExportError> {
         }
         ex.close(k)?;
     }
+    ex.join_writer()?;
     ex.flush_bad()?;
     if let Some(t) = ex.bad.as_mut() {
         if let Some(f) = t.file.take() {

@@ -277,3 +277,82 @@ impl SimpleFile {
         Ok(())
     }
 }
+
+/// What the writer thread is asked to do.
+pub enum Job {
+    /// A new part file, known by `id`; `path` (its final name) names it in errors.
+    Open(u64, PartFile, std::path::PathBuf),
+    Write(u64, Pending),
+    Close(u64),
+}
+
+/// Row groups are encoded on a thread of their own (its columns in
+/// parallel on rayon's global pool) while the engine scans the next
+/// batch: the two overlap instead of waiting for each other. One job
+/// waits at most, so memory stays bounded.
+pub struct Background {
+    tx: Option<std::sync::mpsc::SyncSender<Job>>,
+    handle: Option<std::thread::JoinHandle<Result<(), (std::path::PathBuf, ParquetError)>>>,
+}
+
+impl Background {
+    pub fn start() -> Background {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(1);
+        let handle = std::thread::Builder::new()
+            .name("tplog-parquet".into())
+            .spawn(move || {
+                let mut files: std::collections::HashMap<u64, (PartFile, std::path::PathBuf)> =
+                    std::collections::HashMap::new();
+                for job in rx {
+                    match job {
+                        Job::Open(id, f, path) => {
+                            files.insert(id, (f, path));
+                        }
+                        Job::Write(id, rows) => {
+                            let (f, path) = files.get_mut(&id).expect("opened before written");
+                            f.write_row_group(&rows).map_err(|e| (path.clone(), e))?;
+                        }
+                        Job::Close(id) => {
+                            let (f, path) = files.remove(&id).expect("opened before closed");
+                            f.finish().map_err(|e| (path, e))?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .expect("a thread can be started");
+        Background {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Hands a job over; Err when the thread stopped (then [`Self::join`] says why).
+    pub fn send(&self, job: Job) -> Result<(), ()> {
+        self.tx
+            .as_ref()
+            .expect("not joined")
+            .send(job)
+            .map_err(|_| ())
+    }
+
+    /// Waits for every job to be done; the first error, with the file's path.
+    pub fn join(&mut self) -> Result<(), (std::path::PathBuf, ParquetError)> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err((
+                    std::path::PathBuf::from("(writer thread)"),
+                    ParquetError::General("the writer thread panicked".into()),
+                ))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
