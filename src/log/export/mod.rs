@@ -340,7 +340,7 @@ impl Exporter<'_> {
             self.next_id += 1;
             p.open = Some((id, n));
             self.open_files += 1;
-            self.send(Job::Open(id, w, fin))?;
+            self.send(Job::Open(id, Box::new(w), fin))?;
         }
         self.clock += 1;
         let p = self.parts.get_mut(k).expect("a partition");
@@ -357,7 +357,7 @@ impl Exporter<'_> {
             .bg
             .as_mut()
             .expect("the writer thread runs until the end");
-        if bg.send(job).is_ok() {
+        if bg.send(job) {
             return Ok(());
         }
         self.join_writer()?;

@@ -281,7 +281,7 @@ impl SimpleFile {
 /// What the writer thread is asked to do.
 pub enum Job {
     /// A new part file, known by `id`; `path` (its final name) names it in errors.
-    Open(u64, PartFile, std::path::PathBuf),
+    Open(u64, Box<PartFile>, std::path::PathBuf),
     Write(u64, Pending),
     Close(u64),
 }
@@ -301,7 +301,7 @@ impl Background {
         let handle = std::thread::Builder::new()
             .name("tplog-parquet".into())
             .spawn(move || {
-                let mut files: std::collections::HashMap<u64, (PartFile, std::path::PathBuf)> =
+                let mut files: std::collections::HashMap<u64, (Box<PartFile>, std::path::PathBuf)> =
                     std::collections::HashMap::new();
                 for job in rx {
                     match job {
@@ -327,13 +327,9 @@ impl Background {
         }
     }
 
-    /// Hands a job over; Err when the thread stopped (then [`Self::join`] says why).
-    pub fn send(&self, job: Job) -> Result<(), ()> {
-        self.tx
-            .as_ref()
-            .expect("not joined")
-            .send(job)
-            .map_err(|_| ())
+    /// Hands a job over; false when the thread stopped (then [`Self::join`] says why).
+    pub fn send(&self, job: Job) -> bool {
+        self.tx.as_ref().expect("not joined").send(job).is_ok()
     }
 
     /// Waits for every job to be done; the first error, with the file's path.
