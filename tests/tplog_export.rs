@@ -765,3 +765,24 @@ fn killed_export_leaves_no_file_under_a_final_name() {
     assert!(saw_tmp, "the export was caught while writing ({status})");
     assert!(parquet_files(&out).is_empty(), "final names only after success: {:?}", parquet_files(&out));
 }
+
+#[test]
+fn strict_and_an_existing_malformed_table_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t");
+    let o = export(&["testdata/access.log"], &out, &["--strict"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("testdata/access.log:410: malformed line") && err.contains("nothing was exported"), "{err}");
+    assert_clean(&out);
+    let bad = tmp.path().join("bad");
+    let o = export(&["testdata/access.log"], &out, &["--malformed", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r = SerializedFileReader::new(std::fs::File::open(bad.join("part-00000.parquet")).unwrap()).unwrap();
+    assert_eq!(r.metadata().file_metadata().num_rows(), 3);
+    // Another export to a new table, but the same malformed table: refused before reading.
+    let o = export(&["testdata/access.log"], &tmp.path().join("t2"), &["--malformed", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains(&bad.join("part-00000.parquet").display().to_string()), "{}", text(&o.stderr));
+    assert!(parquet_files(&tmp.path().join("t2")).is_empty());
+}
