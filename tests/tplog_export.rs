@@ -786,3 +786,30 @@ fn strict_and_an_existing_malformed_table_write_nothing() {
     assert!(text(&o.stderr).contains(&bad.join("part-00000.parquet").display().to_string()), "{}", text(&o.stderr));
     assert!(parquet_files(&tmp.path().join("t2")).is_empty());
 }
+
+#[test]
+fn a_window_found_by_binary_search_keeps_true_line_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("t");
+    let o = export(&["testdata/access.log"], &out, &["--from", "09/Feb/2014:07:05", "--to", "09/Feb/2014:07:06"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let log = std::fs::read_to_string(root().join("testdata/access.log")).unwrap();
+    let want: Vec<i64> = log
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("[09/Feb/2014:07:05:") || l.contains("[09/Feb/2014:07:06:"))
+        .map(|(i, _)| i as i64 + 1)
+        .collect();
+    assert!(want.len() > 5 && want[0] > 2000, "{want:?}");
+    let mut got = Vec::new();
+    for f in parquet_files(&out) {
+        let r = SerializedFileReader::new(std::fs::File::open(&f).unwrap()).unwrap();
+        for row in r.get_row_iter(None).unwrap() {
+            let s = row.unwrap().to_string();
+            let i = s.find("line: ").unwrap() + 6;
+            got.push(s[i..].split([',', '}']).next().unwrap().trim().parse::<i64>().unwrap());
+        }
+    }
+    got.sort();
+    assert_eq!(got, want, "the lines of the file, not of the part scanned");
+}

@@ -23,6 +23,9 @@ pub trait Sink {
     fn rows(&mut self, _batch: RowBatch) -> io::Result<()> {
         Err(io::Error::other("this sink takes no rows"))
     }
+    /// The first `lines` lines of input `file` are not scanned (a time
+    /// window found by binary search): its rows' line numbers start after them.
+    fn lines_skipped(&mut self, _file: u32, _lines: u64) {}
 }
 
 impl<F: FnMut(&[u8]) -> io::Result<()>> Sink for F {
@@ -150,6 +153,9 @@ impl Run<'_, '_> {
         S: Sink,
     {
         let base = range.start;
+        if self.c.q.action == Action::Rows && base > 0 {
+            sink.lines_skipped(file as u32, bytecount::count(&data[..base], b'\n') as u64);
+        }
         let ranges = chunk::split_chunks(&data[range], self.opts.chunk_size);
         // Printed lines come out in order, so they go in batches that bound
         // what waits to be printed. Counts need no such bound: after a first

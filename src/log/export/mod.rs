@@ -483,6 +483,10 @@ impl Sink for &mut Exporter<'_> {
         Ok(())
     }
 
+    fn lines_skipped(&mut self, file: u32, lines: u64) {
+        *self.next_line.entry(file).or_insert(0) += lines;
+    }
+
     fn rows(&mut self, batch: RowBatch) -> io::Result<()> {
         match self.take(batch) {
             Ok(()) => Ok(()),
