@@ -454,6 +454,14 @@ impl TestDaemon {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        // A driver that fails to start stops the daemon just after it made
+        // its socket (and removes it): say why, from its log.
+        std::thread::sleep(Duration::from_millis(500));
+        if !d.join("run/libvirt-sock").exists() {
+            let log = std::fs::read_to_string(d.join("log/libvirtd.log")).unwrap_or_default();
+            let errors: Vec<&str> = log.lines().filter(|l| l.contains(" error : ")).collect();
+            return Err(format!("libvirtd stopped after it started:\n{}", errors.join("\n")));
+        }
         Ok(TestDaemon { dir })
     }
 

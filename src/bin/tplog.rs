@@ -11,6 +11,7 @@ use tplab::log::engine::{Action, EngineOpts, Group, Query};
 use tplab::log::filter::{Filter, FilterArgs};
 use tplab::log::format::{self, FormatChoice};
 use std::sync::Arc;
+use tplab::log::panels;
 use tplab::log::report::{self, Format, OutputOpts, SortBy};
 use tplab::log::time::parse_every;
 
@@ -31,6 +32,8 @@ More:
   tplog lines --status 5xx access.log       the matching lines themselves (a grep)
   zcat old.log.gz | tplog stats             stdin works; .gz files are read as they are
   tplog check access.log                    every malformed line, with its line number
+  tplog report -o report.html access.log    one HTML page of charts and tables, opens offline
+  tplog report --follow access.log          the same page live, on http://127.0.0.1:7890/
 Other formats (combined and common need nothing; others are detected from the first lines):
   tplog vhosts --log-format vhost_combined other_vhosts_access.log
   tplog stats --log-format '%h %l %u %t \"%r\" %>s %b %D' access.log     an Apache LogFormat
@@ -86,6 +89,9 @@ enum Cmd {
     Timeline(TimelineCmd),
     /// List every malformed line with its file, line number and reason (exit 0 if any).
     Check(CheckCmd),
+    /// A report to look at: one self-contained HTML page (charts, GoAccess's
+    /// panels, narrowing by a click), or its data as JSON; live with --follow.
+    Report(ReportCmd),
     /// Write every matching line as a row of a date-partitioned Parquet table
     /// (for Spark, DuckDB, DataFusion, Trino...).
     #[cfg(feature = "parquet")]
@@ -194,6 +200,10 @@ struct RowOpts {
 
 #[derive(Args, Debug)]
 struct GroupCmd {
+    /// Keep reading as lines are appended and redraw the answer (like `top`),
+    /// most requests first; follows rotation like `tail -F`. Ctrl-C stops.
+    #[arg(long, short = 'f')]
+    follow: bool,
     #[command(flatten)]
     filters: FilterOpts,
     #[command(flatten)]
@@ -239,6 +249,49 @@ struct TimelineCmd {
 }
 
 #[derive(Args, Debug)]
+struct ReportCmd {
+    /// Where to write the page (`-`: stdout). Needed when stdout is a
+    /// terminal; the file is written whole or not at all.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// html (the page: styles, script and data inline, nothing fetched when
+    /// opened) or json (the same data; schema in docs/report.md).
+    #[arg(long, value_name = "FMT", default_value = "html")]
+    format: PageFormat,
+    /// Rows kept per panel; the rest are counted ("+ 1,234 more").
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    top: u64,
+    /// Serve the report and keep it up to date while lines are appended,
+    /// following rotation like `tail -F` (rename and new file, or copytruncate).
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: where to listen. Loopback by default; any other address
+    /// is refused unless given with --allow-remote. The URL printed carries
+    /// a random token without which the server answers 403.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7890", requires = "follow")]
+    listen: String,
+    /// With --follow: allow --listen on an address that is not loopback.
+    #[arg(long, requires = "follow")]
+    allow_remote: bool,
+    /// With --follow, when started as root (required then): the user to run as
+    /// once the logs are open and the port is bound; rotated logs must be
+    /// readable by that user (Debian's /var/log/apache2: group adm).
+    #[arg(long, value_name = "NAME", requires = "follow")]
+    user: Option<String>,
+    #[command(flatten)]
+    filters: FilterOpts,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PageFormat {
+    Html,
+    Json,
+}
+
+#[derive(Args, Debug)]
 struct CheckCmd {
     /// text (FILE:LINE: reason: excerpt) or json (one object per line).
     #[arg(long, value_name = "FMT", default_value = "text")]
@@ -255,6 +308,18 @@ enum Printer {
     Count,
     Stats(Format),
     Check(Format),
+    Report(ReportOut),
+    /// `report --follow`: served live.
+    Live(panels::live::LiveOpts),
+    /// `GROUP --follow`: redrawn in the terminal.
+    Follow(OutputOpts, String),
+}
+
+/// Where and how `report` writes.
+struct ReportOut {
+    output: Option<PathBuf>,
+    format: PageFormat,
+    cx: panels::Context,
 }
 
 /// The checked configuration: everything validated before any input is read.
@@ -280,6 +345,60 @@ fn filter(f: &FilterOpts) -> Result<Filter> {
         real_ip: f.real_ip.clone(),
         trusted: f.trusted.clone(),
     })?)
+}
+
+/// The filters as typed, for the report's header.
+fn filter_words(f: &FilterOpts) -> Vec<String> {
+    let pairs: [(&str, &Option<String>); 11] = [
+        ("--page", &f.page),
+        ("--ip", &f.ip),
+        ("--from", &f.from),
+        ("--to", &f.to),
+        ("--day", &f.day),
+        ("--status", &f.status),
+        ("--method", &f.method),
+        ("--vhost", &f.vhost),
+        ("--slower-than", &f.slower_than),
+        ("--real-ip", &f.real_ip),
+        ("--trusted", &f.trusted),
+    ];
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect()
+}
+
+/// Writes the report, to a file through a temporary name in the same
+/// directory (renamed once complete) or to stdout.
+fn write_report(o: &ReportOut, outcome: &tplab::log::Outcome, out: &mut dyn Write) -> Result<()> {
+    let r = panels::Report::new(outcome, &o.cx);
+    let mut body: Vec<u8> = Vec::new();
+    match o.format {
+        PageFormat::Html => panels::html::write_page(&mut body, &r)?,
+        PageFormat::Json => {
+            serde_json::to_writer_pretty(&mut body, &r)?;
+            body.push(b'\n');
+        }
+    }
+    match &o.output {
+        None => out.write_all(&body)?,
+        // A device or a pipe (`-o /dev/null`) is written to, never replaced.
+        Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            std::fs::write(path, &body).with_context(|| format!("writing the report to {}", path.display()))?;
+        }
+        Some(path) => {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let name = path.file_name().with_context(|| format!("{}: not a file name", path.display()))?;
+            let tmp = dir.join(format!(".{}.tplog-{}", name.to_string_lossy(), std::process::id()));
+            let res = std::fs::write(&tmp, &body).and_then(|()| std::fs::rename(&tmp, path));
+            if let Err(e) = res {
+                let _ = std::fs::remove_file(&tmp);
+                bail!("writing the report to {}: {e}", path.display());
+            }
+            eprintln!("tplog: report written to {} ({} bytes)", path.display(), body.len());
+        }
+    }
+    Ok(())
 }
 
 fn row_opts(r: &RowOpts) -> OutputOpts {
@@ -327,12 +446,16 @@ fn format_choice(input: &InputArgs) -> Result<FormatChoice> {
 impl Config {
     fn new(cmd: Cmd) -> Result<Config> {
         let group = |g: Group, c: GroupCmd| -> Result<_> {
-            Ok((
-                Action::Group(g),
-                filter(&c.filters)?,
-                c.input,
-                Printer::Rows(row_opts(&c.rows)),
-            ))
+            let mut opts = row_opts(&c.rows);
+            let printer = if c.follow {
+                if c.rows.sort.is_none() {
+                    opts.sort = SortBy::Count;
+                }
+                Printer::Follow(opts, format!("tplog {}", group_name(g)))
+            } else {
+                Printer::Rows(opts)
+            };
+            Ok((Action::Group(g), filter(&c.filters)?, c.input, printer))
         };
         let (action, filter, input, printer) = match cmd {
             Cmd::Ips(c) => group(Group::Ip, c)?,
@@ -359,6 +482,36 @@ impl Config {
                     filter(&c.filters)?,
                     c.input,
                     Printer::Timeline(row_opts(&c.rows), c.width as usize),
+                )
+            }
+            Cmd::Report(c) if c.follow => {
+                let listen: std::net::SocketAddr = c
+                    .listen
+                    .parse()
+                    .with_context(|| format!("--listen {:?}: give an address and port, like 127.0.0.1:7890 or [::1]:7890", c.listen))?;
+                let cx = panels::Context { top: c.top as usize, filters: filter_words(&c.filters), live: true };
+                let opts = panels::live::LiveOpts { listen, allow_remote: c.allow_remote, user: c.user, cx };
+                (Action::Report, filter(&c.filters)?, c.input, Printer::Live(opts))
+            }
+            Cmd::Report(c) => {
+                let output = match c.output {
+                    Some(p) if p.as_os_str() == "-" => None,
+                    Some(p) => Some(p),
+                    None if io::stdout().is_terminal() => bail!(
+                        "where should the report go? give -o report.html (or -o - for stdout)"
+                    ),
+                    None => None,
+                };
+                let cx = panels::Context {
+                    top: c.top as usize,
+                    filters: filter_words(&c.filters),
+                    live: false,
+                };
+                (
+                    Action::Report,
+                    filter(&c.filters)?,
+                    c.input,
+                    Printer::Report(ReportOut { output, format: c.format, cx }),
                 )
             }
             Cmd::Check(c) => (
@@ -399,7 +552,39 @@ impl Config {
     }
 }
 
+fn group_name(g: Group) -> &'static str {
+    match g {
+        Group::Ip => "ips",
+        Group::Page => "pages",
+        Group::Day => "days",
+        Group::Hour => "hours",
+        Group::Status => "status",
+        Group::Method => "methods",
+        Group::Referer => "referers",
+        Group::Agent => "agents",
+        Group::Vhost => "vhosts",
+    }
+}
+
+/// `--follow`: runs until stopped.
+fn follow(cfg: Config) -> Result<bool> {
+    match cfg.printer {
+        Printer::Live(opts) => panels::live::serve(cfg.query, cfg.engine.format, &cfg.inputs, opts)?,
+        Printer::Follow(opts, title) => {
+            match tplab::cli::follow::top(&title, cfg.query, cfg.engine.format, &cfg.inputs, opts) {
+                Err(tplab::cli::follow::FollowError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                r => r?,
+            }
+        }
+        _ => unreachable!("only the --follow printers"),
+    }
+    Ok(true)
+}
+
 fn run(cfg: Config) -> Result<bool> {
+    if matches!(cfg.printer, Printer::Live(_) | Printer::Follow(..)) {
+        return follow(cfg);
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
     let outcome = {
@@ -441,6 +626,8 @@ fn run(cfg: Config) -> Result<bool> {
         Printer::Count => writeln!(out, "{}", outcome.acc.matched)?,
         Printer::Stats(f) => report::write_stats(&mut out, &report::StatsView::new(&outcome), *f)?,
         Printer::Check(f) => report::write_bad_lines(&mut out, &outcome.bad, *f)?,
+        Printer::Report(o) => write_report(o, &outcome, &mut out)?,
+        Printer::Live(_) | Printer::Follow(..) => unreachable!("run by follow()"),
     }
     out.flush()?;
     let mut failed = false;

@@ -2,7 +2,9 @@
 //! pipe, output formats, the progress bar, `--generate` (man page and
 //! completions) and tpvirt's commands.
 
+pub mod follow;
 pub mod generate;
+pub mod privileges;
 pub mod progress;
 #[cfg(feature = "libvirt")]
 pub mod virt;

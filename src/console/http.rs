@@ -43,7 +43,7 @@ type Shared = Arc<App>;
 /// The policy sent with every answer: only this console's own scripts
 /// run; nothing is framed, nothing loads from elsewhere. Styles may be
 /// inline (xterm.js and noVNC set them); scripts may not.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// An error answer: `{"error": "..."}` with its status.
 #[derive(Debug)]
@@ -117,9 +117,13 @@ fn secure_headers(h: &mut HeaderMap) {
     let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(h, "content-security-policy", CSP);
+    // A page with a policy of its own (the log report, framed by the Logs
+    // page) keeps it.
+    if !h.contains_key("content-security-policy") {
+        set(h, "content-security-policy", CSP);
+        set(h, "x-frame-options", "DENY");
+    }
     set(h, "x-content-type-options", "nosniff");
-    set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");
@@ -211,6 +215,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/watch", post(watch_start))
         .route("/api/watch/{id}/stop", post(watch_stop))
         .route("/api/logs/{file}/{query}", get(log_query))
+        .route("/logs/{file}/report", get(log_report))
         .route("/api/traffic/reveal/{id}", post(reveal))
         .fallback(|| async { ApiError(404, "no such page".into()) })
         .layer(middleware::from_fn_with_state(Arc::clone(&app), access))
@@ -487,6 +492,30 @@ async fn log_query(
         .ok_or_else(|| ApiError(404, format!("no log {file}")))?;
     let v = blocking(move || logs::query(&path, &what, &q).map_err(|e| ApiError(400, e))).await?;
     Ok(Json(v))
+}
+
+/// tplog's HTML report of one log, for the Logs page's frame: its own
+/// policy (its script and style by hash), framed only by the console.
+async fn log_report(
+    State(app): State<Shared>,
+    Path(file): Path<usize>,
+    Query(q): Query<logs::LogQuery>,
+) -> Response {
+    let Some(path) = app.logs.get(file).cloned() else {
+        return (StatusCode::NOT_FOUND, format!("no log {file}\n")).into_response();
+    };
+    match blocking(move || logs::report_page(&path, &q).map_err(|e| ApiError(400, e))).await {
+        Ok(page) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8".to_string()),
+                (header::CONTENT_SECURITY_POLICY, format!("{}; frame-ancestors 'self'", crate::log::panels::html::csp(false))),
+                (header::X_FRAME_OPTIONS, "SAMEORIGIN".to_string()),
+            ],
+            page,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn reveal(State(app): State<Shared>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {

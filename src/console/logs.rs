@@ -51,11 +51,8 @@ pub fn action_of(name: &str) -> Option<Action> {
     })
 }
 
-/// Runs one query on one log (blocking) and returns tplog's JSON answer
-/// with the counts around it.
-pub fn query(file: &PathBuf, what: &str, q: &LogQuery) -> Result<Value, String> {
-    let action = action_of(what).ok_or_else(|| format!("unknown query {what:?}: ips, pages, days, hours, status, methods, referers, agents or stats"))?;
-    let filter = Filter::from_args(&FilterArgs {
+fn filter_of(q: &LogQuery) -> Result<Filter, String> {
+    Filter::from_args(&FilterArgs {
         page: nonempty(&q.page),
         ip: nonempty(&q.ip),
         from: nonempty(&q.from),
@@ -67,8 +64,11 @@ pub fn query(file: &PathBuf, what: &str, q: &LogQuery) -> Result<Value, String> 
         slower_than: nonempty(&q.slower_than),
         ..FilterArgs::default()
     })
-    .map_err(|e| e.to_string())?;
-    let query = Query { action, filter };
+    .map_err(|e| e.to_string())
+}
+
+fn run(file: &PathBuf, action: Action, q: &LogQuery) -> Result<crate::log::Outcome, String> {
+    let query = Query { action, filter: filter_of(q)? };
     let opts = EngineOpts {
         quiet: true,
         ..EngineOpts::default()
@@ -78,6 +78,27 @@ pub fn query(file: &PathBuf, what: &str, q: &LogQuery) -> Result<Value, String> 
     if let Some(e) = outcome.errors().next() {
         return Err(e.to_string());
     }
+    Ok(outcome)
+}
+
+/// `tplog report`'s page for one log with the page's filters (blocking).
+pub fn report_page(file: &PathBuf, q: &LogQuery) -> Result<Vec<u8>, String> {
+    let outcome = run(file, Action::Report, q)?;
+    let words = [("--page", &q.page), ("--ip", &q.ip), ("--from", &q.from), ("--to", &q.to), ("--day", &q.day), ("--status", &q.status), ("--method", &q.method), ("--vhost", &q.vhost), ("--slower-than", &q.slower_than)]
+        .iter()
+        .filter_map(|(k, v)| nonempty(v).map(|v| format!("{k} {v}")))
+        .collect();
+    let cx = crate::log::panels::Context { top: q.top.unwrap_or(100).clamp(1, 10_000), filters: words, live: false };
+    let mut page = Vec::new();
+    crate::log::panels::html::write_page(&mut page, &crate::log::panels::Report::new(&outcome, &cx)).map_err(|e| e.to_string())?;
+    Ok(page)
+}
+
+/// Runs one query on one log (blocking) and returns tplog's JSON answer
+/// with the counts around it.
+pub fn query(file: &PathBuf, what: &str, q: &LogQuery) -> Result<Value, String> {
+    let action = action_of(what).ok_or_else(|| format!("unknown query {what:?}: ips, pages, days, hours, status, methods, referers, agents or stats"))?;
+    let outcome = run(file, action, q)?;
     let mut out = Vec::new();
     let w = match action {
         Action::Stats => {

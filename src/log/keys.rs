@@ -36,7 +36,7 @@ fn pad(k: &[u8]) -> [u64; 2] {
 /// Short keys hash as their two padded words (and length), long ones
 /// byte by byte.
 #[inline]
-fn hash(k: &[u8]) -> u64 {
+pub(crate) fn hash(k: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     if k.len() <= 16 {
         let p = pad(k);

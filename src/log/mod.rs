@@ -10,10 +10,12 @@ pub mod export;
 pub mod filter;
 pub mod format;
 pub mod keys;
+pub mod panels;
 pub mod parse;
 pub mod record;
 pub mod report;
 pub mod seek;
+pub mod tail;
 pub mod time;
 
 pub use engine::{run, Action, EngineOpts, Group, Outcome, Query};

@@ -456,6 +456,13 @@ async function renderLogs(main) {
   const grid = el('div', { class: 'grid' });
   main.append(grid);
   const qs = new URLSearchParams(Object.entries(S.logFilter || {}).filter(([, v]) => v)).toString();
+  // tplog report's page, framed: sandboxed (its script runs, in an origin of
+  // its own, with no access to the console), redone with the filters.
+  const reportUrl = `/logs/${S.logFile}/report${qs ? `?${qs}` : ''}`;
+  main.append(el('section', { class: 'log-report' },
+    el('div', { class: 'row' }, el('h3', {}, 'Report'), el('a', { href: reportUrl, target: '_blank', rel: 'noopener' }, 'open in its own tab'),
+      el('span', { class: 'muted' }, 'tplog report: charts, every panel, drag or click to narrow')),
+    el('iframe', { src: reportUrl, sandbox: 'allow-scripts', title: 'tplog report', 'data-testid': 'log-report' })));
   const panels = [['stats', 'Overview'], ['ips', 'Client IPs'], ['pages', 'Pages'], ['status', 'Status codes'], ['days', 'Days'], ['hours', 'Hours'], ['agents', 'User agents'], ['referers', 'Referers']];
   for (const [q, title] of panels) {
     const box = el('div', { class: 'chart', 'data-log-panel': q }, el('h3', {}, title), el('p', { class: 'muted' }, '…'));

@@ -34,8 +34,18 @@ if (mode === 'logs') {
   await page.locator('input[placeholder="--page"]').fill('truc.html');
   await page.locator('button[data-submit="Filter"]').click();
   await until('the filtered overview', async () => (await kpi('requests')) === String(expect.truc_requests), 10000);
+  // The framed report, with the same filter: tplog report's numbers.
+  const frame = page.frameLocator('iframe[data-testid="log-report"]');
+  const reqs = async () => Number((await frame.locator('[data-stat="requests"] .value').innerText()).replace(/[^0-9]/g, ''));
+  await until('the framed report', async () => (await reqs()) === expect.truc_requests, 10000);
+  const framedAgents = await frame.locator('[data-panel="agents"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.key));
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'no script from the log ran in the report');
+  assert.equal(await frame.locator('img, iframe').count(), 0, 'nothing from the log became an element in the report');
+  await frame.locator('[data-panel="clients"] tbody tr').first().click();
+  await until('the report narrowed by a click', async () => (await frame.locator('[data-narrow="client"]').count()) === 1, 5000);
+  await page.locator('iframe[data-testid="log-report"]').scrollIntoViewIfNeeded();
   await shot(page, 'console-logs');
-  log('logs: overview, IPs and the --page filter equal tplog; hostile values are text');
+  log(`logs: overview, IPs and the --page filter equal tplog; hostile values are text; the framed report shows ${expect.truc_requests} requests for --page truc.html and narrows by a click (agents: ${framedAgents.length})`);
 }
 
 if (mode === 'traffic') {

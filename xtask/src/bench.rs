@@ -210,6 +210,15 @@ pub fn run(o: &Opts) -> Result<()> {
             ],
         ),
         (
+            "A report: tplog report against tplog stats (same parse, every panel)",
+            vec![
+                Cmd { label: "wc -l", sh: format!("wc -l {f}") },
+                Cmd { label: "tplog stats", sh: format!("{t} stats -q {f}") },
+                Cmd { label: "tplog report", sh: format!("{t} report -q -o report.html {f}") },
+                Cmd { label: "tplog report --format json", sh: format!("{t} report -q --format json -o report.json {f}") },
+            ],
+        ),
+        (
             "A time window: 08/Feb/2014 07:00 to 07:15",
             vec![
                 Cmd { label: "wc -l", sh: format!("wc -l {f}") },
@@ -315,16 +324,19 @@ pub fn run(o: &Opts) -> Result<()> {
         eprintln!("bench: GoAccess (one run: it takes minutes)");
         let d = time_once(&format!("goaccess {f} --log-format=COMBINED --no-progress -o /dev/null --output-format=json"), &dir)
             .or_else(|_| time_once(&format!("goaccess {f} --log-format=COMBINED -o report.json"), &dir))?;
+        let g_html = time_once(&format!("goaccess {f} --log-format=COMBINED --no-progress -o goaccess.html"), &dir)?;
         let tp = time_once(&format!("{t} stats -q {f}"), &dir)?;
-        writeln!(md, "## A full report: GoAccess against `tplog stats`\n")?;
-        writeln!(md, "| command | time (one run) |\n|---|---:|")?;
-        writeln!(
-            md,
-            "| `goaccess {f} --log-format=COMBINED -o report.json` | {:.2} s |",
-            d.as_secs_f64()
-        )?;
-        writeln!(md, "| `tplog stats {f}` | {:.2} s |", tp.as_secs_f64())?;
-        writeln!(md, "\nGoAccess computes more panels than `tplog stats`; this is the cost of a full parse with either.\n")?;
+        let tr = time_once(&format!("{t} report -q -o report.html {f}"), &dir)?;
+        let html_size = std::fs::metadata(dir.join("report.html")).map_or(0, |m| m.len());
+        writeln!(md, "## A full report: GoAccess against `tplog report`\n")?;
+        writeln!(md, "One run each, one after the other (GoAccess takes minutes).\n")?;
+        writeln!(md, "| command | time (one run) | GoAccess HTML ÷ this |\n|---|---:|---:|")?;
+        let ratio = |x: Duration| g_html.as_secs_f64() / x.as_secs_f64();
+        writeln!(md, "| `goaccess {f} --log-format=COMBINED -o goaccess.html` | {:.2} s | 1.0 |", g_html.as_secs_f64())?;
+        writeln!(md, "| `goaccess {f} --log-format=COMBINED -o report.json` | {:.2} s | {:.1} |", d.as_secs_f64(), ratio(d))?;
+        writeln!(md, "| `tplog report -o report.html {f}` | {:.2} s | {:.0} |", tr.as_secs_f64(), ratio(tr))?;
+        writeln!(md, "| `tplog stats {f}` | {:.2} s | {:.0} |", tp.as_secs_f64(), ratio(tp))?;
+        writeln!(md, "\ntplog's report.html: {html_size} bytes.\n")?;
     }
 
     writeln!(md, "## Memory\n")?;
@@ -342,6 +354,7 @@ pub fn run(o: &Opts) -> Result<()> {
             &["ips", "-q"][..],
             &["ips", "-q", "--page", "truc.html"],
             &["stats", "-q"],
+            &["report", "-q", "-o", "/dev/null"],
         ] {
             let mut argv = vec![tplog.to_str().unwrap()];
             argv.extend(q);

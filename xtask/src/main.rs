@@ -227,6 +227,45 @@ fn demo() -> Result<()> {
         }
         println!();
     }
+    report_demo(&tplog, log)
+}
+
+/// The report of the sample log, and its screenshots (desktop and phone)
+/// where Chromium and the web tests' npm packages are there.
+fn report_demo(tplog: &std::path::Path, log: &str) -> Result<()> {
+    let out = root().join("target/report.html");
+    println!("== The same log as a report to look at\n$ tplog report -o target/report.html {log}");
+    let st = Command::new(tplog)
+        .args(["report", "-o"])
+        .arg(&out)
+        .arg(log)
+        .current_dir(root())
+        .status()
+        .context("running tplog report")?;
+    if !st.success() {
+        bail!("tplog report failed ({st})");
+    }
+    println!("open {} in a browser (it needs no network)", out.display());
+    let shots = root().join("target/screenshots");
+    if !std::path::Path::new("/usr/bin/chromium").exists() || !root().join("web/node_modules/playwright-core").exists() {
+        println!("(no screenshot: it needs /usr/bin/chromium and `cargo xtask web`; `cargo xtask test` installs both as root)");
+        return Ok(());
+    }
+    let st = Command::new("node")
+        .arg("tests/report.mjs")
+        .current_dir(root().join("web"))
+        .env("REPORT", &out)
+        .env("LOG", root().join(log))
+        .env("TPLOG", tplog)
+        .env("SHOTS", &shots)
+        .env("MODE", "shots")
+        .env("NAME", "report")
+        .status()
+        .context("running node for the screenshots")?;
+    if !st.success() {
+        bail!("web/tests/report.mjs failed ({st})");
+    }
+    println!("screenshots: {} and {}", shots.join("report.png").display(), shots.join("report-phone.png").display());
     Ok(())
 }
 
@@ -238,6 +277,9 @@ fn test(args: &[String]) -> Result<()> {
     if sys::is_root() && !sys::all_installed(virt_lab::APT_PACKAGES) {
         sys::apt_update()?;
         virt_lab::install_deps()?;
+    }
+    if sys::is_root() {
+        virt_lab::system_user_for_qemu()?;
     }
     // The web console: its front end (npm) and Debian's Chromium for the
     // browser tests, which drive it with playwright-core.

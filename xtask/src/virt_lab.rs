@@ -78,6 +78,29 @@ pub fn install_deps() -> Result<()> {
     if !st.success() {
         bail!("apt-get failed ({st})");
     }
+    system_user_for_qemu()
+}
+
+/// libvirtd's QEMU driver resolves its built-in user before it reads
+/// qemu.conf, and stops the whole daemon when the account is missing
+/// (`Failed to parse user 'libvirt-qemu'`): libvirt-daemon-system would
+/// create it, but it brings services this lab starts by itself.
+pub fn system_user_for_qemu() -> Result<()> {
+    let exists = Command::new("id")
+        .arg("libvirt-qemu")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if exists {
+        return Ok(());
+    }
+    eprintln!("useradd --system libvirt-qemu (libvirtd's QEMU driver needs the account)");
+    let st = Command::new("useradd")
+        .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "libvirt-qemu"])
+        .status()
+        .context("running useradd")?;
+    if !st.success() {
+        bail!("useradd libvirt-qemu failed ({st})");
+    }
     Ok(())
 }
 

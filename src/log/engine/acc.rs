@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::Action;
 use crate::log::keys::KeyCounts;
+use crate::log::panels::PanelAcc;
 use crate::log::parse::ParseError;
 use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::Secs;
@@ -143,6 +144,8 @@ pub struct Acc<'a> {
     /// bucket, so most lines cost a compare instead of a hash lookup.
     pub(super) num_run: Option<(i64, u64)>,
     pub stats: Option<Box<Stats<'a>>>,
+    /// `report`'s tables (only for [`Action::Report`]).
+    pub panels: Option<Box<PanelAcc<'a>>>,
     /// The chunk's rows (only for [`Action::Rows`], one chunk per Acc).
     pub(super) rows: Option<Box<super::rows::RowBuilder<'a>>>,
 }
@@ -161,8 +164,19 @@ impl<'a> Acc<'a> {
             nums: FxHashMap::default(),
             num_run: None,
             stats: (action == Action::Stats).then(|| Box::new(Stats::new())),
+            panels: (action == Action::Report).then(|| Box::new(PanelAcc::new())),
             rows: None,
         }
+    }
+
+    /// For [`Action::Report`]: with or without the cube (none once the
+    /// answer outgrew it).
+    pub fn with_cube(action: Action, cube: bool) -> Self {
+        let mut a = Acc::new(action);
+        if let (Some(p), false) = (&mut a.panels, cube) {
+            p.cube = None;
+        }
+        a
     }
 
     #[inline]
@@ -250,6 +264,11 @@ impl<'a> Acc<'a> {
             self.stats
                 .get_or_insert_with(|| Box::new(Stats::new()))
                 .absorb(*s, &conv);
+        }
+        if let Some(p) = o.panels {
+            self.panels
+                .get_or_insert_with(|| Box::new(PanelAcc::new()))
+                .absorb(*p, &conv);
         }
     }
 

@@ -18,11 +18,13 @@ use super::time::Secs;
 use crate::cli::progress::Progress;
 
 mod acc;
+mod incremental;
 pub mod rows;
 mod run;
 mod scan;
 
 pub use acc::{Acc, BadLine, Stats};
+pub use incremental::Incremental;
 use run::{default_threads, Run};
 pub use run::Sink;
 use scan::Compiled;
@@ -50,6 +52,8 @@ pub enum Action {
     Lines,
     Count,
     Stats,
+    /// Everything `tplog report`'s panels show.
+    Report,
     /// List every malformed line.
     Check,
     /// Every matching line as a typed row, to a [`Sink`]'s `rows`, in

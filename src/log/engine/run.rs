@@ -59,6 +59,9 @@ impl Run<'_, '_> {
         S: Sink,
     {
         let action = self.c.q.action;
+        // Once the report's cube outgrew its cap, the workers keep none.
+        let cube = self.global.panels.as_ref().is_none_or(|p| p.cube.is_some());
+        let new = || Acc::with_cube(action, cube);
         let c = &self.c;
         let progress = &self.progress;
         if action == Action::Lines {
@@ -107,7 +110,7 @@ impl Run<'_, '_> {
                 chunks
                     .par_iter()
                     .fold(
-                        || Acc::new(action),
+                        new,
                         |mut acc, ch| {
                             let mut none = Vec::new();
                             c.scan(ch, &mut acc, &mut none);
@@ -115,7 +118,7 @@ impl Run<'_, '_> {
                             acc
                         },
                     )
-                    .reduce(|| Acc::new(action), Acc::merge)
+                    .reduce(new, Acc::merge)
             });
             self.global.absorb_owned(acc);
         }
@@ -175,6 +178,11 @@ impl Run<'_, '_> {
                     .stats
                     .as_ref()
                     .map_or(0, |s| s.ips.len() + s.pages.len())
+                + self
+                    .global
+                    .panels
+                    .as_ref()
+                    .map_or(0, |p| p.hosts.len() + p.paths.len() + p.agents.len() + p.referers.len())
                 < SMALL_ANSWER;
             let ordered = matches!(self.c.q.action, Action::Lines | Action::Rows);
             let n = if at > 0 && !ordered && small_answer {
