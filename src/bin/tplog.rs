@@ -15,6 +15,10 @@ use tplab::log::panels;
 use tplab::log::report::{self, Format, OutputOpts, SortBy};
 use tplab::log::time::parse_every;
 
+#[cfg(feature = "parquet")]
+#[path = "tplog/export.rs"]
+mod export;
+
 const EXAMPLES: &str = "\
 Examples (the lab's queries):
   tplog ips --page truc.html access.log
@@ -88,6 +92,11 @@ enum Cmd {
     /// A report to look at: one self-contained HTML page (charts, GoAccess's
     /// panels, narrowing by a click), or its data as JSON; live with --follow.
     Report(ReportCmd),
+    /// Write every matching line as a row of a date-partitioned Parquet table
+    /// (for Spark, DuckDB, DataFusion, Trino...).
+    #[cfg(feature = "parquet")]
+    #[command(after_help = export::EXPORT_HELP)]
+    Export(export::ExportCmd),
 }
 
 #[derive(Args, Debug)]
@@ -511,6 +520,8 @@ impl Config {
                 c.input,
                 Printer::Check(c.format),
             ),
+            #[cfg(feature = "parquet")]
+            Cmd::Export(_) => unreachable!("tplog export is run by export::run"),
         };
         if input.threads == Some(0) {
             bail!("--threads must be at least 1");
@@ -653,8 +664,10 @@ fn main() {
     // Man page and completions for packagers: `tplog --generate man` etc.
     tplab::cli::generate::handle(<Cli as clap::CommandFactory>::command);
     let cli = Cli::parse();
-    let result = Config::new(cli.cmd)
-        .context("invalid arguments")
-        .and_then(run);
+    let result = match cli.cmd {
+        #[cfg(feature = "parquet")]
+        Cmd::Export(c) => export::run(c),
+        cmd => Config::new(cmd).context("invalid arguments").and_then(run),
+    };
     tplab::cli::exit("tplog", result);
 }

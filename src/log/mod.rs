@@ -5,6 +5,8 @@
 
 pub mod chunk;
 pub mod engine;
+#[cfg(feature = "parquet")]
+pub mod export;
 pub mod filter;
 pub mod format;
 pub mod keys;

@@ -97,7 +97,7 @@ fn measure(cmds: &[Cmd], dir: &Path, runs: usize) -> Result<Vec<Duration>> {
 /// sampling /proc every 5 ms.
 /// Peak RssAnon of `argv`; with `stdin_from`, its stdin is a pipe fed by
 /// `cat FILE` (the streaming path, whose blocks are anonymous memory).
-fn peak_anon_kib(argv: &[&str], dir: &Path, stdin_from: Option<&Path>) -> Result<u64> {
+pub(crate) fn peak_anon_kib(argv: &[&str], dir: &Path, stdin_from: Option<&Path>) -> Result<u64> {
     let mut cat = match stdin_from {
         Some(f) => Some(Command::new("cat").arg(f).stdout(Stdio::piped()).spawn()?),
         None => None,
@@ -134,7 +134,7 @@ fn peak_anon_kib(argv: &[&str], dir: &Path, stdin_from: Option<&Path>) -> Result
     Ok(peak)
 }
 
-fn gen(size: u64, path: &Path) -> Result<()> {
+pub(crate) fn gen(size: u64, path: &Path) -> Result<()> {
     if path.metadata().map(|m| m.len() >= size).unwrap_or(false) {
         return Ok(());
     }
@@ -151,7 +151,7 @@ fn gen(size: u64, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn warm(path: &Path) -> Result<()> {
+pub(crate) fn warm(path: &Path) -> Result<()> {
     must(
         Command::new("sh")
             .arg("-c")

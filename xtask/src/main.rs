@@ -5,6 +5,7 @@
 //! exact `sudo apt-get install ...` line to run otherwise.
 
 mod bench;
+mod bench_export;
 mod bench_sniff;
 mod deb;
 mod fuzz;
@@ -56,6 +57,9 @@ enum Task {
     /// Install libvirtd, QEMU and the tiny guest's packages (root; the
     /// real-QEMU test in tests/e2e_virt.rs needs them).
     VirtLabDeps,
+    /// `tplog export` on a generated log next to `tplog ips`: throughput,
+    /// Parquet size, peak memory, and the lab's queries on DuckDB and Spark.
+    BenchExport(bench_export::Opts),
     /// Whole-process comparison of tplog with the lab's pipelines, ripgrep,
     /// mawk and GoAccess on a generated log; writes BENCHMARKS.md.
     Bench(bench::Opts),
@@ -131,6 +135,7 @@ fn main() {
         Task::GenPcap(o) => gen_pcap::run(&o),
         Task::VirtLabDeps => virt_lab::install_deps(),
         Task::Bench(o) => bench::run(&o),
+        Task::BenchExport(o) => bench_export::run(&o),
         Task::Lab(o) => lab::run(&o),
         Task::BenchSniff(o) => bench_sniff::run(&o),
         Task::Fuzz(o) => fuzz::run_cmd(&o),
@@ -282,7 +287,10 @@ fn test(args: &[String]) -> Result<()> {
     if sys::is_root() {
         sys::ensure_packages(web::BROWSER_PACKAGES)?;
     }
+    // tplog export's tests run the real Spark and DuckDB on its tables.
+    let engines = sys::export_engines(&root())?;
     let mut c = cargo();
+    c.env("TPLAB_EXPORT_PYTHON", &engines);
     c.args([
         "test",
         "--workspace",

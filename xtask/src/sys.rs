@@ -52,7 +52,51 @@ pub const TEST_PACKAGES: &[&str] = &[
     "ocl-icd-libopencl1",
     "nginx",
     "caddy",
+    // tests/tplog_export.rs: Apache Spark (pyspark, from PyPI into a venv,
+    // see `export_engines`) needs a Java runtime; the venv needs python3-venv.
+    "default-jre-headless",
+    "python3-venv",
 ];
+
+/// The engines tests/tplog_export.rs runs on `tplog export`'s tables,
+/// pinned: pyspark 3.5 (Java 17, Python 3.8-3.11+) and duckdb.
+pub const EXPORT_PYPI: &[&str] = &["pyspark==3.5.6", "duckdb==1.3.2"];
+
+/// A venv under target/ with [`EXPORT_PYPI`] installed (from PyPI, once:
+/// a venv that already imports them at those versions is kept). Returns
+/// its python.
+pub fn export_engines(root: &std::path::Path) -> Result<std::path::PathBuf> {
+    let venv = root.join("target/export-venv");
+    let py = venv.join("bin/python");
+    let check = "import importlib.metadata as m, sys; \
+                 want = dict(a.split('==') for a in sys.argv[1:]); \
+                 sys.exit(any(m.version(k) != v for k, v in want.items()))";
+    let ok = |py: &std::path::Path| {
+        Command::new(py)
+            .args(["-c", check])
+            .args(EXPORT_PYPI)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok(&py) {
+        return Ok(py);
+    }
+    if !py.exists() {
+        let st = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?;
+        if !st.success() {
+            bail!("python3 -m venv {} failed ({st}): is python3-venv installed?", venv.display());
+        }
+    }
+    eprintln!("xtask: installing {} into {}", EXPORT_PYPI.join(" "), venv.display());
+    let st = Command::new(&py)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args(EXPORT_PYPI)
+        .status()?;
+    if !st.success() || !ok(&py) {
+        bail!("pip install {} into {} failed ({st})", EXPORT_PYPI.join(" "), venv.display());
+    }
+    Ok(py)
+}
 
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")

@@ -146,6 +146,8 @@ pub struct Acc<'a> {
     pub stats: Option<Box<Stats<'a>>>,
     /// `report`'s tables (only for [`Action::Report`]).
     pub panels: Option<Box<PanelAcc<'a>>>,
+    /// The chunk's rows (only for [`Action::Rows`], one chunk per Acc).
+    pub(super) rows: Option<Box<super::rows::RowBuilder<'a>>>,
 }
 
 impl<'a> Acc<'a> {
@@ -163,6 +165,7 @@ impl<'a> Acc<'a> {
             num_run: None,
             stats: (action == Action::Stats).then(|| Box::new(Stats::new())),
             panels: (action == Action::Report).then(|| Box::new(PanelAcc::new())),
+            rows: None,
         }
     }
 
@@ -198,6 +201,9 @@ impl<'a> Acc<'a> {
     #[cold]
     pub(super) fn bad_line(&mut self, chunk: u32, index: u64, error: ParseError, line: &[u8], keep_all: bool) {
         self.malformed += 1;
+        if let Some(rows) = self.rows.as_mut() {
+            rows.bad(index, error, line);
+        }
         let earlier = self
             .first_bad
             .as_ref()

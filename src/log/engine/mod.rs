@@ -19,12 +19,14 @@ use crate::cli::progress::Progress;
 
 mod acc;
 mod incremental;
+pub mod rows;
 mod run;
 mod scan;
 
 pub use acc::{Acc, BadLine, Stats};
 pub use incremental::Incremental;
 use run::{default_threads, Run};
+pub use run::Sink;
 use scan::Compiled;
 
 /// The field a group-and-count command counts by.
@@ -54,6 +56,9 @@ pub enum Action {
     Report,
     /// List every malformed line.
     Check,
+    /// Every matching line as a typed row, to a [`Sink`]'s `rows`, in
+    /// input order (`tplog export`).
+    Rows,
 }
 
 /// A checked query.
@@ -172,11 +177,21 @@ pub fn run<S>(
     query: &Query,
     inputs: &[InputSpec],
     opts: &EngineOpts,
-    mut sink: S,
+    sink: S,
 ) -> Result<Outcome, EngineError>
 where
     S: FnMut(&[u8]) -> io::Result<()>,
 {
+    run_sink(query, inputs, opts, sink)
+}
+
+/// [`run`] with any [`Sink`]: for [`Action::Rows`], one that takes rows.
+pub fn run_sink<S: Sink>(
+    query: &Query,
+    inputs: &[InputSpec],
+    opts: &EngineOpts,
+    mut sink: S,
+) -> Result<Outcome, EngineError> {
     let opened: Vec<Result<Opened, InputError>> = inputs.iter().map(chunk::open).collect();
     let threads = opts.threads.unwrap_or_else(|| default_threads(&opened));
     let pool = rayon::ThreadPoolBuilder::new()

@@ -8,11 +8,31 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 use super::acc::{Acc, BadLine};
+use super::rows::{RowBatch, RowBuilder};
 use super::scan::{Chunk, Compiled};
 use super::{Action, EngineError, EngineOpts, Located};
 use crate::cli::progress::Progress;
 use crate::log::chunk::{self, InputError, Opened};
 use crate::log::format::{w3c, LogFormat, NamedFormat};
+
+/// Where a run's output goes: printed lines ([`Action::Lines`], any
+/// `FnMut(&[u8])`) or rows ([`Action::Rows`]).
+pub trait Sink {
+    fn line(&mut self, line: &[u8]) -> io::Result<()>;
+    /// A chunk's rows, in input order.
+    fn rows(&mut self, _batch: RowBatch) -> io::Result<()> {
+        Err(io::Error::other("this sink takes no rows"))
+    }
+    /// The first `lines` lines of input `file` are not scanned (a time
+    /// window found by binary search): its rows' line numbers start after them.
+    fn lines_skipped(&mut self, _file: u32, _lines: u64) {}
+}
+
+impl<F: FnMut(&[u8]) -> io::Result<()>> Sink for F {
+    fn line(&mut self, line: &[u8]) -> io::Result<()> {
+        self(line)
+    }
+}
 
 pub(super) struct Run<'q, 'o> {
     pub(super) c: Compiled<'q>,
@@ -36,7 +56,7 @@ impl Run<'_, '_> {
 
     fn batch<'a, S>(&mut self, chunks: &[Chunk<'a>], sink: &mut S) -> Result<(), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         let action = self.c.q.action;
         // Once the report's cube outgrew its cap, the workers keep none.
@@ -59,8 +79,30 @@ impl Run<'_, '_> {
             });
             for (acc, out) in parts {
                 for l in out {
-                    sink(l).map_err(EngineError::Output)?;
+                    sink.line(l).map_err(EngineError::Output)?;
                 }
+                self.global.absorb_owned(acc);
+            }
+        } else if action == Action::Rows {
+            // As for lines: each chunk's rows, handed over in input order.
+            let parts: Vec<Acc<'a>> = self.pool.install(|| {
+                chunks
+                    .par_iter()
+                    .map(|ch| {
+                        let mut acc = Acc::new(action);
+                        acc.rows = Some(Box::new(RowBuilder::new(ch.data)));
+                        let mut none = Vec::new();
+                        c.scan(ch, &mut acc, &mut none);
+                        progress.inc(ch.data.len() as u64);
+                        acc
+                    })
+                    .collect()
+            });
+            for mut acc in parts {
+                let rows = acc.rows.take().expect("a row builder per chunk");
+                let &(chunk, lines) = acc.chunk_lines.last().expect("a scanned chunk");
+                let file = self.chunk_file[chunk as usize];
+                sink.rows(rows.finish(file, lines)).map_err(EngineError::Output)?;
                 self.global.absorb_owned(acc);
             }
         } else {
@@ -111,9 +153,12 @@ impl Run<'_, '_> {
         sink: &mut S,
     ) -> Result<(), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         let base = range.start;
+        if self.c.q.action == Action::Rows && base > 0 {
+            sink.lines_skipped(file as u32, bytecount::count(&data[..base], b'\n') as u64);
+        }
         let ranges = chunk::split_chunks(&data[range], self.opts.chunk_size);
         // Printed lines come out in order, so they go in batches that bound
         // what waits to be printed. Counts need no such bound: after a first
@@ -139,7 +184,8 @@ impl Run<'_, '_> {
                     .as_ref()
                     .map_or(0, |p| p.hosts.len() + p.paths.len() + p.agents.len() + p.referers.len())
                 < SMALL_ANSWER;
-            let n = if at > 0 && self.c.q.action != Action::Lines && small_answer {
+            let ordered = matches!(self.c.q.action, Action::Lines | Action::Rows);
+            let n = if at > 0 && !ordered && small_answer {
                 ranges.len() - at
             } else {
                 step.min(ranges.len() - at)
@@ -164,7 +210,7 @@ impl Run<'_, '_> {
         sink: &mut S,
     ) -> Result<(u64, Option<InputError>), EngineError>
     where
-        S: FnMut(&[u8]) -> io::Result<()>,
+        S: Sink,
     {
         // A stream's batch is a few blocks per worker, not a mapped file's
         // 64: the blocks are anonymous memory (the batch being scanned plus

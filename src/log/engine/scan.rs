@@ -128,6 +128,11 @@ impl<'q> Compiled<'q> {
             Action::Count | Action::Check => {}
             Action::Stats => acc.stats.as_mut().expect("stats accumulator").add(&r, x),
             Action::Report => acc.panels.as_mut().expect("report accumulator").add(&r, x),
+            Action::Rows => {
+                if let Some(rows) = acc.rows.as_mut() {
+                    rows.push(line, &r, x);
+                }
+            }
         }
     }
 
