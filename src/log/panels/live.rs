@@ -22,7 +22,7 @@ use crate::log::format::FormatChoice;
 use crate::log::tail::TailError;
 
 /// How often the files are looked at.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(100);
 /// The fastest updates go out.
 const PUSH_EVERY: Duration = Duration::from_secs(1);
 /// A comment line on an idle event stream, so proxies and the browser keep it.
