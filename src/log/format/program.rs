@@ -196,7 +196,7 @@ impl Program {
                         k += 2;
                         continue;
                     }
-                    let end = field_end(s, i, f, term.as_deref(), *quoted, *stop_at_query, k == last - 1, self.trailing_ok)
+                    let end = field_end(s, i, f, term.as_deref(), *quoted, *stop_at_query, k + 1 == last, self.trailing_ok)
                         .ok_or_else(|| err(i, Reason::Expected(f.name)))?;
                     r.set(&f.slot, &s[i..end], i).map_err(|()| err(i, Reason::Expected(f.name)))?;
                     i = end;

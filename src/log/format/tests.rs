@@ -227,3 +227,14 @@ fn every_preset_reads_its_own_lines_and_is_detected() {
     let s = suggest(&[samples[0].1.as_bytes(), samples[0].1.as_bytes()]).unwrap();
     assert_eq!(s.name(), "vhost_combined");
 }
+
+/// A format of one field and nothing else (found by the fuzzer: the
+/// parser computed "the field before the last" as 0 - 1).
+#[test]
+fn a_single_field_format_reads_or_refuses_without_a_panic() {
+    let f = apache("%h");
+    let r = f.parser(None).parse(b"192.168.11.53");
+    assert!(matches!(r, Ok(_) | Err(_)));
+    let f = apache("%{%d/%b/%Y %H}x");
+    let _ = f.parser(None).parse(b"x");
+}
