@@ -475,3 +475,15 @@ fn copytruncate_nul_run_then_line_is_counted() {
         .unwrap();
     assert_eq!(text(&piped.stdout), "3\n");
 }
+
+/// A time window found by binary search starts the scan mid-file: the
+/// malformed line it reports is still named by its line in the file.
+#[test]
+fn a_window_found_by_seek_names_malformed_lines_by_their_file_line() {
+    let o = run(&["ips", "--from", "08/Feb/2014:07:00", "--to", "08/Feb/2014:07:15", "testdata/access.log"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("testdata/access.log:410: unterminated quote"), "{err}");
+    // The same line as `check`, which reads every line.
+    let c = run(&["check", "testdata/access.log"]);
+    assert!(String::from_utf8_lossy(&c.stdout).starts_with("testdata/access.log:410:"));
+}

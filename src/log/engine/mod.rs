@@ -219,6 +219,8 @@ pub fn run_sink<S: Sink>(
         w3c: None,
     };
     let names: Vec<String> = inputs.iter().map(|i| i.to_string()).collect();
+    // (file, lines before its scanned window), where that matters.
+    let mut skipped: Vec<(u32, u64)> = Vec::new();
     let mut files = Vec::with_capacity(inputs.len());
     for (i, o) in opened.into_iter().enumerate() {
         let mut rep = FileReport {
@@ -254,7 +256,17 @@ pub fn run_sink<S: Sink>(
                     rep.seek = Some(s);
                 }
                 rep.scanned = (range.end - range.start) as u64;
+                let (start, chunks_before) = (range.start, run.chunk_file.len());
                 run.mapped(i, data, range, &mut sink)?;
+                // A window found by binary search: the lines before it were
+                // not scanned, and a malformed line's number must count them
+                // (a SIMD newline count, paid only when one was found here).
+                let here = |c: u32| c as usize >= chunks_before;
+                let bad_here = run.global.first_bad.as_ref().is_some_and(|b| here(b.chunk))
+                    || run.global.bad.iter().any(|b| here(b.chunk));
+                if start > 0 && bad_here {
+                    skipped.push((i as u32, bytecount::count(&data[..start], b'\n') as u64));
+                }
             }
             Ok(Opened::Stream { reader, gzip }) => {
                 let detected = std::cell::Cell::new(false);
@@ -282,9 +294,10 @@ pub fn run_sink<S: Sink>(
     }
     let mut base = vec![0u64; per_chunk.len()];
     let mut acc_lines = 0u64;
+    let lines_before = |f: u32| skipped.iter().find(|s| s.0 == f).map_or(0, |s| s.1);
     for c in 0..per_chunk.len() {
-        if c > 0 && run.chunk_file[c] != run.chunk_file[c - 1] {
-            acc_lines = 0;
+        if c == 0 || run.chunk_file[c] != run.chunk_file[c - 1] {
+            acc_lines = lines_before(run.chunk_file[c]);
         }
         base[c] = acc_lines;
         acc_lines += per_chunk[c];
