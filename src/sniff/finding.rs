@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::flow::frag::FragStats;
 use super::flow::udp::UdpStats;
 use super::flow::FlowStats;
 use super::proto::Crackable;
@@ -129,8 +130,10 @@ pub struct Summary {
     pub udp_packets: u64,
     /// Packets that are neither TCP nor UDP (ARP, ICMP...).
     pub other_packets: u64,
-    /// IP fragments (not reassembled).
+    /// IP fragments seen (reassembled or dropped: see `ipfrag`).
     pub fragments: u64,
+    /// What IP fragment reassembly did.
+    pub ipfrag: FragStats,
     /// Packets that could not be decoded, by reason.
     pub bad_packets: BTreeMap<String, u64>,
     /// Packets the capture's snap length cut short (decoded as far as they go).
