@@ -21,6 +21,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("http_request", targets::http_request::run),
     ("tls_client_hello", targets::tls_client_hello::run),
     ("tcp_reassembly", targets::tcp_reassembly::run),
+    ("ip_fragments", targets::ip_fragments::run),
     ("qcow2_header", targets::qcow2_header::run),
     ("snmp_message", targets::snmp_message::run),
     ("postgres_auth", targets::postgres_auth::run),
