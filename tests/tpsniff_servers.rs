@@ -338,6 +338,8 @@ fn wait_port(port: u16) {
 mod http_digest;
 #[path = "tpsniff_servers/ipfrag.rs"]
 mod ipfrag;
+#[path = "tpsniff_servers/irc.rs"]
+mod irc;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
 #[path = "tpsniff_servers/mqtt.rs"]

@@ -268,6 +268,7 @@ impl Ctx {
                 Kind::Mqtt => App::Mqtt(Default::default()),
                 Kind::Socks => App::Socks(Box::default()),
                 Kind::Mysql => App::Mysql(Box::default()),
+                Kind::Irc => App::Irc(Default::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -397,7 +398,7 @@ impl Ctx {
                 }
                 tunnel = p.tunnel;
             }
-            App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
+            App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) | App::Irc(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
                 let mut at = 0;
@@ -408,6 +409,7 @@ impl Ctx {
                         App::Pop3(p) => p.starttls,
                         App::Imap(p) => p.starttls,
                         App::Smtp(p) => p.starttls,
+                        App::Irc(p) => p.starttls,
                         _ => false,
                     };
                     if starttls && rest.starts_with(&[0x16, 0x03]) {
@@ -434,6 +436,10 @@ impl Ctx {
                             p.client_line(line)
                         }
                         App::Smtp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Irc(p) => {
                             p.starttls |= tls;
                             p.client_line(line)
                         }

@@ -31,6 +31,7 @@ pub enum Proto {
     Socks5,
     Socks4,
     Mysql,
+    Irc,
 }
 
 impl Proto {
@@ -56,6 +57,7 @@ impl Proto {
             Proto::Socks5 => "socks5",
             Proto::Socks4 => "socks4",
             Proto::Mysql => "mysql",
+            Proto::Irc => "irc",
         }
     }
 }

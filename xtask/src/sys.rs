@@ -50,6 +50,7 @@ pub const TEST_PACKAGES: &[&str] = &[
     "hashcat",
     "pocl-opencl-icd",
     "ocl-icd-libopencl1",
+    "ngircd",
     "nginx",
     "caddy",
 ];

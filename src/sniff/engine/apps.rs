@@ -4,7 +4,7 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
+    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
 };
 
 #[derive(Debug, Default)]
@@ -33,6 +33,7 @@ pub(super) enum App {
     Mqtt(mqtt::Mqtt),
     Socks(Box<socks::Socks>),
     Mysql(Box<mysql::Mysql>),
+    Irc(irc::Irc),
     Other,
 }
 
@@ -90,6 +91,7 @@ impl App {
             App::Mqtt(_) => "mqtt",
             App::Socks(_) => "socks",
             App::Mysql(_) => "mysql",
+            App::Irc(_) => "irc",
             App::Other => "other",
         }
     }

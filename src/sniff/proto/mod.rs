@@ -6,6 +6,7 @@ pub mod digest;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod irc;
 pub mod ldap;
 pub mod mqtt;
 pub mod mysql;
@@ -71,6 +72,7 @@ pub enum Kind {
     Mqtt,
     Socks,
     Mysql,
+    Irc,
     Other,
 }
 
@@ -143,6 +145,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         3306 => Some(Kind::Mysql),
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
+        194 | 6660..=6669 => Some(Kind::Irc),
         _ => None,
     };
     if by_port.is_some() {
@@ -154,6 +157,12 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if imap::split_tag(l).is_some_and(|(_, cmd)| starts_with_ci(cmd, b"LOGIN ")) {
             return Some(Kind::Imap);
+        }
+        match irc::looks_like_client(client) {
+            Some(true) => return Some(Kind::Irc),
+            // `PASS` alone: the next line tells IRC from others.
+            None if client.len() + server.len() <= 4096 => return None,
+            _ => {}
         }
         return Some(Kind::Other);
     }
