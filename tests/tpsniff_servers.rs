@@ -352,6 +352,8 @@ mod ntlm;
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]
 mod redis;
+#[path = "tpsniff_servers/sip.rs"]
+mod sip;
 #[path = "tpsniff_servers/snmp.rs"]
 mod snmp;
 #[path = "tpsniff_servers/socks.rs"]

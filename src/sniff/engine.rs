@@ -10,7 +10,7 @@ use super::flow::udp::UdpTable;
 use super::flow::{End, Flow, FlowTable, Limits};
 use super::flow::frag::{FragLimits, Reassembler};
 use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
-use super::proto::{self, http, ldap, redis, snmp, tls, Hit, Kind};
+use super::proto::{self, http, ldap, redis, sip, snmp, tls, Hit, Kind};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -168,12 +168,23 @@ impl Sniffer {
             bump(&mut sum.flows_by_proto, f.app.kind_name());
         }
         let (client, server) = (f.client, f.server);
-        if f.app == UdpApp::Snmp {
-            match snmp::parse(d.payload) {
+        match f.app {
+            UdpApp::Snmp => match snmp::parse(d.payload) {
                 Ok(Some(h)) => self.ctx.credential(client, server, ts, h, out),
                 Ok(None) => {}
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("snmp: {e}")),
-            }
+            },
+            // Keep-alive datagrams (CRLF, or empty) are not messages.
+            UdpApp::Sip if d.payload.iter().all(|c| matches!(c, b'\r' | b'\n')) => {}
+            UdpApp::Sip => match sip::parse(d.payload) {
+                Ok(hits) => {
+                    for h in hits {
+                        self.ctx.credential(client, server, ts, h, out);
+                    }
+                }
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("sip: {e}")),
+            },
+            UdpApp::Undecided | UdpApp::Other => {}
         }
     }
 
@@ -269,6 +280,7 @@ impl Ctx {
                 Kind::Socks => App::Socks(Box::default()),
                 Kind::Mysql => App::Mysql(Box::default()),
                 Kind::Irc => App::Irc(Default::default()),
+                Kind::Sip => App::Sip(Default::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -372,6 +384,17 @@ impl Ctx {
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("ldap: {e}")),
                 }
                 now_tls = l.tls;
+            }
+            App::Sip(p) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    // Resynchronise at the next message.
+                    to_server.data.clear();
+                }
+                match p.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("sip: {e}")),
+                }
             }
             App::Mqtt(m) => {
                 to_client.data.clear();

@@ -32,6 +32,7 @@ pub enum Proto {
     Socks4,
     Mysql,
     Irc,
+    Sip,
 }
 
 impl Proto {
@@ -58,6 +59,7 @@ impl Proto {
             Proto::Socks4 => "socks4",
             Proto::Mysql => "mysql",
             Proto::Irc => "irc",
+            Proto::Sip => "sip",
         }
     }
 }

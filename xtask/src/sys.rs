@@ -51,6 +51,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "pocl-opencl-icd",
     "ocl-icd-libopencl1",
     "ngircd",
+    "sip-tester",
+    "sipsak",
     "nginx",
     "caddy",
 ];

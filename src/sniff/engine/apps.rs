@@ -4,7 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
+    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, sip, smtp, snmp, socks, telnet,
+    tls,
 };
 
 #[derive(Debug, Default)]
@@ -34,6 +35,7 @@ pub(super) enum App {
     Socks(Box<socks::Socks>),
     Mysql(Box<mysql::Mysql>),
     Irc(irc::Irc),
+    Sip(sip::SipStream),
     Other,
 }
 
@@ -43,6 +45,7 @@ pub(super) enum UdpApp {
     #[default]
     Undecided,
     Snmp,
+    Sip,
     Other,
 }
 
@@ -51,6 +54,8 @@ impl UdpApp {
         let ports = [f.client.port(), f.server.port()];
         if ports.iter().any(|p| matches!(p, 161 | 162)) || snmp::looks_like(payload) {
             UdpApp::Snmp
+        } else if ports.iter().any(|p| matches!(p, 5060 | 5061)) || sip::looks_like(payload) {
+            UdpApp::Sip
         } else {
             UdpApp::Other
         }
@@ -60,6 +65,7 @@ impl UdpApp {
         match self {
             UdpApp::Undecided => "udp-undecided",
             UdpApp::Snmp => "snmp",
+            UdpApp::Sip => "sip",
             UdpApp::Other => "udp-other",
         }
     }
@@ -92,6 +98,7 @@ impl App {
             App::Socks(_) => "socks",
             App::Mysql(_) => "mysql",
             App::Irc(_) => "irc",
+            App::Sip(_) => "sip",
             App::Other => "other",
         }
     }

@@ -14,6 +14,7 @@ pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
 pub mod redis;
+pub mod sip;
 pub mod smtp;
 pub mod snmp;
 pub mod socks;
@@ -73,6 +74,7 @@ pub enum Kind {
     Socks,
     Mysql,
     Irc,
+    Sip,
     Other,
 }
 
@@ -104,6 +106,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if ldap::looks_like(client) {
             return Some(Kind::Ldap);
+        }
+        if sip::looks_like(client) {
+            return Some(Kind::Sip);
         }
         match socks::looks_like(client, server, server_port) {
             Some(true) => return Some(Kind::Socks),
