@@ -22,6 +22,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("tls_client_hello", targets::tls_client_hello::run),
     ("tcp_reassembly", targets::tcp_reassembly::run),
     ("ip_fragments", targets::ip_fragments::run),
+    ("irc_lines", targets::irc_lines::run),
+    ("sip_message", targets::sip_message::run),
     ("qcow2_header", targets::qcow2_header::run),
     ("snmp_message", targets::snmp_message::run),
     ("postgres_auth", targets::postgres_auth::run),

@@ -814,3 +814,62 @@ pub mod ip_fragments {
         assert_eq!(r.held(), 0);
     }
 }
+
+/// The IRC client parser on lines cut from the input. Invariant: every
+/// hit is an `irc` one with a password that is a slice of some input line.
+pub mod irc_lines {
+    use tplab::sniff::proto::irc::{looks_like_client, Irc};
+
+    pub fn run(data: &[u8]) {
+        let _ = looks_like_client(data);
+        let mut irc = Irc::default();
+        for line in data.split(|&c| c == b'\n') {
+            if let Some(h) = irc.client_line(line) {
+                assert_eq!(h.proto.as_str(), "irc");
+                let pw = h.password.expect("IRC hits carry a password");
+                // SASL PLAIN decodes base64: its password is not a slice.
+                if h.detail.as_deref() != Some("SASL PLAIN") {
+                    assert!(
+                        data.windows(pw.len().max(1)).any(|w| w == &pw[..]) || pw.is_empty(),
+                        "password not from the input"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// SIP: one message as a UDP datagram, and the same bytes as a TCP stream
+/// fed in two pieces. Invariants: every hash line is a `$sip$` one with
+/// the 15 fields hashcat expects; the stream never holds more than it was
+/// given.
+pub mod sip_message {
+    use tplab::sniff::proto::sip::{parse, SipStream};
+
+    fn check(hits: &[tplab::sniff::proto::Hit]) {
+        for h in hits {
+            assert_eq!(h.proto.as_str(), "sip");
+            if let Some(c) = &h.hash {
+                assert_eq!(c.mode, 11400);
+                assert!(c.line.starts_with("$sip$"));
+                assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
+            }
+        }
+    }
+
+    pub fn run(data: &[u8]) {
+        if let Ok(h) = parse(data) {
+            check(&h);
+        }
+        let mut s = SipStream;
+        let mut buf = Vec::new();
+        let cut = data.len() / 2;
+        for piece in [&data[..cut], &data[cut..]] {
+            buf.extend_from_slice(piece);
+            if let Ok(h) = s.client(&mut buf) {
+                check(&h);
+            }
+            assert!(buf.len() <= data.len());
+        }
+    }
+}
