@@ -151,3 +151,154 @@ fn snmp_over_fragmented_ipv4_and_ipv6() {
     assert_eq!(s.summary["udp"]["flows"], 2);
     assert_eq!(s.summary["bad_packets"], serde_json::json!({}));
 }
+
+/// Runs `f` on a thread that has entered network namespace `ns` (the
+/// sockets it makes are that namespace's).
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns(2) on this thread only, with a namespace fd.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// An HTTP login over TCP whose segments a router fragments: client
+/// namespace (MTU 1500, path MTU discovery off on the socket, so no DF
+/// bit), a router namespace, and a server namespace behind a link of MTU
+/// 576 that advertises an MSS of 1460. The router cuts every 1500-byte
+/// segment into fragments; recorded on the server's side.
+#[test]
+fn http_login_over_tcp_fragmented_by_a_router() {
+    skip_unless!(
+        "http_login_over_tcp_fragmented_by_a_router",
+        "tcpdump",
+        "ip"
+    );
+    use std::io::Read;
+    let pid = std::process::id();
+    let (a, r, b) = (
+        format!("tpsniff-tfa-{pid}"),
+        format!("tpsniff-tfr-{pid}"),
+        format!("tpsniff-tfb-{pid}"),
+    );
+    ip(&["netns", "add", &a]);
+    let _ns = Netns(vec![a.clone(), r.clone(), b.clone()]);
+    ip(&["netns", "add", &r]);
+    ip(&["netns", "add", &b]);
+    ip(&[
+        "-n", &a, "link", "add", "va", "type", "veth", "peer", "name", "ra", "netns", &r,
+    ]);
+    ip(&[
+        "-n", &b, "link", "add", "vb", "type", "veth", "peer", "name", "rb", "netns", &r,
+    ]);
+    for (ns, dev, addr, mtu) in [
+        (&a, "va", "10.78.1.1/24", "1500"),
+        (&r, "ra", "10.78.1.2/24", "1500"),
+        (&r, "rb", "10.78.2.2/24", "576"),
+        (&b, "vb", "10.78.2.1/24", "576"),
+    ] {
+        ip(&["-n", ns, "link", "set", "lo", "up"]);
+        ip(&["-n", ns, "link", "set", dev, "mtu", mtu, "up"]);
+        ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
+    }
+    ip(&["-n", &a, "route", "add", "10.78.2.0/24", "via", "10.78.1.2"]);
+    // The server asks for segments bigger than its own link carries.
+    ip(&[
+        "-n",
+        &b,
+        "route",
+        "add",
+        "10.78.1.0/24",
+        "via",
+        "10.78.2.2",
+        "advmss",
+        "1460",
+    ]);
+    run_ok(
+        Command::new("ip")
+            .args(["netns", "exec", &r, "sh", "-c"])
+            .arg("echo 1 > /proc/sys/net/ipv4/ip_forward"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dump = Tcpdump::start_in(dir.path(), Some(&b), "vb", "");
+
+    let user = "frag-user";
+    let password = "Fr4gm3nted-pa55";
+    // The password at the end: in a fragment that carries no TCP header.
+    let body = format!("pad={}&user={user}&password={password}", "x".repeat(2000));
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: 10.78.2.1:8080\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let sent = request.len();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = in_netns(&b, move || {
+        let l = TcpListener::bind("10.78.2.1:8080").unwrap();
+        tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < sent {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "client closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .unwrap();
+        got.len()
+    });
+    rx.recv().unwrap();
+    let client = in_netns(&a, move || {
+        let mut s = std::net::TcpStream::connect("10.78.2.1:8080").unwrap();
+        use std::os::fd::AsRawFd;
+        let dont: libc::c_int = libc::IP_PMTUDISC_DONT;
+        // SAFETY: setsockopt(2) on this socket with an int option.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                &dont as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0);
+        s.write_all(request.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    });
+    assert!(client.join().unwrap().ends_with("ok"));
+    assert_eq!(server.join().unwrap(), sent);
+    let pcap = dump.stop();
+    let text = run_ok(Command::new("tcpdump").args(["-n", "-r"]).arg(&pcap));
+    assert!(
+        text.contains("IP 10.78.1.1 > 10.78.2.1: ip-proto-6"),
+        "no fragments: {text}"
+    );
+
+    let s = Sniffed::of("http-form", dir.path(), &pcap);
+    assert_eq!(
+        s.seen(),
+        BTreeSet::from([seen(user, Some(password), "POST 10.78.2.1:8080/login")])
+    );
+    let g = &s.summary["ipfrag"];
+    assert!(g["reassembled"].as_u64().unwrap() >= 2, "{g}");
+    assert!(
+        g["fragments"].as_u64().unwrap() >= 2 * g["reassembled"].as_u64().unwrap(),
+        "{g}"
+    );
+    assert_eq!(g["dropped_invalid"], 0, "{g}");
+    assert_eq!(g["dropped_overlap"], 0, "{g}");
+    assert_eq!(s.summary["reassembly"]["gaps_skipped"], 0);
+}
