@@ -807,7 +807,11 @@ pub mod ip_fragments {
                     }
                 }
             }
-            assert!(r.held() <= LIMITS.max_total_bytes, "held {} bytes", r.held());
+            assert!(
+                r.held() <= LIMITS.max_total_bytes,
+                "held {} bytes",
+                r.held()
+            );
         }
         assert_eq!(r.stats.fragments, pushed);
         r.finish();

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
+use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
 use super::flow::{End, Flow, FlowTable, Limits};
-use super::flow::frag::{FragLimits, Reassembler};
 use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
 use super::proto::{self, http, ldap, redis, sip, snmp, tls, Hit, Kind};
 

@@ -253,7 +253,12 @@ fn from_sliced<'a>(data: &'a [u8], p: LaxSlicedPacket<'a>) -> Result<Decoded<'a>
 
 /// The TCP segment or UDP datagram a reassembled IP datagram carries
 /// (after the IPv6 extension headers that open it).
-pub fn transport(src: IpAddr, dst: IpAddr, proto: u8, payload: &[u8]) -> Result<Decoded<'_>, LinkError> {
+pub fn transport(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &[u8],
+) -> Result<Decoded<'_>, LinkError> {
     let (proto, payload) = frag::skip_v6_extensions(src.is_ipv6(), proto, payload);
     match proto {
         6 => {

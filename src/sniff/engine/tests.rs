@@ -375,7 +375,9 @@ fn snmp_in_fragmented_udp_and_what_is_dropped_is_counted() {
         assert!(sn.feed(LinkType::Raw, 2, f).is_empty());
     }
     // 31 s later: the incomplete IPv4 datagram has timed out.
-    assert!(sn.feed(LinkType::Raw, 31_000_000, &[0x45, 0, 0, 20]).is_empty());
+    assert!(sn
+        .feed(LinkType::Raw, 31_000_000, &[0x45, 0, 0, 20])
+        .is_empty());
     let s = sn.summary();
     assert_eq!(s.credentials, 1);
     assert_eq!(s.ipfrag.reassembled, 1);
@@ -389,5 +391,8 @@ fn snmp_in_fragmented_udp_and_what_is_dropped_is_counted() {
         "{text}"
     );
     let json = String::from_utf8(crate::sniff::report::json_summary(&s, None)).unwrap();
-    assert!(json.contains("\"ipfrag\":{\"fragments\":9,\"reassembled\":1,"), "{json}");
+    assert!(
+        json.contains("\"ipfrag\":{\"fragments\":9,\"reassembled\":1,"),
+        "{json}"
+    );
 }
