@@ -153,10 +153,7 @@ pub fn looks_like_client(client: &[u8]) -> Option<bool> {
         let rest = &client[first.len()..];
         let rest = rest.strip_prefix(b"\r").unwrap_or(rest);
         let rest = rest.strip_prefix(b"\n").unwrap_or(rest);
-        let Some(next) = super::first_line(rest) else {
-            return None;
-        };
-        let (c, _) = verb(next);
+        let (c, _) = verb(super::first_line(rest)?);
         return Some(c.eq_ignore_ascii_case(b"NICK") || c.eq_ignore_ascii_case(b"USER"));
     }
     Some(false)
