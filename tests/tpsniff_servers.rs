@@ -135,11 +135,25 @@ struct Tcpdump {
 
 impl Tcpdump {
     fn start(dir: &Path, filter: &str) -> Tcpdump {
-        let file = dir.join("lo.pcap");
-        let mut child = isolated(&mut Command::new("tcpdump"))
-            .args(["-n", "-i", "lo", "-U", "--immediate-mode", "-s", "0", "-w"])
+        Tcpdump::start_in(dir, None, "lo", filter)
+    }
+
+    /// The same on `iface` of network namespace `netns` (an empty filter:
+    /// every packet).
+    fn start_in(dir: &Path, netns: Option<&str>, iface: &str, filter: &str) -> Tcpdump {
+        let file = dir.join(format!("{iface}.pcap"));
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "tcpdump"]);
+                c
+            }
+            None => Command::new("tcpdump"),
+        };
+        let mut child = isolated(&mut cmd)
+            .args(["-n", "-i", iface, "-U", "--immediate-mode", "-s", "0", "-w"])
             .arg(&file)
-            .args(filter.split(' '))
+            .args(filter.split(' ').filter(|w| !w.is_empty()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -322,6 +336,10 @@ fn wait_port(port: u16) {
 
 #[path = "tpsniff_servers/http_digest.rs"]
 mod http_digest;
+#[path = "tpsniff_servers/ipfrag.rs"]
+mod ipfrag;
+#[path = "tpsniff_servers/irc.rs"]
+mod irc;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
 #[path = "tpsniff_servers/mqtt.rs"]
@@ -334,6 +352,8 @@ mod ntlm;
 mod postgres;
 #[path = "tpsniff_servers/redis.rs"]
 mod redis;
+#[path = "tpsniff_servers/sip.rs"]
+mod sip;
 #[path = "tpsniff_servers/snmp.rs"]
 mod snmp;
 #[path = "tpsniff_servers/socks.rs"]

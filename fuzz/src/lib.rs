@@ -716,3 +716,164 @@ pub mod log_format_line {
         }
     }
 }
+
+/// IP fragment reassembly on a sequence of packets. Input: records; a
+/// record whose first byte is even is a raw IP packet (`[0, len, bytes]`,
+/// through `frag::parse`), else a fragment built from 7 bytes (IPv4 or
+/// IPv6, identification, offset, length, more flag, time step) whose bytes
+/// follow a pattern of their position. Invariants: memory stays within the
+/// bound; a reassembled datagram is at most 65,535 bytes and, when built
+/// from patterned fragments, holds the pattern exactly.
+pub mod ip_fragments {
+    use tplab::sniff::flow::frag::{parse, FragLimits, Reassembler};
+
+    const LIMITS: FragLimits = FragLimits {
+        max_total_bytes: 16 * 1024,
+        timeout_us: 20_000_000,
+        max_pieces: 16,
+    };
+
+    fn pattern(id: u8, at: usize) -> u8 {
+        (at as u8) ^ id ^ (at >> 8) as u8
+    }
+
+    fn build(v6: bool, id: u8, offset: usize, len: usize, more: bool) -> Vec<u8> {
+        let data: Vec<u8> = (offset..offset + len).map(|i| pattern(id, i)).collect();
+        let mut p;
+        if v6 {
+            p = vec![0x60, 0, 0, 0];
+            p.extend_from_slice(&((8 + len) as u16).to_be_bytes());
+            p.extend_from_slice(&[44, 64]);
+            p.extend_from_slice(&[0xfd; 16]);
+            p.extend_from_slice(&[0xfe; 16]);
+            let om = (((offset / 8) as u16) << 3) | more as u16;
+            p.extend_from_slice(&[17, 0]);
+            p.extend_from_slice(&om.to_be_bytes());
+            p.extend_from_slice(&u32::from(id).to_be_bytes());
+        } else {
+            let fo = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+            p = vec![0x45, 0];
+            p.extend_from_slice(&((20 + len) as u16).to_be_bytes());
+            p.extend_from_slice(&[0, id]);
+            p.extend_from_slice(&fo.to_be_bytes());
+            p.extend_from_slice(&[64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        p.extend_from_slice(&data);
+        p
+    }
+
+    pub fn run(data: &[u8]) {
+        let mut r = Reassembler::new(LIMITS);
+        let mut ts: i64 = 0;
+        let mut rest = data;
+        let mut pushed = 0u64;
+        let mut raw_keys = std::collections::HashSet::new();
+        while !rest.is_empty() {
+            let (pkt, patterned, id) = if rest[0] % 2 == 0 {
+                let len = usize::from(*rest.get(1).unwrap_or(&0)) * 4;
+                let end = (2 + len).min(rest.len());
+                let pkt = rest[2.min(rest.len())..end].to_vec();
+                rest = &rest[end..];
+                (pkt, false, 0)
+            } else {
+                if rest.len() < 7 {
+                    break;
+                }
+                let h = &rest[..7];
+                rest = &rest[7..];
+                let v6 = h[0] & 2 != 0;
+                let more = h[0] & 4 != 0;
+                let id = h[1] & 3;
+                // Offsets up to 64 KiB, in 8-byte units; lengths to 2 KiB.
+                let offset = usize::from(u16::from_be_bytes([h[2], h[3]]) & 0x1fff) * 8;
+                let len = usize::from(u16::from_be_bytes([h[4], h[5]]) & 0x7ff);
+                ts += i64::from(h[6]) * 100_000;
+                (build(v6, id, offset, len, more), true, id)
+            };
+            let Ok(Some(f)) = parse(&pkt) else {
+                continue;
+            };
+            pushed += 1;
+            if !patterned {
+                // Raw packets may join a patterned datagram: not checked.
+                raw_keys.insert(((f.key.src, f.key.dst, f.key.proto), f.key.id as u8));
+            }
+            if let Some(d) = r.push(ts, &f) {
+                assert!(d.payload.len() <= 65_535);
+                let key = (d.src, d.dst, d.proto);
+                if patterned && !raw_keys.contains(&(key, id)) {
+                    for (i, b) in d.payload.iter().enumerate() {
+                        assert_eq!(*b, pattern(id, i), "byte {i} of a reassembled datagram");
+                    }
+                }
+            }
+            assert!(
+                r.held() <= LIMITS.max_total_bytes,
+                "held {} bytes",
+                r.held()
+            );
+        }
+        assert_eq!(r.stats.fragments, pushed);
+        r.finish();
+        assert_eq!(r.held(), 0);
+    }
+}
+
+/// The IRC client parser on lines cut from the input. Invariant: every
+/// hit is an `irc` one with a password that is a slice of some input line.
+pub mod irc_lines {
+    use tplab::sniff::proto::irc::{looks_like_client, Irc};
+
+    pub fn run(data: &[u8]) {
+        let _ = looks_like_client(data);
+        let mut irc = Irc::default();
+        for line in data.split(|&c| c == b'\n') {
+            if let Some(h) = irc.client_line(line) {
+                assert_eq!(h.proto.as_str(), "irc");
+                let pw = h.password.expect("IRC hits carry a password");
+                // SASL PLAIN decodes base64: its password is not a slice.
+                if h.detail.as_deref() != Some("SASL PLAIN") {
+                    assert!(
+                        data.windows(pw.len().max(1)).any(|w| w == &pw[..]) || pw.is_empty(),
+                        "password not from the input"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// SIP: one message as a UDP datagram, and the same bytes as a TCP stream
+/// fed in two pieces. Invariants: every hash line is a `$sip$` one with
+/// the 15 fields hashcat expects; the stream never holds more than it was
+/// given.
+pub mod sip_message {
+    use tplab::sniff::proto::sip::{parse, SipStream};
+
+    fn check(hits: &[tplab::sniff::proto::Hit]) {
+        for h in hits {
+            assert_eq!(h.proto.as_str(), "sip");
+            if let Some(c) = &h.hash {
+                assert_eq!(c.mode, 11400);
+                assert!(c.line.starts_with("$sip$"));
+                assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
+            }
+        }
+    }
+
+    pub fn run(data: &[u8]) {
+        if let Ok(h) = parse(data) {
+            check(&h);
+        }
+        let mut s = SipStream;
+        let mut buf = Vec::new();
+        let cut = data.len() / 2;
+        for piece in [&data[..cut], &data[cut..]] {
+            buf.extend_from_slice(piece);
+            if let Ok(h) = s.client(&mut buf) {
+                check(&h);
+            }
+            assert!(buf.len() <= data.len());
+        }
+    }
+}

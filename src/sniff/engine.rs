@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use hdrhistogram::Histogram;
 
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
+use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
 use super::flow::{End, Flow, FlowTable, Limits};
-use super::link::{self, Decoded, LinkType, UdpDatagram};
-use super::proto::{self, http, ldap, redis, snmp, tls, Hit, Kind};
+use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
+use super::proto::{self, http, ldap, redis, sip, snmp, tls, Hit, Kind};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -61,6 +62,7 @@ struct Ctx {
 pub struct Sniffer {
     flows: FlowTable<App>,
     udp: UdpTable<UdpApp>,
+    frag: Reassembler,
     ctx: Ctx,
 }
 
@@ -75,6 +77,7 @@ impl Sniffer {
         Sniffer {
             flows: FlowTable::new(cfg.limits),
             udp: UdpTable::new(cfg.limits),
+            frag: Reassembler::default(),
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
@@ -84,6 +87,13 @@ impl Sniffer {
         }
     }
 
+    /// Other bounds for IP fragment reassembly than the defaults (4 MiB
+    /// pending, 30 s timeout).
+    pub fn with_frag_limits(mut self, limits: FragLimits) -> Self {
+        self.frag = Reassembler::new(limits);
+        self
+    }
+
     /// Feeds one captured packet (`ts` in µs since the epoch) and returns
     /// what it completed. Never fails: undecodable packets are counted.
     pub fn feed(&mut self, link: LinkType, ts: i64, bytes: &[u8]) -> Vec<Finding> {
@@ -91,45 +101,57 @@ impl Sniffer {
         let sum = &mut self.ctx.sum;
         sum.packets += 1;
         sum.bytes += bytes.len() as u64;
-        let seg = match link::decode(link, bytes) {
+        if !self.frag.is_empty() {
+            // Capture time moves on for pending fragments too.
+            self.frag.expire(ts);
+        }
+        match link::decode(link, bytes) {
             Err(e) => {
                 *sum.bad_packets.entry(e.to_string()).or_default() += 1;
-                return out;
             }
             Ok(Decoded::Other) => {
                 sum.other_packets += 1;
-                return out;
             }
-            Ok(Decoded::Fragment) => {
+            Ok(Decoded::Fragment(f)) => {
                 sum.fragments += 1;
-                return out;
+                if let Some(dg) = self.frag.push(ts, &f) {
+                    // The whole datagram goes where an unfragmented one would.
+                    match link::transport(dg.src, dg.dst, dg.proto, &dg.payload) {
+                        Ok(Decoded::Udp(d)) => self.datagram(ts, &d, &mut out),
+                        Ok(Decoded::Tcp(seg)) => self.segment(ts, &seg, &mut out),
+                        Ok(_) => self.ctx.sum.other_packets += 1,
+                        Err(e) => bump(&mut self.ctx.sum.bad_packets, &e.to_string()),
+                    }
+                }
             }
-            Ok(Decoded::Udp(d)) => {
-                self.datagram(ts, &d, &mut out);
-                return out;
-            }
-            Ok(Decoded::Tcp(seg)) => seg,
-        };
+            Ok(Decoded::Udp(d)) => self.datagram(ts, &d, &mut out),
+            Ok(Decoded::Tcp(seg)) => self.segment(ts, &seg, &mut out),
+        }
+        out
+    }
+
+    /// A TCP segment: reassembled in its flow, then to its protocol.
+    fn segment(&mut self, ts: i64, seg: &TcpSegment<'_>, out: &mut Vec<Finding>) {
+        let sum = &mut self.ctx.sum;
         sum.tcp_packets += 1;
         sum.truncated_packets += seg.truncated as u64;
         let mut ended = Vec::new();
-        let Some((flow, _dir, before)) = self.flows.segment(ts, &seg, &mut ended) else {
-            self.finish_ended(ended, ts, &mut out);
-            return out;
+        let Some((flow, _dir, before)) = self.flows.segment(ts, seg, &mut ended) else {
+            self.finish_ended(ended, ts, out);
+            return;
         };
-        self.ctx.process(flow, ts, &mut out);
+        self.ctx.process(flow, ts, out);
         let after = flow.held();
         let (closed, client, server) = (flow.closed(), flow.client, flow.server);
         self.flows.account(before, after);
         self.flows.enforce_memory(&mut ended);
-        self.finish_ended(ended, ts, &mut out);
+        self.finish_ended(ended, ts, out);
         if closed {
             if let Some(mut f) = self.flows.remove(client, server) {
-                self.ctx.process(&mut f, ts, &mut out);
-                self.ctx.finish_flow(f, &mut out);
+                self.ctx.process(&mut f, ts, out);
+                self.ctx.finish_flow(f, out);
             }
         }
-        out
     }
 
     /// A UDP datagram: to its flow's protocol at once (nothing is held).
@@ -146,12 +168,23 @@ impl Sniffer {
             bump(&mut sum.flows_by_proto, f.app.kind_name());
         }
         let (client, server) = (f.client, f.server);
-        if f.app == UdpApp::Snmp {
-            match snmp::parse(d.payload) {
+        match f.app {
+            UdpApp::Snmp => match snmp::parse(d.payload) {
                 Ok(Some(h)) => self.ctx.credential(client, server, ts, h, out),
                 Ok(None) => {}
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("snmp: {e}")),
-            }
+            },
+            // Keep-alive datagrams (CRLF, or empty) are not messages.
+            UdpApp::Sip if d.payload.iter().all(|c| matches!(c, b'\r' | b'\n')) => {}
+            UdpApp::Sip => match sip::parse(d.payload) {
+                Ok(hits) => {
+                    for h in hits {
+                        self.ctx.credential(client, server, ts, h, out);
+                    }
+                }
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("sip: {e}")),
+            },
+            UdpApp::Undecided | UdpApp::Other => {}
         }
     }
 
@@ -172,6 +205,7 @@ impl Sniffer {
             self.ctx.finish_flow(f, &mut out);
         }
         self.udp.drain_all();
+        self.frag.finish();
         out
     }
 
@@ -180,6 +214,7 @@ impl Sniffer {
         let mut s = self.ctx.sum.clone();
         s.flow = self.flows.stats;
         s.udp = self.udp.stats;
+        s.ipfrag = self.frag.stats;
         let mut lat: Vec<Latency> = self
             .ctx
             .latency
@@ -244,6 +279,8 @@ impl Ctx {
                 Kind::Mqtt => App::Mqtt(Default::default()),
                 Kind::Socks => App::Socks(Box::default()),
                 Kind::Mysql => App::Mysql(Box::default()),
+                Kind::Irc => App::Irc(Default::default()),
+                Kind::Sip => App::Sip(Default::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -348,6 +385,17 @@ impl Ctx {
                 }
                 now_tls = l.tls;
             }
+            App::Sip(p) => {
+                to_client.data.clear();
+                if std::mem::take(&mut to_server.gap) {
+                    // Resynchronise at the next message.
+                    to_server.data.clear();
+                }
+                match p.client(&mut to_server.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("sip: {e}")),
+                }
+            }
             App::Mqtt(m) => {
                 to_client.data.clear();
                 match m.client(&mut to_server.data) {
@@ -373,7 +421,7 @@ impl Ctx {
                 }
                 tunnel = p.tunnel;
             }
-            App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) => {
+            App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) | App::Irc(_) => {
                 to_client.data.clear();
                 to_server.gap = false;
                 let mut at = 0;
@@ -384,6 +432,7 @@ impl Ctx {
                         App::Pop3(p) => p.starttls,
                         App::Imap(p) => p.starttls,
                         App::Smtp(p) => p.starttls,
+                        App::Irc(p) => p.starttls,
                         _ => false,
                     };
                     if starttls && rest.starts_with(&[0x16, 0x03]) {
@@ -410,6 +459,10 @@ impl Ctx {
                             p.client_line(line)
                         }
                         App::Smtp(p) => {
+                            p.starttls |= tls;
+                            p.client_line(line)
+                        }
+                        App::Irc(p) => {
                             p.starttls |= tls;
                             p.client_line(line)
                         }

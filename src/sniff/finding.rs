@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::flow::frag::FragStats;
 use super::flow::udp::UdpStats;
 use super::flow::FlowStats;
 use super::proto::Crackable;
@@ -30,6 +31,8 @@ pub enum Proto {
     Socks5,
     Socks4,
     Mysql,
+    Irc,
+    Sip,
 }
 
 impl Proto {
@@ -55,6 +58,8 @@ impl Proto {
             Proto::Socks5 => "socks5",
             Proto::Socks4 => "socks4",
             Proto::Mysql => "mysql",
+            Proto::Irc => "irc",
+            Proto::Sip => "sip",
         }
     }
 }
@@ -129,8 +134,10 @@ pub struct Summary {
     pub udp_packets: u64,
     /// Packets that are neither TCP nor UDP (ARP, ICMP...).
     pub other_packets: u64,
-    /// IP fragments (not reassembled).
+    /// IP fragments seen (reassembled or dropped: see `ipfrag`).
     pub fragments: u64,
+    /// What IP fragment reassembly did.
+    pub ipfrag: FragStats,
     /// Packets that could not be decoded, by reason.
     pub bad_packets: BTreeMap<String, u64>,
     /// Packets the capture's snap length cut short (decoded as far as they go).

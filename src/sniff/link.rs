@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TcpSlice, TransportSlice, UdpSlice};
+
+use super::flow::frag::{self, Fragment};
 
 /// The link types tpsniff decodes (pcap `LINKTYPE_*` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,8 +106,8 @@ pub struct UdpDatagram<'a> {
 pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
     Udp(UdpDatagram<'a>),
-    /// A fragment of a fragmented IP datagram (not reassembled).
-    Fragment,
+    /// A fragment of a fragmented IP datagram, to be reassembled.
+    Fragment(Fragment<'a>),
     /// Anything else: ARP, ICMP, other ether types.
     Other,
 }
@@ -158,7 +160,7 @@ pub fn decode(link: LinkType, data: &[u8]) -> Result<Decoded<'_>, LinkError> {
             sll_payload(arphrd, proto, &data[20..])
         }
     };
-    from_sliced(sliced)
+    from_sliced(data, sliced)
 }
 
 fn from_ether_type(et: EtherType, data: &[u8]) -> LaxSlicedPacket<'_> {
@@ -172,7 +174,7 @@ fn sll_payload(_arphrd: u16, proto: u16, data: &[u8]) -> LaxSlicedPacket<'_> {
     from_ether_type(EtherType(proto), data)
 }
 
-fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
+fn from_sliced<'a>(data: &'a [u8], p: LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
     let Some(net) = &p.net else {
         return match p.stop_err {
             Some((_, layer)) if is_ip_layer(layer) => Err(LinkError::BadIp),
@@ -181,9 +183,10 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
         };
     };
     // `missing`: bytes the IP header announces that the capture lacks.
-    let (src, dst, payload, missing) = match net {
+    let (src, dst, payload, missing, ip_at) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
+            let ip_at = h.slice().as_ptr() as usize - data.as_ptr() as usize;
             let auth = v4.extensions().auth.map_or(0, |a| a.slice().len());
             let present = h.slice().len() + auth + v4.payload().payload.len();
             (
@@ -191,26 +194,34 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
                 IpAddr::V4(h.destination_addr()),
                 v4.payload(),
                 (h.total_len() as usize).saturating_sub(present),
+                ip_at,
             )
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
+            let ip_at = h.slice().as_ptr() as usize - data.as_ptr() as usize;
             let present = v6.extensions().slice().len() + v6.payload().payload.len();
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 v6.payload(),
                 (h.payload_length() as usize).saturating_sub(present),
+                ip_at,
             )
         }
         LaxNetSlice::Arp(_) => return Ok(Decoded::Other),
     };
+    if payload.fragmented {
+        // Any protocol: the reassembled datagram says what it carries.
+        return match data.get(ip_at..).map(frag::parse) {
+            Some(Ok(Some(f))) => Ok(Decoded::Fragment(f)),
+            Some(Ok(None)) => Ok(Decoded::Other),
+            _ => Err(LinkError::BadIp),
+        };
+    }
     let udp = payload.ip_number == etherparse::IpNumber::UDP;
     if payload.ip_number != etherparse::IpNumber::TCP && !udp {
         return Ok(Decoded::Other);
-    }
-    if payload.fragmented {
-        return Ok(Decoded::Fragment);
     }
     if udp {
         return match &p.transport {
@@ -237,6 +248,44 @@ fn from_sliced(p: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, LinkError> {
             wire_len: tcp.payload().len() + if payload.incomplete { missing } else { 0 },
         })),
         _ => Err(LinkError::BadTcp),
+    }
+}
+
+/// The TCP segment or UDP datagram a reassembled IP datagram carries
+/// (after the IPv6 extension headers that open it).
+pub fn transport(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &[u8],
+) -> Result<Decoded<'_>, LinkError> {
+    let (proto, payload) = frag::skip_v6_extensions(src.is_ipv6(), proto, payload);
+    match proto {
+        6 => {
+            let tcp = TcpSlice::from_slice(payload).map_err(|_| LinkError::BadTcp)?;
+            Ok(Decoded::Tcp(TcpSegment {
+                src: SocketAddr::new(src, tcp.source_port()),
+                dst: SocketAddr::new(dst, tcp.destination_port()),
+                seq: tcp.sequence_number(),
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                fin: tcp.fin(),
+                rst: tcp.rst(),
+                payload: tcp.payload(),
+                truncated: false,
+                wire_len: tcp.payload().len(),
+            }))
+        }
+        17 => {
+            let u = UdpSlice::from_slice(payload).map_err(|_| LinkError::BadUdp)?;
+            Ok(Decoded::Udp(UdpDatagram {
+                src: SocketAddr::new(src, u.source_port()),
+                dst: SocketAddr::new(dst, u.destination_port()),
+                payload: u.payload(),
+                truncated: false,
+            }))
+        }
+        _ => Ok(Decoded::Other),
     }
 }
 

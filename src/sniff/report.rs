@@ -307,6 +307,14 @@ pub fn json_summary(s: &Summary, error: Option<&str>) -> Vec<u8> {
         )
         .as_bytes(),
     );
+    let g = &s.ipfrag;
+    o.extend_from_slice(
+        format!(
+            ",\"ipfrag\":{{\"fragments\":{},\"reassembled\":{},\"duplicates\":{},\"dropped_timeout\":{},\"dropped_overlap\":{},\"dropped_memory\":{},\"dropped_invalid\":{},\"incomplete_at_end\":{}}}",
+            g.fragments, g.reassembled, g.duplicates, g.dropped_timeout, g.dropped_overlap, g.dropped_memory, g.dropped_invalid, g.incomplete_at_end
+        )
+        .as_bytes(),
+    );
     json_map(&mut o, "parse_errors", &s.parse_errors);
     json_str(&mut o, "error", error.map(str::as_bytes));
     o.push(b'}');
@@ -354,6 +362,14 @@ pub fn text_summary(s: &Summary) -> String {
             o,
             "udp flows: {} ({} datagrams; evicted: {} idle, {} oldest)",
             u.flows, u.datagrams, u.evicted_idle, u.evicted_oldest
+        );
+    }
+    if s.fragments > 0 {
+        let g = &s.ipfrag;
+        let _ = writeln!(
+            o,
+            "ip fragments: {} ({} datagrams reassembled; {} duplicates ignored; dropped: {} timeout, {} overlap, {} memory limit, {} invalid, {} incomplete at end)",
+            g.fragments, g.reassembled, g.duplicates, g.dropped_timeout, g.dropped_overlap, g.dropped_memory, g.dropped_invalid, g.incomplete_at_end
         );
     }
     let _ = writeln!(o, "http requests: {}", s.http_requests);

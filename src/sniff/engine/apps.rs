@@ -4,7 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, ldap, mqtt, mysql, pop3, postgres, redis, smtp, snmp, socks, telnet, tls,
+    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, sip, smtp, snmp, socks, telnet,
+    tls,
 };
 
 #[derive(Debug, Default)]
@@ -33,6 +34,8 @@ pub(super) enum App {
     Mqtt(mqtt::Mqtt),
     Socks(Box<socks::Socks>),
     Mysql(Box<mysql::Mysql>),
+    Irc(irc::Irc),
+    Sip(sip::SipStream),
     Other,
 }
 
@@ -42,6 +45,7 @@ pub(super) enum UdpApp {
     #[default]
     Undecided,
     Snmp,
+    Sip,
     Other,
 }
 
@@ -50,6 +54,8 @@ impl UdpApp {
         let ports = [f.client.port(), f.server.port()];
         if ports.iter().any(|p| matches!(p, 161 | 162)) || snmp::looks_like(payload) {
             UdpApp::Snmp
+        } else if ports.iter().any(|p| matches!(p, 5060 | 5061)) || sip::looks_like(payload) {
+            UdpApp::Sip
         } else {
             UdpApp::Other
         }
@@ -59,6 +65,7 @@ impl UdpApp {
         match self {
             UdpApp::Undecided => "udp-undecided",
             UdpApp::Snmp => "snmp",
+            UdpApp::Sip => "sip",
             UdpApp::Other => "udp-other",
         }
     }
@@ -90,6 +97,8 @@ impl App {
             App::Mqtt(_) => "mqtt",
             App::Socks(_) => "socks",
             App::Mysql(_) => "mysql",
+            App::Irc(_) => "irc",
+            App::Sip(_) => "sip",
             App::Other => "other",
         }
     }

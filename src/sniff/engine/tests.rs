@@ -223,3 +223,176 @@ fn garbage_packets_are_counted_never_fatal() {
     assert_eq!(s.bad_packets.values().sum::<u64>(), 2);
     assert_eq!(s.other_packets, 1);
 }
+
+/// Cuts a raw IPv4 or IPv6 packet into fragments of at most `piece`
+/// payload bytes (a multiple of 8), identification `id`.
+fn fragment(ip: &[u8], piece: usize, id: u32) -> Vec<Vec<u8>> {
+    let v6 = ip[0] >> 4 == 6;
+    let hl = if v6 { 40 } else { usize::from(ip[0] & 15) * 4 };
+    let payload = &ip[hl..];
+    payload
+        .chunks(piece)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let off = i * piece;
+            let more = off + chunk.len() < payload.len();
+            let mut p = ip[..hl].to_vec();
+            if v6 {
+                p[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+                let next = p[6];
+                p[6] = 44;
+                p.extend_from_slice(&[next, 0]);
+                p.extend_from_slice(&(((off / 8) as u16) << 3 | more as u16).to_be_bytes());
+                p.extend_from_slice(&id.to_be_bytes());
+            } else {
+                p[2..4].copy_from_slice(&((hl + chunk.len()) as u16).to_be_bytes());
+                p[4..6].copy_from_slice(&(id as u16).to_be_bytes());
+                let fo = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+                p[6..8].copy_from_slice(&fo.to_be_bytes());
+            }
+            p.extend_from_slice(chunk);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn a_login_in_fragmented_tcp_is_found_in_any_fragment_order() {
+    for (server, reverse) in [
+        ("10.9.5.2:80", false),
+        ("10.9.5.2:80", true),
+        ("[2001:db8::2]:80", true),
+    ] {
+        let client = if server.starts_with('[') {
+            "[2001:db8::1]:40000"
+        } else {
+            "10.9.5.1:40000"
+        };
+        let mut c = Conn::open(
+            Link::Raw,
+            client.parse().unwrap(),
+            server.parse().unwrap(),
+            &mut Rng::new(5),
+            0,
+        );
+        // A big body: the segment is 3 kB, fragments of 552 bytes.
+        let body = format!("user=fraguser&password=Fr4g-pass&pad={}", "z".repeat(2500));
+        let text = format!(
+            "POST /login HTTP/1.1\r\nHost: frag.lab\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        c.send(true, text.as_bytes(), 4000);
+        c.close();
+        let mut packets = Vec::new();
+        for (i, (ts, p)) in c.packets.iter().enumerate() {
+            if p.len() < 1000 {
+                packets.push((*ts, p.clone()));
+                continue;
+            }
+            let mut frags = fragment(p, 552, 0x100 + i as u32);
+            assert!(frags.len() >= 5, "{}", frags.len());
+            if reverse {
+                frags.reverse();
+            }
+            packets.extend(frags.into_iter().map(|f| (*ts, f)));
+        }
+        let mut sn = Sniffer::default();
+        let mut out = Vec::new();
+        for (ts, p) in &packets {
+            out.extend(sn.feed(LinkType::Raw, *ts, p));
+        }
+        out.extend(sn.finish());
+        let creds: Vec<_> = out
+            .iter()
+            .filter_map(|f| match f {
+                Finding::Credential(c) => Some((c.user.clone(), c.password.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            creds,
+            vec![(Some(b"fraguser".to_vec()), Some(b"Fr4g-pass".to_vec()))],
+            "{server} reversed={reverse}"
+        );
+        let s = sn.summary();
+        assert_eq!(s.ipfrag.reassembled, 1);
+        assert_eq!(s.fragments, s.ipfrag.fragments);
+        assert!(s.fragments >= 5);
+        assert_eq!(s.bad_packets, BTreeMap::new());
+    }
+}
+
+#[test]
+fn snmp_in_fragmented_udp_and_what_is_dropped_is_counted() {
+    // An SNMP v2c get-request whose community is 3000 bytes long.
+    let community = "c".repeat(3000);
+    let pdu = b"\xa0\x1c\x02\x04\x12\x34\x56\x78\x02\x01\x00\x02\x01\x00\x30\x0e\x30\x0c\x06\x08\x2b\x06\x01\x02\x01\x01\x01\x00\x05\x00";
+    let mut inner = b"\x02\x01\x01\x04\x82".to_vec();
+    inner.extend_from_slice(&(community.len() as u16).to_be_bytes());
+    inner.extend_from_slice(community.as_bytes());
+    inner.extend_from_slice(pdu);
+    let mut msg = b"\x30\x82".to_vec();
+    msg.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    msg.extend_from_slice(&inner);
+    let mut sn = Sniffer::default();
+    for (n, (src, dst)) in [
+        ([10, 9, 6, 1], [10, 9, 6, 2]),
+        ([10, 9, 6, 3], [10, 9, 6, 2]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut ip = Vec::new();
+        etherparse::PacketBuilder::ipv4(src, dst, 64)
+            .udp(40000, 161)
+            .write(&mut ip, &msg)
+            .unwrap();
+        let mut frags = fragment(&ip, 1480, 7);
+        if n == 1 {
+            // The second one's middle piece is lost: it times out.
+            frags.remove(1);
+        }
+        for f in &frags {
+            let out = sn.feed(LinkType::Raw, n as i64, f);
+            for f in out {
+                let Finding::Credential(c) = f else { panic!() };
+                assert_eq!(c.password.as_deref(), Some(community.as_bytes()));
+                assert_eq!(c.proto, Proto::Snmp);
+            }
+        }
+    }
+    // The same datagram in IPv6, with an overlapping piece: dropped.
+    let mut ip = Vec::new();
+    etherparse::PacketBuilder::ipv6([0x20; 16], [0x21; 16], 64)
+        .udp(40000, 161)
+        .write(&mut ip, &msg)
+        .unwrap();
+    let mut frags = fragment(&ip, 1232, 9);
+    // 0..1240 overlaps the second piece (1232..2464).
+    let overlap = fragment(&ip, 1240, 9).remove(0);
+    frags.insert(1, overlap);
+    for f in &frags {
+        assert!(sn.feed(LinkType::Raw, 2, f).is_empty());
+    }
+    // 31 s later: the incomplete IPv4 datagram has timed out.
+    assert!(sn
+        .feed(LinkType::Raw, 31_000_000, &[0x45, 0, 0, 20])
+        .is_empty());
+    let s = sn.summary();
+    assert_eq!(s.credentials, 1);
+    assert_eq!(s.ipfrag.reassembled, 1);
+    assert_eq!(s.ipfrag.fragments, 3 + 2 + 4);
+    assert_eq!(s.ipfrag.dropped_timeout, 2);
+    assert_eq!(s.ipfrag.dropped_overlap, 4);
+    assert_eq!(s.flows_by_proto.get("snmp"), Some(&1));
+    let text = crate::sniff::report::text_summary(&s);
+    assert!(
+        text.contains("ip fragments: 9 (1 datagrams reassembled; 0 duplicates ignored; dropped: 2 timeout, 4 overlap, 0 memory limit, 0 invalid, 0 incomplete at end)"),
+        "{text}"
+    );
+    let json = String::from_utf8(crate::sniff::report::json_summary(&s, None)).unwrap();
+    assert!(
+        json.contains("\"ipfrag\":{\"fragments\":9,\"reassembled\":1,"),
+        "{json}"
+    );
+}

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 
 use super::link::TcpSegment;
 
+pub mod frag;
 pub mod reassembly;
 pub mod udp;
 

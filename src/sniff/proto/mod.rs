@@ -6,6 +6,7 @@ pub mod digest;
 pub mod ftp;
 pub mod http;
 pub mod imap;
+pub mod irc;
 pub mod ldap;
 pub mod mqtt;
 pub mod mysql;
@@ -13,6 +14,7 @@ pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
 pub mod redis;
+pub mod sip;
 pub mod smtp;
 pub mod snmp;
 pub mod socks;
@@ -71,6 +73,8 @@ pub enum Kind {
     Mqtt,
     Socks,
     Mysql,
+    Irc,
+    Sip,
     Other,
 }
 
@@ -102,6 +106,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if ldap::looks_like(client) {
             return Some(Kind::Ldap);
+        }
+        if sip::looks_like(client) {
+            return Some(Kind::Sip);
         }
         match socks::looks_like(client, server, server_port) {
             Some(true) => return Some(Kind::Socks),
@@ -143,6 +150,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         3306 => Some(Kind::Mysql),
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
+        194 | 6660..=6669 => Some(Kind::Irc),
         _ => None,
     };
     if by_port.is_some() {
@@ -154,6 +162,12 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if imap::split_tag(l).is_some_and(|(_, cmd)| starts_with_ci(cmd, b"LOGIN ")) {
             return Some(Kind::Imap);
+        }
+        match irc::looks_like_client(client) {
+            Some(true) => return Some(Kind::Irc),
+            // `PASS` alone: the next line tells IRC from others.
+            None if client.len() + server.len() <= 4096 => return None,
+            _ => {}
         }
         return Some(Kind::Other);
     }
