@@ -40,6 +40,9 @@ pub const TARGETS: &[&str] = &[
     "ntlm_message",
     "digest_line",
     "tcp_reassembly",
+    "ip_fragments",
+    "irc_lines",
+    "sip_message",
     "qcow2_header",
 ];
 
