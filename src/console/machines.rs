@@ -402,7 +402,7 @@ pub fn host_act(s: &Session, a: HostAction) -> Result<Value, VirtError> {
 /// An HTTP status for a library error: the page shows the message as is.
 pub fn status_of(e: &VirtError) -> u16 {
     match e {
-        VirtError::NoSuchDomain { .. } | VirtError::NoSuchSnapshot { .. } => 404,
+        VirtError::NoSuchDomain { .. } | VirtError::NoSuchSnapshot { .. } | VirtError::Gone { .. } => 404,
         VirtError::WrongState { .. }
         | VirtError::AboveMaximum { .. }
         | VirtError::DomainExists { .. } => 409,

@@ -67,6 +67,9 @@ pub enum VirtError {
     },
     #[error("{op}: {message}")]
     Libvirt { op: String, message: String },
+    /// The domain went away during the operation (migrated, undefined).
+    #[error("{op}: {message} (the domain went away: migrated or undefined meanwhile)")]
+    Gone { op: String, message: String },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -180,6 +183,9 @@ impl Session {
         }
         if is_code(&e, ErrorNumber::SystemError) && e.message().contains("connect socket") {
             return open_error(&self.uri, &e);
+        }
+        if is_code(&e, ErrorNumber::NoDomain) {
+            return VirtError::Gone { op: op.to_string(), message: e.message().to_string() };
         }
         VirtError::Libvirt {
             op: op.to_string(),
