@@ -368,7 +368,13 @@ fn live_report_follows_a_real_apache2_through_rotation() {
     let err_file = std::fs::File::create(&err_path).unwrap();
     let _tplog = spawn_group(Command::new(TPLOG).args(&args).stderr(err_file));
     wait_port(live_port, "tplog report --follow");
-    let printed = std::fs::read_to_string(&err_path).unwrap();
+    // The port is bound before the URL is printed (the log is read in between).
+    let t0 = std::time::Instant::now();
+    let mut printed = String::new();
+    while !printed.contains("http://") && t0.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        printed = std::fs::read_to_string(&err_path).unwrap();
+    }
     let url = printed
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
