@@ -347,6 +347,23 @@ fn filter(f: &FilterOpts) -> Result<Filter> {
     })?)
 }
 
+/// The inputs to read (stdin when no file is given), checked: `help`
+/// names the help that has examples.
+fn inputs_of(input: &InputArgs, help: &str) -> Result<Vec<InputSpec>> {
+    if input.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let inputs = if input.files.is_empty() {
+        vec![InputSpec::Stdin]
+    } else {
+        input.files.iter().map(|p| InputSpec::from_arg(p)).collect()
+    };
+    if inputs == [InputSpec::Stdin] && io::stdin().is_terminal() {
+        bail!("no input: give log files, or pipe a log into stdin ({help} has examples)");
+    }
+    Ok(inputs)
+}
+
 /// The filters as typed, for the report's header.
 fn filter_words(f: &FilterOpts) -> Vec<String> {
     let pairs: [(&str, &Option<String>); 11] = [
@@ -523,17 +540,7 @@ impl Config {
             #[cfg(feature = "parquet")]
             Cmd::Export(_) => unreachable!("tplog export is run by export::run"),
         };
-        if input.threads == Some(0) {
-            bail!("--threads must be at least 1");
-        }
-        let inputs = if input.files.is_empty() {
-            vec![InputSpec::Stdin]
-        } else {
-            input.files.iter().map(|p| InputSpec::from_arg(p)).collect()
-        };
-        if inputs == [InputSpec::Stdin] && io::stdin().is_terminal() {
-            bail!("no input: give log files, or pipe a log into stdin (tplog --help has examples)");
-        }
+        let inputs = inputs_of(&input, "tplog --help")?;
         let format = format_choice(&input)?;
         Ok(Config {
             query: Query { action, filter },

@@ -37,15 +37,7 @@ pub fn top(title: &str, query: Query, choice: FormatChoice, inputs: &[InputSpec]
     let mut shown = u64::MAX;
     let mut last = Instant::now() - Duration::from_secs(1);
     loop {
-        for (i, t) in tails.iter_mut().enumerate() {
-            loop {
-                let data = t.poll()?;
-                if data.is_empty() {
-                    break;
-                }
-                inc.feed(i, &data);
-            }
-        }
+        crate::log::tail::drain(&mut tails, |i, data| inc.feed(i, data))?;
         if inc.version != shown && last.elapsed() >= Duration::from_secs(1) {
             shown = inc.version;
             last = Instant::now();

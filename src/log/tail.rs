@@ -161,6 +161,21 @@ pub fn open_all(inputs: &[crate::log::chunk::InputSpec]) -> Result<Vec<Tail>, Ta
         .collect()
 }
 
+/// Hands each followed file's new lines to `feed` (by the file's index)
+/// until none has more: the whole of a file at start, in large reads.
+pub fn drain(tails: &mut [Tail], mut feed: impl FnMut(usize, &[u8])) -> Result<(), TailError> {
+    for (i, t) in tails.iter_mut().enumerate() {
+        loop {
+            let data = t.poll()?;
+            if data.is_empty() {
+                break;
+            }
+            feed(i, &data);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

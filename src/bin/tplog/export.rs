@@ -1,17 +1,15 @@
 //! `tplog export`: the lines as a partitioned Parquet table.
 
-use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
-use tplab::log::chunk::InputSpec;
 use tplab::log::engine::EngineOpts;
 use tplab::log::export::schema::Codec;
 use tplab::log::export::{self, ExportOpts, PartitionBy};
 use tplab::log::report;
 
-use super::{filter, format_choice, FilterOpts, InputArgs};
+use super::{filter, format_choice, inputs_of, FilterOpts, InputArgs};
 
 pub const EXPORT_HELP: &str = "\
 Layout (Hive-style: Spark, DuckDB, DataFusion, Trino, ClickHouse read it as one table):
@@ -89,19 +87,7 @@ fn hostname() -> String {
 pub fn run(c: ExportCmd) -> Result<bool> {
     let filter = filter(&c.filters)?;
     let input = &c.input;
-    if input.threads == Some(0) {
-        bail!("--threads must be at least 1");
-    }
-    let inputs = if input.files.is_empty() {
-        vec![InputSpec::Stdin]
-    } else {
-        input.files.iter().map(|p| InputSpec::from_arg(p)).collect()
-    };
-    if inputs == [InputSpec::Stdin] && io::stdin().is_terminal() {
-        bail!(
-            "no input: give log files, or pipe a log into stdin (tplog export --help has examples)"
-        );
-    }
+    let inputs = inputs_of(input, "tplog export --help")?;
     let engine = EngineOpts {
         threads: input.threads.map(|n| n as usize),
         chunk_size: input.chunk_size.max(1),

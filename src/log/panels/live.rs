@@ -104,16 +104,8 @@ pub fn serve(query: Query, choice: FormatChoice, inputs: &[InputSpec], opts: Liv
     }
     let token = token().map_err(|source| LiveError::Bind { addr, source })?;
     let mut inc = Incremental::new(query, choice, inputs);
-    for (i, t) in tails.iter_mut().enumerate() {
-        // The file as it is now, in a few large reads.
-        loop {
-            let data = t.poll()?;
-            if data.is_empty() {
-                break;
-            }
-            inc.feed(i, &data);
-        }
-    }
+    // The files as they are now.
+    crate::log::tail::drain(&mut tails, |i, data| inc.feed(i, data))?;
     let cx = Context { live: true, ..opts.cx };
     let render = |inc: &mut Incremental| Arc::new(html::json_for_script(&Report::new(&inc.outcome(), &cx)));
     let server = Arc::new(Server {
