@@ -195,6 +195,8 @@
 
   // ---- drawing ----
   function card(title, ...kids) { return el("section", { class: "card" }, el("h2", {}, title), ...kids); }
+  // `08/Feb/2014:07:05:03` may wrap after its date, not inside a number.
+  const breakable = (t) => (t ? t.replace(/^(\d\d\/\w{3}\/\d{4}):/, "$1:\u200b") : "—");
   function overviewCard(v) {
     const o = v.overview;
     const items = [
@@ -203,8 +205,8 @@
       ["Bytes sent", fmtBytes(o.bytes_total), "bytes"],
       ["Clients", fmtInt(o.distinct_ips), "clients"],
       ["Pages", fmtInt(o.distinct_pages), "pages"],
-      ["First", o.first || "—", "first"],
-      ["Last", o.last || "—", "last"],
+      ["First", breakable(o.first), "first"],
+      ["Last", breakable(o.last), "last"],
       ["Malformed lines", o.malformed === null ? "—" : fmtInt(o.malformed), "malformed"],
     ];
     if (o.bytes) items.push(["Bytes p50 / p99", `${fmtInt(o.bytes.p50)} / ${fmtInt(o.bytes.p99)}`, "bytes-pct"]);
@@ -356,7 +358,7 @@
     };
     const head = el("tr", {}, th("key", p.key), th("hits", "requests", "num"), el("th", { class: "num" }, "%"), th("bytes", "bytes", "num"));
     const mark = () => { for (const h of head.children) h.classList.toggle("sorted", h.dataset.col === st.col); };
-    const input = el("input", { type: "search", placeholder: `filter ${p.key}s`, "aria-label": `filter ${p.title}`, value: st.filter });
+    const input = el("input", { type: "search", placeholder: `filter ${p.title.toLowerCase()}`, "aria-label": `filter ${p.title}`, value: st.filter });
     input.addEventListener("input", () => { st.filter = input.value; draw(); });
     draw(); mark();
     const c = card(p.title, input, el("div", { class: "scroll" }, el("table", {}, el("thead", {}, head), body)), foot);
