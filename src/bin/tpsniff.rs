@@ -78,6 +78,11 @@ struct Args {
     /// (appended to; unredacted whatever --redact says).
     #[arg(long, value_name = "DIR")]
     hashcat: Option<PathBuf>,
+    /// The RADIUS shared secret: decode the PAP User-Password of
+    /// Access-Requests with it (RFC 2865 §5.2). Without it the user is
+    /// reported and the password noted as sent but hidden.
+    #[arg(long, value_name = "SECRET")]
+    radius_secret: Option<String>,
     /// Report every sighting of a credential, not only the first.
     #[arg(long)]
     all: bool,
@@ -115,6 +120,7 @@ fn config(a: &Args) -> anyhow::Result<Config> {
             idle_timeout_us: (a.idle_timeout as i64).saturating_mul(1_000_000),
         },
         dedup: !a.all,
+        radius_secret: a.radius_secret.as_ref().map(|s| s.as_bytes().to_vec()),
     })
 }
 

@@ -10,7 +10,7 @@ use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
 use super::flow::{End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
-use super::proto::{self, http, ldap, redis, sip, snmp, tls, Hit, Kind};
+use super::proto::{self, http, ldap, radius, redis, sip, snmp, tls, Hit, Kind};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ pub struct Config {
     /// Report each distinct credential (protocol, server, user, password)
     /// once; repeats are counted in the summary.
     pub dedup: bool,
+    /// The RADIUS shared secret: with it a PAP User-Password is decoded
+    /// (RFC 2865 §5.2); without it only the user is reported.
+    pub radius_secret: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -28,6 +31,7 @@ impl Default for Config {
             fields: http::Fields::default(),
             limits: Limits::default(),
             dedup: true,
+            radius_secret: None,
         }
     }
 }
@@ -184,6 +188,13 @@ impl Sniffer {
                 }
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("sip: {e}")),
             },
+            UdpApp::Radius => match radius::parse(d.payload, self.ctx.cfg.radius_secret.as_deref()) {
+                // The sender of a request is the client whatever the ports
+                // say (the lower port is taken as the service).
+                Ok(Some(h)) => self.ctx.credential(d.src, d.dst, ts, h, out),
+                Ok(None) => {}
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("radius: {e}")),
+            },
             UdpApp::Undecided | UdpApp::Other => {}
         }
     }
@@ -281,6 +292,7 @@ impl Ctx {
                 Kind::Mysql => App::Mysql(Box::default()),
                 Kind::Irc => App::Irc(Default::default()),
                 Kind::Sip => App::Sip(Default::default()),
+                Kind::Smb => App::Smb(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -411,6 +423,18 @@ impl Ctx {
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("mysql: {e}")),
                 }
                 now_tls = m.tls;
+            }
+            App::Smb(p) => {
+                // A gap loses the NetBIOS framing: the flow is not read
+                // further (guessing where the next message starts is
+                // guesswork).
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
+                    p.gap();
+                }
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("smb: {e}")),
+                }
             }
             App::Socks(p) => {
                 to_server.gap = false;

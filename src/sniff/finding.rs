@@ -33,6 +33,8 @@ pub enum Proto {
     Mysql,
     Irc,
     Sip,
+    Smb,
+    Radius,
 }
 
 impl Proto {
@@ -60,6 +62,8 @@ impl Proto {
             Proto::Mysql => "mysql",
             Proto::Irc => "irc",
             Proto::Sip => "sip",
+            Proto::Smb => "smb",
+            Proto::Radius => "radius",
         }
     }
 }

@@ -4,8 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, sip, smtp, snmp, socks, telnet,
-    tls,
+    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb, smtp, snmp,
+    socks, telnet, tls,
 };
 
 #[derive(Debug, Default)]
@@ -36,6 +36,7 @@ pub(super) enum App {
     Mysql(Box<mysql::Mysql>),
     Irc(irc::Irc),
     Sip(sip::SipStream),
+    Smb(Box<smb::Smb>),
     Other,
 }
 
@@ -46,6 +47,7 @@ pub(super) enum UdpApp {
     Undecided,
     Snmp,
     Sip,
+    Radius,
     Other,
 }
 
@@ -56,6 +58,8 @@ impl UdpApp {
             UdpApp::Snmp
         } else if ports.iter().any(|p| matches!(p, 5060 | 5061)) || sip::looks_like(payload) {
             UdpApp::Sip
+        } else if ports.iter().any(|p| matches!(p, 1812 | 1645)) || radius::looks_like(payload) {
+            UdpApp::Radius
         } else {
             UdpApp::Other
         }
@@ -66,6 +70,7 @@ impl UdpApp {
             UdpApp::Undecided => "udp-undecided",
             UdpApp::Snmp => "snmp",
             UdpApp::Sip => "sip",
+            UdpApp::Radius => "radius",
             UdpApp::Other => "udp-other",
         }
     }
@@ -99,6 +104,7 @@ impl App {
             App::Mysql(_) => "mysql",
             App::Irc(_) => "irc",
             App::Sip(_) => "sip",
+            App::Smb(_) => "smb",
             App::Other => "other",
         }
     }

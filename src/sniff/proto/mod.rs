@@ -8,13 +8,16 @@ pub mod http;
 pub mod imap;
 pub mod irc;
 pub mod ldap;
+pub mod md5;
 pub mod mqtt;
 pub mod mysql;
 pub mod ntlm;
 pub mod pop3;
 pub mod postgres;
+pub mod radius;
 pub mod redis;
 pub mod sip;
+pub mod smb;
 pub mod smtp;
 pub mod snmp;
 pub mod socks;
@@ -75,6 +78,7 @@ pub enum Kind {
     Mysql,
     Irc,
     Sip,
+    Smb,
     Other,
 }
 
@@ -87,6 +91,11 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         return None;
     }
     if !client.is_empty() {
+        // NetBIOS framing starts with a 0 byte that other checks (the
+        // PostgreSQL startup length) would read first.
+        if smb::looks_like(client) {
+            return Some(Kind::Smb);
+        }
         if tls::looks_like_record(client) {
             return Some(Kind::Tls);
         }
@@ -146,6 +155,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         110 => Some(Kind::Pop3),
         143 => Some(Kind::Imap),
         389 => Some(Kind::Ldap),
+        139 | 445 => Some(Kind::Smb),
         1883 => Some(Kind::Mqtt),
         3306 => Some(Kind::Mysql),
         5432 => Some(Kind::Postgres),
