@@ -354,6 +354,8 @@ mod postgres;
 mod redis;
 #[path = "tpsniff_servers/sip.rs"]
 mod sip;
+#[path = "tpsniff_servers/smb.rs"]
+mod smb;
 #[path = "tpsniff_servers/snmp.rs"]
 mod snmp;
 #[path = "tpsniff_servers/socks.rs"]

@@ -55,6 +55,12 @@ pub const TEST_PACKAGES: &[&str] = &[
     "sipsak",
     "nginx",
     "caddy",
+    // tests/tpsniff_servers/smb.rs: smbd, smbpasswd and smbclient (NTLMSSP
+    // in SMB2 session setup); radius.rs: freeradius and radclient.
+    "samba",
+    "smbclient",
+    "freeradius",
+    "freeradius-utils",
     // tests/tplog_export.rs: Apache Spark (pyspark, from PyPI into a venv,
     // see `export_engines`) needs a Java runtime; the venv needs python3-venv.
     "default-jre-headless",

@@ -1,0 +1,153 @@
+//! SMB2 (Debian's smbd on a loopback port, from a private smb.conf whose
+//! directories are all in the test's temp dir; `ntlm auth = ntlmv2-only`,
+//! a user in a test-local tdbsam passdb backed by a Unix user that exists
+//! for the run) with smbclient listing a share: NTLMSSP inside SPNEGO in
+//! the SESSION_SETUP exchange. tpsniff must report the user, domain and
+//! client host, and the hashcat 5600 line (the challenge from the server's
+//! response) must crack to the password.
+
+use super::*;
+
+const USER_PREFIX: &str = "tpsmb";
+const PASSWORD: &str = "smb-Pw-41";
+const DOMAIN: &str = "TPLAB";
+const CLIENT_HOST: &str = "TPCLIENT";
+
+/// A Unix account for the run (samba maps its passdb users to one).
+struct TempUser(String);
+
+impl TempUser {
+    fn add() -> TempUser {
+        let name = format!("{USER_PREFIX}{}", std::process::id() % 100_000);
+        run_ok(Command::new("useradd").args(["-M", "-N", "-s", "/usr/sbin/nologin", &name]));
+        TempUser(name)
+    }
+}
+
+impl Drop for TempUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.0).output();
+    }
+}
+
+/// The `[global]` lines that keep samba (server or client) inside `dir`,
+/// on loopback, with no NetBIOS and no name lookups.
+fn private_globals(dir: &Path, prefix: &str) -> String {
+    let mut s = String::new();
+    for (key, sub) in [
+        ("private dir", "private"),
+        ("lock directory", "lock"),
+        ("state directory", "state"),
+        ("cache directory", "cache"),
+        ("pid directory", "pid"),
+        ("ncalrpc dir", "ncalrpc"),
+    ] {
+        let d = dir.join(format!("{prefix}{sub}"));
+        std::fs::create_dir_all(&d).unwrap();
+        s.push_str(&format!("  {key} = {}\n", d.display()));
+    }
+    s.push_str(&format!(
+        "  workgroup = {DOMAIN}\n  disable netbios = yes\n  name resolve order = host\n  \
+         load printers = no\n  printcap name = /dev/null\n  disable spoolss = yes\n  \
+         kerberos method = secrets only\n"
+    ));
+    s
+}
+
+#[test]
+fn smbclient_smb2_ntlmv2_cracks_with_hashcat_5600() {
+    skip_unless!(
+        "smbclient_smb2_ntlmv2_cracks_with_hashcat_5600",
+        "tcpdump",
+        "smbd",
+        "smbclient",
+        "smbpasswd",
+        "useradd"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = free_port();
+    let share = d.join("share");
+    std::fs::create_dir(&share).unwrap();
+    std::fs::write(share.join("hello.txt"), "hello\n").unwrap();
+    let conf = d.join("smb.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\n{}  netbios name = TPLABSRV\n  server role = standalone server\n  \
+             smb ports = {port}\n  interfaces = lo\n  bind interfaces only = yes\n  \
+             passdb backend = tdbsam:{}\n  log file = {}\n  ntlm auth = ntlmv2-only\n  \
+             server min protocol = SMB2\n  dns proxy = no\n  wins support = no\n\
+             [share]\n  path = {}\n  read only = yes\n",
+            private_globals(d, "srv-"),
+            d.join("passdb.tdb").display(),
+            d.join("smbd.log").display(),
+            share.display()
+        ),
+    )
+    .unwrap();
+    let user = TempUser::add();
+    let mut add = isolated(
+        Command::new("smbpasswd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-a", "-s", &user.0]),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("smbpasswd");
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success(), "smbpasswd -a");
+    let _smbd = spawn(
+        "smbd",
+        Command::new("smbd")
+            .args(["--foreground", "--no-process-group", "--debug-stdout", "-s"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_port(port);
+    let client_conf = d.join("client.conf");
+    std::fs::write(
+        &client_conf,
+        format!(
+            "[global]\n{}  netbios name = {CLIENT_HOST}\n  client min protocol = SMB2\n  \
+             client ntlmv2 auth = yes\n",
+            private_globals(d, "cli-")
+        ),
+    )
+    .unwrap();
+    let dump = Tcpdump::start(d, &format!("tcp port {port}"));
+    let out = run_ok(
+        Command::new("smbclient")
+            .arg("-s")
+            .arg(&client_conf)
+            .args(["//127.0.0.1/share", "-p", &port.to_string()])
+            .args(["-U", &format!("{}%{PASSWORD}", user.0)])
+            .args(["--use-kerberos=off", "--option=client min protocol=SMB2"])
+            .args(["-c", "ls"]),
+    );
+    assert!(out.contains("hello.txt"), "{out}");
+    let pcap = dump.stop();
+    let s = Sniffed::of("smb", d, &pcap);
+    assert_eq!(
+        s.seen(),
+        BTreeSet::from([seen(
+            &user.0,
+            None,
+            &format!("SMB2 session setup: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}")
+        )])
+    );
+    assert_eq!(s.creds.len(), 1, "{:?}", s.creds);
+    let c = &s.creds[0];
+    assert_eq!(c["hashcat_mode"], 5600);
+    assert_eq!(c["server"], format!("127.0.0.1:{port}"));
+    let line = c["hash"].as_str().unwrap();
+    assert!(
+        line.starts_with(&format!("{}::{DOMAIN}:", user.0)),
+        "{line}"
+    );
+    assert_eq!(s.summary["flows_by_proto"]["smb"], 1);
+    crack_all(&s.hash_dir, 5600, PASSWORD);
+}
