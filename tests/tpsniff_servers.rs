@@ -197,8 +197,14 @@ struct Sniffed {
 
 impl Sniffed {
     fn of(proto: &str, dir: &Path, pcap: &Path) -> Sniffed {
+        Sniffed::with_args(proto, dir, pcap, &[])
+    }
+
+    /// The same with more options (`--radius-secret S`).
+    fn with_args(proto: &str, dir: &Path, pcap: &Path, args: &[&str]) -> Sniffed {
         let hash_dir = dir.join("hashes");
         let out = Command::new(env!("CARGO_BIN_EXE_tpsniff"))
+            .args(args)
             .args(["--json", "--all", "--hashcat"])
             .arg(&hash_dir)
             .arg("--read")
@@ -350,6 +356,8 @@ mod mysql;
 mod ntlm;
 #[path = "tpsniff_servers/postgres.rs"]
 mod postgres;
+#[path = "tpsniff_servers/radius.rs"]
+mod radius;
 #[path = "tpsniff_servers/redis.rs"]
 mod redis;
 #[path = "tpsniff_servers/sip.rs"]
