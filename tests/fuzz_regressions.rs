@@ -34,6 +34,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("mqtt_connect", targets::mqtt_connect::run),
     ("ntlm_message", targets::ntlm_message::run),
     ("digest_line", targets::digest_line::run),
+    ("smb_session", targets::smb_session::run),
+    ("radius_packet", targets::radius_packet::run),
 ];
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

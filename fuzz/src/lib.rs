@@ -877,3 +877,44 @@ pub mod sip_message {
         }
     }
 }
+
+/// SMB session setups (NetBIOS framing, SMB2/SMB1, NTLMSSP inside) fed
+/// with both directions in pieces. Invariant: a NetNTLM line has the six
+/// `:`-separated fields hashcat reads.
+pub mod smb_session {
+    use tplab::sniff::proto::smb;
+
+    pub fn run(data: &[u8]) {
+        let mut s = smb::Smb::default();
+        super::pieces::two_way(data, |c, sc| {
+            if let Ok(hits) = s.feed(c, sc) {
+                for h in hits {
+                    if let Some(line) = h.hash {
+                        assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
+                    }
+                }
+            }
+        });
+        let _ = smb::looks_like(data);
+        let _ = smb::client_message(data, Some(*b"ABCDEFGH"));
+    }
+}
+
+/// RADIUS: one datagram, with and without a shared secret. Invariant: a
+/// decoded password is no longer than the datagram; a CHAP line has its
+/// three fields.
+pub mod radius_packet {
+    use tplab::sniff::proto::radius;
+
+    pub fn run(data: &[u8]) {
+        for secret in [None, Some(&b"s3cret"[..])] {
+            if let Ok(Some(h)) = radius::parse(data, secret) {
+                assert!(h.password.map_or(0, |p| p.len()) <= data.len());
+                if let Some(c) = h.hash {
+                    assert_eq!(c.line.split(':').count(), 3, "{}", c.line);
+                }
+            }
+        }
+        let _ = radius::looks_like(data);
+    }
+}

@@ -44,6 +44,8 @@ pub const TARGETS: &[&str] = &[
     "irc_lines",
     "sip_message",
     "qcow2_header",
+    "smb_session",
+    "radius_packet",
 ];
 
 /// The figures of one run, from libFuzzer's output.
