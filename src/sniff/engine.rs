@@ -188,7 +188,8 @@ impl Sniffer {
                 }
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("sip: {e}")),
             },
-            UdpApp::Radius => match radius::parse(d.payload, self.ctx.cfg.radius_secret.as_deref()) {
+            UdpApp::Radius => match radius::parse(d.payload, self.ctx.cfg.radius_secret.as_deref())
+            {
                 // The sender of a request is the client whatever the ports
                 // say (the lower port is taken as the service).
                 Ok(Some(h)) => self.ctx.credential(d.src, d.dst, ts, h, out),

@@ -68,7 +68,7 @@ pub fn decode_password(
     secret: &[u8],
     authenticator: &[u8; 16],
 ) -> Result<Vec<u8>, RadiusError> {
-    if hidden.is_empty() || hidden.len() % 16 != 0 {
+    if hidden.is_empty() || !hidden.len().is_multiple_of(16) {
         return Err(RadiusError::PasswordLength);
     }
     let mut out = Vec::with_capacity(hidden.len());
@@ -114,7 +114,7 @@ pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, Radi
                 h
             }
             None => {
-                if hidden.is_empty() || hidden.len() % 16 != 0 {
+                if hidden.is_empty() || !hidden.len().is_multiple_of(16) {
                     return Err(RadiusError::PasswordLength);
                 }
                 let mut h = Hit::new(Proto::Radius, user, None);

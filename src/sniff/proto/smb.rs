@@ -63,9 +63,13 @@ pub fn find_ntlmssp(buf: &[u8]) -> Option<&[u8]> {
     memchr::memmem::find(buf, b"NTLMSSP\0").map(|i| &buf[i..])
 }
 
-/// A session setup's security buffer: its SMB dialect, whether the server
-/// sent it, and the buffer. `Ok(None)` for every other message.
-pub fn security_buffer(msg: &[u8]) -> Result<Option<(&'static str, bool, &[u8])>, SmbError> {
+/// A session setup's SMB dialect (`SMB2`, `SMB1`), whether the server
+/// sent it, and its security buffer.
+pub type Setup<'a> = (&'static str, bool, &'a [u8]);
+
+/// The security buffer of a session setup message; `Ok(None)` for every
+/// other message.
+pub fn security_buffer(msg: &[u8]) -> Result<Option<Setup<'_>>, SmbError> {
     match msg.get(..4) {
         Some(b"\xfeSMB") => {
             if u16_at(msg, 12) != Some(SMB2_SESSION_SETUP) {
