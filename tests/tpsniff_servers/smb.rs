@@ -1,9 +1,10 @@
 //! SMB2 (Debian's smbd on a loopback port, from a private smb.conf whose
 //! directories are all in the test's temp dir; `ntlm auth = ntlmv2-only`,
 //! a user in a test-local tdbsam passdb backed by a Unix user that exists
-//! for the run) with smbclient listing a share: NTLMSSP inside SPNEGO in
-//! the SESSION_SETUP exchange. tpsniff must report the user, domain and
-//! client host, and the hashcat 5600 line (the challenge from the server's
+//! for the run) with smbclient listing a share, once over SMB2 and once
+//! over SMB1 (NT1, extended security): NTLMSSP inside SPNEGO in the
+//! SESSION_SETUP (SESSION_SETUP_ANDX) exchange. tpsniff must report the user, domain and
+//! client host, and the hashcat 5600 line of each (the challenge from the server's
 //! response) must crack to the password.
 
 use super::*;
@@ -55,9 +56,9 @@ fn private_globals(dir: &Path, prefix: &str) -> String {
 }
 
 #[test]
-fn smbclient_smb2_ntlmv2_cracks_with_hashcat_5600() {
+fn smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600() {
     skip_unless!(
-        "smbclient_smb2_ntlmv2_cracks_with_hashcat_5600",
+        "smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600",
         "tcpdump",
         "smbd",
         "smbclient",
@@ -77,7 +78,7 @@ fn smbclient_smb2_ntlmv2_cracks_with_hashcat_5600() {
             "[global]\n{}  netbios name = TPLABSRV\n  server role = standalone server\n  \
              smb ports = {port}\n  interfaces = lo\n  bind interfaces only = yes\n  \
              passdb backend = tdbsam:{}\n  log file = {}\n  ntlm auth = ntlmv2-only\n  \
-             server min protocol = SMB2\n  dns proxy = no\n  wins support = no\n\
+             server min protocol = NT1\n  dns proxy = no\n  wins support = no\n\
              [share]\n  path = {}\n  read only = yes\n",
             private_globals(d, "srv-"),
             d.join("passdb.tdb").display(),
@@ -119,35 +120,42 @@ fn smbclient_smb2_ntlmv2_cracks_with_hashcat_5600() {
     )
     .unwrap();
     let dump = Tcpdump::start(d, &format!("tcp port {port}"));
-    let out = run_ok(
-        Command::new("smbclient")
-            .arg("-s")
-            .arg(&client_conf)
-            .args(["//127.0.0.1/share", "-p", &port.to_string()])
-            .args(["-U", &format!("{}%{PASSWORD}", user.0)])
-            .args(["--use-kerberos=off", "--option=client min protocol=SMB2"])
-            .args(["-c", "ls"]),
-    );
-    assert!(out.contains("hello.txt"), "{out}");
+    // SMB2, then SMB1 (NT1, extended security: SESSION_SETUP_ANDX).
+    for dialect in ["SMB2", "NT1"] {
+        let out = run_ok(
+            Command::new("smbclient")
+                .arg("-s")
+                .arg(&client_conf)
+                .args(["//127.0.0.1/share", "-p", &port.to_string()])
+                .args(["-U", &format!("{}%{PASSWORD}", user.0)])
+                .arg("--use-kerberos=off")
+                .arg(format!("--option=client min protocol={dialect}"))
+                .arg(format!("--option=client max protocol={dialect}"))
+                .args(["-c", "ls"]),
+        );
+        assert!(out.contains("hello.txt"), "{dialect}: {out}");
+    }
     let pcap = dump.stop();
     let s = Sniffed::of("smb", d, &pcap);
+    let detail =
+        |v: &str| format!("{v} session setup: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}");
     assert_eq!(
         s.seen(),
-        BTreeSet::from([seen(
-            &user.0,
-            None,
-            &format!("SMB2 session setup: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}")
-        )])
+        BTreeSet::from([
+            seen(&user.0, None, &detail("SMB2")),
+            seen(&user.0, None, &detail("SMB1")),
+        ])
     );
-    assert_eq!(s.creds.len(), 1, "{:?}", s.creds);
-    let c = &s.creds[0];
-    assert_eq!(c["hashcat_mode"], 5600);
-    assert_eq!(c["server"], format!("127.0.0.1:{port}"));
-    let line = c["hash"].as_str().unwrap();
-    assert!(
-        line.starts_with(&format!("{}::{DOMAIN}:", user.0)),
-        "{line}"
-    );
-    assert_eq!(s.summary["flows_by_proto"]["smb"], 1);
+    assert_eq!(s.creds.len(), 2, "{:?}", s.creds);
+    for c in &s.creds {
+        assert_eq!(c["hashcat_mode"], 5600);
+        assert_eq!(c["server"], format!("127.0.0.1:{port}"));
+        let line = c["hash"].as_str().unwrap();
+        assert!(
+            line.starts_with(&format!("{}::{DOMAIN}:", user.0)),
+            "{line}"
+        );
+    }
+    assert_eq!(s.summary["flows_by_proto"]["smb"], 2);
     crack_all(&s.hash_dir, 5600, PASSWORD);
 }
