@@ -345,5 +345,67 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-    Ok(())
+    smb_and_radius_seeds(&put)
+}
+
+/// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the
+/// client) and a request carrying an AUTHENTICATE (pieces of 256 bytes:
+/// client, server, client); RADIUS: an Access-Request with User-Name and
+/// User-Password, and one with CHAP-Password.
+fn smb_and_radius_seeds(put: &dyn Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    let smb2 = |reply: bool, blob: &[u8]| -> Vec<u8> {
+        let mut h = b"\xfeSMB\x40\0".to_vec();
+        h.resize(12, 0);
+        h.extend(1u16.to_le_bytes()); // SESSION_SETUP
+        h.resize(16, 0);
+        h.extend((reply as u32).to_le_bytes());
+        h.resize(64, 0);
+        let off: u16 = if reply { 72 } else { 88 };
+        h.extend(if reply { 9u16 } else { 25 }.to_le_bytes());
+        h.resize(if reply { 68 } else { 76 }, 0);
+        h.extend(off.to_le_bytes());
+        h.extend((blob.len() as u16).to_le_bytes());
+        h.resize(off as usize, 0);
+        h.extend(blob);
+        let n = h.len() as u32;
+        let mut m = vec![0, (n >> 16) as u8, (n >> 8) as u8, n as u8];
+        m.extend(h);
+        m.resize(256, 0); // NetBIOS keep-alives (type 0x85 would be next)
+        m
+    };
+    let mut challenge = b"NTLMSSP\0\x02\0\0\0".to_vec();
+    challenge.resize(24, 0);
+    challenge.extend(b"ABCDEFGH");
+    challenge.resize(48, 0);
+    let mut auth = b"NTLMSSP\0\x03\0\0\0".to_vec();
+    // LM, NT, domain, user, host, session key: (len, len, offset) each.
+    let fields: [(u16, u32); 6] = [(0, 64), (40, 64), (2, 104), (2, 106), (2, 108), (0, 110)];
+    for (len, off) in fields {
+        auth.extend(len.to_le_bytes());
+        auth.extend(len.to_le_bytes());
+        auth.extend(off.to_le_bytes());
+    }
+    auth.extend(1u32.to_le_bytes());
+    auth.extend([0xaa; 40]);
+    auth.extend(b"D\0u\0h\0");
+    let mut seed = vec![255];
+    seed.extend(smb2(false, b"\x60\x48\x06\x06NTLMSSP\0\x01\0\0\0"));
+    seed.extend(smb2(true, &challenge));
+    seed.extend(smb2(false, &auth));
+    put("smb_session", "smb2-login", &seed)?;
+    let mut pap = vec![1, 7, 0, 0];
+    pap.extend([0x5a; 16]);
+    pap.extend([1, 7]);
+    pap.extend(b"alice");
+    pap.extend([2, 18]);
+    pap.extend([0x33; 16]);
+    let n = pap.len() as u16;
+    pap[2..4].copy_from_slice(&n.to_be_bytes());
+    put("radius_packet", "pap", &pap)?;
+    let mut chap = pap[..27].to_vec();
+    chap.extend([3, 19, 42]);
+    chap.extend([0x44; 16]);
+    let n = chap.len() as u16;
+    chap[2..4].copy_from_slice(&n.to_be_bytes());
+    put("radius_packet", "chap", &chap)
 }

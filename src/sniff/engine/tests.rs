@@ -396,3 +396,56 @@ fn snmp_in_fragmented_udp_and_what_is_dropped_is_counted() {
         "{json}"
     );
 }
+
+#[test]
+fn radius_requests_go_by_content_their_sender_is_the_client_and_bad_ones_count() {
+    let auth = [0x5a; 16];
+    let key = proto::md5::md5(&[b"s3cret", &auth]);
+    let mut hidden = *b"pw-pap\0\0\0\0\0\0\0\0\0\0";
+    for (c, k) in hidden.iter_mut().zip(key) {
+        *c ^= k;
+    }
+    let mut pkt = vec![1, 9, 0, 0];
+    pkt.extend(auth);
+    pkt.extend([1, 7]);
+    pkt.extend(b"alice");
+    pkt.extend([2, 18]);
+    pkt.extend(hidden);
+    let n = pkt.len() as u16;
+    pkt[2..4].copy_from_slice(&n.to_be_bytes());
+    let mut sn = Sniffer::new(Config {
+        radius_secret: Some(b"s3cret".to_vec()),
+        ..Config::default()
+    });
+    // The client's port is the lower one: by ports it would be the server.
+    let udp = |payload: &[u8]| {
+        let mut ip = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 9, 7, 1], [10, 9, 7, 2], 64)
+            .udp(1000, 41812)
+            .write(&mut ip, payload)
+            .unwrap();
+        ip
+    };
+    let out = sn.feed(LinkType::Raw, 1, &udp(&pkt));
+    let [Finding::Credential(c)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(c.proto, Proto::Radius);
+    assert_eq!(c.user.as_deref(), Some(&b"alice"[..]));
+    assert_eq!(c.password.as_deref(), Some(&b"pw-pap"[..]));
+    assert_eq!(c.client, "10.9.7.1:1000".parse().unwrap());
+    assert_eq!(c.server, "10.9.7.2:41812".parse().unwrap());
+    // A User-Password that is not whole blocks, on the same flow.
+    let mut bad = pkt.clone();
+    bad[28] = 17;
+    bad.truncate(bad.len() - 1);
+    bad[3] -= 1;
+    assert!(sn.feed(LinkType::Raw, 2, &udp(&bad)).is_empty());
+    let s = sn.summary();
+    assert_eq!(s.flows_by_proto.get("radius"), Some(&1));
+    assert_eq!(
+        s.parse_errors
+            .get("radius: User-Password not a multiple of 16 bytes"),
+        Some(&1)
+    );
+}

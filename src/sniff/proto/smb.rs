@@ -114,6 +114,9 @@ pub fn security_buffer(msg: &[u8]) -> Result<Option<Setup<'_>>, SmbError> {
             let buf = msg.get(data..data + len).ok_or(SmbError::Smb1)?;
             Ok(Some(("SMB1", reply, buf)))
         }
+        // SMB3 encrypted (transform header) and compressed messages:
+        // after the session setup, nothing to read in them.
+        Some(b"\xfdSMB" | b"\xfcSMB") => Ok(None),
         _ => Err(SmbError::NotSmb),
     }
 }
@@ -442,6 +445,10 @@ mod tests {
             let _ = security_buffer(m);
             let _ = client_message(m, None);
         }
+        // SMB3 encrypted and compressed messages are passed over.
+        let mut enc = netbios(b"\xfdSMB encrypted bytes");
+        enc.extend(netbios(b"\xfcSMB compressed bytes"));
+        assert_eq!(Smb::default().feed(&mut enc, &mut Vec::new()), Ok(vec![]));
         // A NetBIOS keep-alive is skipped.
         let mut ka = b"\x85\0\0\0".to_vec();
         assert_eq!(Smb::default().feed(&mut ka, &mut Vec::new()), Ok(vec![]));
