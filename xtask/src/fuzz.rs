@@ -352,7 +352,7 @@ fn write_seeds(dir: &Path) -> Result<()> {
 /// client) and a request carrying an AUTHENTICATE (pieces of 256 bytes:
 /// client, server, client); RADIUS: an Access-Request with User-Name and
 /// User-Password, and one with CHAP-Password.
-fn smb_and_radius_seeds(put: &dyn Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+fn smb_and_radius_seeds(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
     let smb2 = |reply: bool, blob: &[u8]| -> Vec<u8> {
         let mut h = b"\xfeSMB\x40\0".to_vec();
         h.resize(12, 0);
