@@ -345,7 +345,7 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-    smb_and_radius_seeds(&put)
+    smb_and_radius_seeds(put)
 }
 
 /// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the
