@@ -764,6 +764,15 @@ fn killed_export_leaves_no_file_under_a_final_name() {
     let status = child.wait().unwrap();
     assert!(saw_tmp, "the export was caught while writing ({status})");
     assert!(parquet_files(&out).is_empty(), "final names only after success: {:?}", parquet_files(&out));
+    // The next export into the table removes what the killed one left.
+    let left: Vec<_> = all_files(&out).into_iter().filter(|p| p.to_string_lossy().ends_with(".tmp")).collect();
+    let o = export(&[log.to_str().unwrap()], &out, &["--overwrite"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains(&format!("removed {} temporary file(s) an interrupted export had left", left.len())), "{err}");
+    let still: Vec<_> = all_files(&out).into_iter().filter(|p| p.to_string_lossy().ends_with(".tmp")).collect();
+    assert!(still.is_empty(), "{still:?}");
+    assert!(!parquet_files(&out).is_empty());
 }
 
 #[test]

@@ -23,7 +23,7 @@ Columns (README.md, \"Parquet export\", says each one's type):
   Bytes that are not UTF-8 are written as \\xHH in the text columns, and the row's raw
   column then holds the exact line (null otherwise).
 Safety: files are written under hidden .tmp names and renamed only when the whole export
-succeeded; an existing partition is refused unless --overwrite (which replaces the .parquet
+succeeded (an export first removes those that killed exports left); an existing partition is refused unless --overwrite (which replaces the .parquet
 files of the partitions this export writes, and no others).
 
 Examples:
@@ -107,6 +107,13 @@ pub fn run(c: ExportCmd) -> Result<bool> {
     opts.row_group_rows = c.row_group_rows as usize;
     opts.strict = input.strict;
     let s = export::export(&filter, &inputs, &engine, &opts)?;
+    if let Some(first) = s.leftovers_removed.first() {
+        eprintln!(
+            "tplog: removed {} temporary file(s) an interrupted export had left (first: {})",
+            s.leftovers_removed.len(),
+            first.display()
+        );
+    }
     for f in &s.outcome.files {
         if f.detected {
             eprintln!("tplog: {}: read as {} (chosen from its first lines; --log-format to say otherwise)", f.name, f.format);

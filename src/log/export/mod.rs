@@ -28,6 +28,7 @@ use crate::log::engine::{self, Action, EngineError, EngineOpts, Outcome, Query, 
 use crate::log::filter::Filter;
 use crate::log::time::civil_from_days;
 
+pub mod leftovers;
 pub mod schema;
 pub mod writer;
 
@@ -126,6 +127,8 @@ pub struct Summary {
     /// Bytes of the Parquet files written.
     pub bytes: u64,
     pub malformed_rows: u64,
+    /// Temporary files of earlier, interrupted exports removed first.
+    pub leftovers_removed: Vec<PathBuf>,
 }
 
 /// A partition: its directory relative to DIR (`date=2014-02-08`, `date=…/vhost=…`).
@@ -157,6 +160,7 @@ struct Exporter<'a> {
     bad: Option<BadTable>,
     rows: u64,
     error: Option<ExportError>,
+    leftovers_removed: Vec<PathBuf>,
 }
 
 struct BadTable {
@@ -504,6 +508,12 @@ pub fn export(
 ) -> Result<Summary, ExportError> {
     let dir = &opts.dir;
     fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut leftovers_removed = leftovers::sweep(dir);
+    if let Some(m) = &opts.malformed {
+        if m.is_dir() {
+            leftovers_removed.extend(leftovers::sweep(m));
+        }
+    }
     // Fail early, before reading anything, when DIR cannot be written.
     let probe = dir.join(format!(".tplog-probe.{}.tmp", std::process::id()));
     File::create(&probe).map_err(io_err(dir))?;
@@ -542,6 +552,7 @@ pub fn export(
         bad,
         rows: 0,
         error: None,
+        leftovers_removed,
     };
     let query = Query {
         action: Action::Rows,
@@ -656,6 +667,7 @@ fn commit(ex: Exporter<'_>, outcome: Outcome) -> Result<Summary, ExportError> {
         files,
         bytes,
         malformed_rows,
+        leftovers_removed: ex.leftovers_removed,
     })
 }
 
