@@ -33,6 +33,7 @@ pub enum Proto {
     Mysql,
     Irc,
     Sip,
+    Kerberos,
 }
 
 impl Proto {
@@ -60,6 +61,7 @@ impl Proto {
             Proto::Mysql => "mysql",
             Proto::Irc => "irc",
             Proto::Sip => "sip",
+            Proto::Kerberos => "kerberos",
         }
     }
 }

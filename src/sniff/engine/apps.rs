@@ -4,8 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, redis, sip, smtp, snmp, socks, telnet,
-    tls,
+    ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, redis, sip, smtp, snmp,
+    socks, telnet, tls,
 };
 
 #[derive(Debug, Default)]
@@ -36,7 +36,15 @@ pub(super) enum App {
     Mysql(Box<mysql::Mysql>),
     Irc(irc::Irc),
     Sip(sip::SipStream),
+    Kerberos(Box<KerberosTcp>),
     Other,
+}
+
+/// Both directions of a Kerberos TCP connection.
+#[derive(Debug, Default)]
+pub(super) struct KerberosTcp {
+    pub client: kerberos::TcpHalf,
+    pub server: kerberos::TcpHalf,
 }
 
 /// What the engine keeps per UDP flow.
@@ -46,6 +54,7 @@ pub(super) enum UdpApp {
     Undecided,
     Snmp,
     Sip,
+    Kerberos,
     Other,
 }
 
@@ -56,6 +65,8 @@ impl UdpApp {
             UdpApp::Snmp
         } else if ports.iter().any(|p| matches!(p, 5060 | 5061)) || sip::looks_like(payload) {
             UdpApp::Sip
+        } else if ports.contains(&88) || kerberos::looks_like(payload) {
+            UdpApp::Kerberos
         } else {
             UdpApp::Other
         }
@@ -66,6 +77,7 @@ impl UdpApp {
             UdpApp::Undecided => "udp-undecided",
             UdpApp::Snmp => "snmp",
             UdpApp::Sip => "sip",
+            UdpApp::Kerberos => "kerberos",
             UdpApp::Other => "udp-other",
         }
     }
@@ -99,6 +111,7 @@ impl App {
             App::Mysql(_) => "mysql",
             App::Irc(_) => "irc",
             App::Sip(_) => "sip",
+            App::Kerberos(_) => "kerberos",
             App::Other => "other",
         }
     }
