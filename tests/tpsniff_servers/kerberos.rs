@@ -53,7 +53,8 @@ fn kerberos_pre_auth_as_rep_and_tgs_rep_from_mit_kdc() {
     let client_conf = |name: &str, enctypes: &str, over_tcp: bool| -> PathBuf {
         let p = d.join(name);
         let kdc = if over_tcp {
-            format!("tcp/127.0.0.1:{tcp}")
+            // udp_preference_limit = 1: every request goes by TCP.
+            format!("127.0.0.1:{tcp}")
         } else {
             format!("127.0.0.1:{udp}")
         };

@@ -43,6 +43,7 @@ pub const TARGETS: &[&str] = &[
     "ip_fragments",
     "irc_lines",
     "sip_message",
+    "kerberos",
     "qcow2_header",
 ];
 
