@@ -36,6 +36,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("digest_line", targets::digest_line::run),
     ("smb_session", targets::smb_session::run),
     ("radius_packet", targets::radius_packet::run),
+    ("kerberos", targets::kerberos::run),
 ];
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

@@ -346,6 +346,8 @@ mod http_digest;
 mod ipfrag;
 #[path = "tpsniff_servers/irc.rs"]
 mod irc;
+#[path = "tpsniff_servers/kerberos.rs"]
+mod kerberos;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
 #[path = "tpsniff_servers/mqtt.rs"]

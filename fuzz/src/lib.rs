@@ -541,6 +541,22 @@ pub mod snmp_message {
     }
 }
 
+/// Kerberos: the data as one message (a datagram), then as a TCP stream
+/// in pieces. Invariant: the stream reader never makes bytes up.
+pub mod kerberos {
+    use tplab::sniff::proto::kerberos;
+
+    pub fn run(data: &[u8]) {
+        let _ = kerberos::looks_like(data);
+        let _ = kerberos::looks_like_record(data);
+        let _ = kerberos::parse(data);
+        let (mut half, mut hits) = (kerberos::TcpHalf::default(), Vec::new());
+        super::pieces::two_way(data, |c, _| {
+            let _ = half.feed(c, &mut hits);
+        });
+    }
+}
+
 /// PostgreSQL authentication fed with both directions in pieces.
 pub mod postgres_auth {
     pub fn run(data: &[u8]) {

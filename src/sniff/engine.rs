@@ -8,9 +8,9 @@ use hdrhistogram::Histogram;
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
 use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
-use super::flow::{End, Flow, FlowTable, Limits};
+use super::flow::{Dir, End, Flow, FlowTable, Limits};
 use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
-use super::proto::{self, http, ldap, radius, redis, sip, snmp, tls, Hit, Kind};
+use super::proto::{self, http, kerberos, ldap, radius, redis, sip, snmp, tls, Hit, Kind};
 
 /// What the engine looks for and how much it may hold.
 #[derive(Debug, Clone)]
@@ -164,7 +164,7 @@ impl Sniffer {
         sum.udp_packets += 1;
         sum.truncated_packets += d.truncated as u64;
         let mut ended = Vec::new();
-        let (f, _dir) = self
+        let (f, dir) = self
             .udp
             .datagram(ts, d.src, d.dst, d.payload.len(), &mut ended);
         if f.app == UdpApp::Undecided {
@@ -195,6 +195,19 @@ impl Sniffer {
                 Ok(Some(h)) => self.ctx.credential(d.src, d.dst, ts, h, out),
                 Ok(None) => {}
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("radius: {e}")),
+            },
+            UdpApp::Kerberos => match kerberos::parse(d.payload) {
+                Ok(m) => {
+                    if m.kind.is_request() && dir == Dir::ToClient {
+                        // The lower port was taken for the KDC's, wrongly:
+                        // the sender of a request is the client.
+                        (f.client, f.server) = (f.server, f.client);
+                    }
+                    if let Some(h) = m.hit {
+                        self.ctx.credential(f.client, f.server, ts, h, out);
+                    }
+                }
+                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("kerberos: {e}")),
             },
             UdpApp::Undecided | UdpApp::Other => {}
         }
@@ -294,6 +307,7 @@ impl Ctx {
                 Kind::Irc => App::Irc(Default::default()),
                 Kind::Sip => App::Sip(Default::default()),
                 Kind::Smb => App::Smb(Box::default()),
+                Kind::Kerberos => App::Kerberos(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -407,6 +421,19 @@ impl Ctx {
                 match p.client(&mut to_server.data) {
                     Ok(h) => hits = h,
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("sip: {e}")),
+                }
+            }
+            App::Kerberos(k) => {
+                for (half, bytes) in [
+                    (&mut k.client, &mut *to_server),
+                    (&mut k.server, &mut *to_client),
+                ] {
+                    if std::mem::take(&mut bytes.gap) {
+                        half.gap();
+                    }
+                    if let Err(e) = half.feed(&mut bytes.data, &mut hits) {
+                        bump(&mut self.sum.parse_errors, &format!("kerberos: {e}"));
+                    }
                 }
             }
             App::Mqtt(m) => {

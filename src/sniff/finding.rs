@@ -35,6 +35,7 @@ pub enum Proto {
     Sip,
     Smb,
     Radius,
+    Kerberos,
 }
 
 impl Proto {
@@ -64,6 +65,7 @@ impl Proto {
             Proto::Sip => "sip",
             Proto::Smb => "smb",
             Proto::Radius => "radius",
+            Proto::Kerberos => "kerberos",
         }
     }
 }

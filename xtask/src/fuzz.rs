@@ -43,6 +43,7 @@ pub const TARGETS: &[&str] = &[
     "ip_fragments",
     "irc_lines",
     "sip_message",
+    "kerberos",
     "qcow2_header",
     "smb_session",
     "radius_packet",
@@ -237,6 +238,16 @@ fn write_seeds(dir: &Path) -> Result<()> {
     {
         put("log_args", &format!("arg{i}"), a.as_bytes())?;
     }
+    // Kerberos: an AS-REQ's start (pvno 5, msg-type 10), bare and as a
+    // TCP record.
+    let as_req =
+        b"\x6a\x12\x30\x10\xa1\x03\x02\x01\x05\xa2\x03\x02\x01\x0a\xa4\x04\x30\x02\xa0\x00";
+    put("kerberos", "as-req", as_req)?;
+    put(
+        "kerberos",
+        "as-req-tcp",
+        &[&[0, 0, 0, 20][..], as_req].concat(),
+    )?;
     // Formats: every preset's name, some format strings; lines for them.
     for (i, p) in tplab::log::format::presets::PRESETS.iter().enumerate() {
         put("log_format_compile", &format!("preset{i}"), p.name().as_bytes())?;

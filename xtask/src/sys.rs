@@ -53,6 +53,11 @@ pub const TEST_PACKAGES: &[&str] = &[
     "ngircd",
     "sip-tester",
     "sipsak",
+    // tests/tpsniff_servers/kerberos.rs: a throwaway MIT realm (kdb5_util,
+    // kadmin.local, krb5kdc) and its clients (kinit, kvno).
+    "krb5-kdc",
+    "krb5-admin-server",
+    "krb5-user",
     "nginx",
     "caddy",
     // tests/tpsniff_servers/smb.rs: smbd, smbpasswd and smbclient (NTLMSSP

@@ -4,7 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, irc, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb, smtp, snmp,
+    ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
+    smtp, snmp,
     socks, telnet, tls,
 };
 
@@ -37,7 +38,15 @@ pub(super) enum App {
     Irc(irc::Irc),
     Sip(sip::SipStream),
     Smb(Box<smb::Smb>),
+    Kerberos(Box<KerberosTcp>),
     Other,
+}
+
+/// Both directions of a Kerberos TCP connection.
+#[derive(Debug, Default)]
+pub(super) struct KerberosTcp {
+    pub client: kerberos::TcpHalf,
+    pub server: kerberos::TcpHalf,
 }
 
 /// What the engine keeps per UDP flow.
@@ -48,6 +57,7 @@ pub(super) enum UdpApp {
     Snmp,
     Sip,
     Radius,
+    Kerberos,
     Other,
 }
 
@@ -58,6 +68,8 @@ impl UdpApp {
             UdpApp::Snmp
         } else if ports.iter().any(|p| matches!(p, 5060 | 5061)) || sip::looks_like(payload) {
             UdpApp::Sip
+        } else if ports.contains(&88) || kerberos::looks_like(payload) {
+            UdpApp::Kerberos
         } else if ports.iter().any(|p| matches!(p, 1812 | 1645)) || radius::looks_like(payload) {
             UdpApp::Radius
         } else {
@@ -71,6 +83,7 @@ impl UdpApp {
             UdpApp::Snmp => "snmp",
             UdpApp::Sip => "sip",
             UdpApp::Radius => "radius",
+            UdpApp::Kerberos => "kerberos",
             UdpApp::Other => "udp-other",
         }
     }
@@ -105,6 +118,7 @@ impl App {
             App::Irc(_) => "irc",
             App::Sip(_) => "sip",
             App::Smb(_) => "smb",
+            App::Kerberos(_) => "kerberos",
             App::Other => "other",
         }
     }

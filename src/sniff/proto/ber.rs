@@ -1,5 +1,6 @@
-//! The little of BER (X.690) that SNMP and LDAP need: one element at a
-//! time, definite lengths only, every length checked against the input.
+//! The little of BER (X.690) that SNMP, LDAP and Kerberos need: one
+//! element at a time, definite lengths only, every length checked against
+//! the input.
 
 /// Why bytes are not the BER element expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +71,16 @@ pub fn uint(v: &[u8]) -> Result<u64, BerError> {
     Ok(v.iter().fold(0u64, |a, &d| (a << 8) | d as u64))
 }
 
+/// A signed INTEGER's value (up to 8 bytes, two's complement): Kerberos
+/// encryption types and name types may be negative.
+pub fn int(v: &[u8]) -> Result<i64, BerError> {
+    if v.is_empty() || v.len() > 8 {
+        return Err(BerError::BadLength);
+    }
+    let sign = if v[0] & 0x80 != 0 { -1 } else { 0 };
+    Ok(v.iter().fold(sign, |a: i64, &d| (a << 8) | d as i64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +99,15 @@ mod tests {
             expect(b"\x02\x01\x00", OCTETS).err(),
             Some(BerError::Tag(2))
         );
+    }
+
+    #[test]
+    fn signed_integers() {
+        assert_eq!(int(b"\x17"), Ok(23));
+        assert_eq!(int(b"\x00\x80"), Ok(128));
+        assert_eq!(int(b"\x80"), Ok(-128));
+        assert_eq!(int(b"\xff\x7f"), Ok(-129));
+        assert_eq!(int(b""), Err(BerError::BadLength));
+        assert_eq!(int(&[1; 9]), Err(BerError::BadLength));
     }
 }

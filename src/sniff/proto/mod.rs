@@ -7,6 +7,7 @@ pub mod ftp;
 pub mod http;
 pub mod imap;
 pub mod irc;
+pub mod kerberos;
 pub mod ldap;
 pub mod md5;
 pub mod mqtt;
@@ -79,6 +80,7 @@ pub enum Kind {
     Irc,
     Sip,
     Smb,
+    Kerberos,
     Other,
 }
 
@@ -98,6 +100,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if tls::looks_like_record(client) {
             return Some(Kind::Tls);
+        }
+        if kerberos::looks_like_record(client) {
+            return Some(Kind::Kerberos);
         }
         match http::looks_like_request(client) {
             Some(true) => return Some(Kind::Http),
@@ -151,6 +156,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
     let by_port = match server_port {
         21 => Some(Kind::Ftp),
         23 => Some(Kind::Telnet),
+        88 => Some(Kind::Kerberos),
         25 | 587 | 2525 => Some(Kind::Smtp),
         110 => Some(Kind::Pop3),
         143 => Some(Kind::Imap),
@@ -402,6 +408,13 @@ mod tests {
             ),
             Some(Kind::Mysql)
         );
+        // A Kerberos record (length, then an AS-REQ with pvno 5) on any
+        // port; port 88 before its bytes tell.
+        assert_eq!(
+            detect(b"\0\0\0\x10\x6a\x0e\x30\x0c\xa1\x03\x02\x01\x05", b"", 7003),
+            Some(Kind::Kerberos)
+        );
+        assert_eq!(detect(b"\0\0", b"", 88), Some(Kind::Kerberos));
     }
 
     #[test]
