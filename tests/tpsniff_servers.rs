@@ -342,6 +342,8 @@ mod ipfrag;
 mod irc;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
+#[path = "tpsniff_servers/mail.rs"]
+mod mail;
 #[path = "tpsniff_servers/mqtt.rs"]
 mod mqtt;
 #[path = "tpsniff_servers/mysql.rs"]
