@@ -163,9 +163,9 @@ fn curl_ok(args: &[&str], url: &str) {
 }
 
 #[test]
-fn dovecot_cram_md5_ntlm_oauth_and_starttls() {
+fn dovecot_cram_md5_oauth_and_starttls() {
     skip_unless!(
-        "dovecot_cram_md5_ntlm_oauth_and_starttls",
+        "dovecot_cram_md5_oauth_and_starttls",
         "tcpdump",
         "curl",
         "dovecot",

@@ -138,6 +138,11 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
             if smtp || matches!(server_port, 25 | 465 | 587 | 2525) {
                 return Some(Kind::Smtp);
             }
+            if first_line(client).is_none() && client.len() + server.len() <= 4096 {
+                // A bare `220 host ready` (dovecot's submission): the
+                // client's first line (EHLO or USER) tells SMTP from FTP.
+                return None;
+            }
             return Some(Kind::Ftp);
         }
     }
@@ -305,7 +310,7 @@ mod tests {
             Some(Kind::Smtp)
         );
         assert_eq!(
-            detect(b"", b"220 (vsFTPd 3.0.3)\r\n", 9999),
+            detect(b"USER ftp\r\n", b"220 (vsFTPd 3.0.3)\r\n", 9999),
             Some(Kind::Ftp)
         );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));
