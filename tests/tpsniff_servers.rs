@@ -350,6 +350,8 @@ mod irc;
 mod kerberos;
 #[path = "tpsniff_servers/ldap.rs"]
 mod ldap;
+#[path = "tpsniff_servers/mail.rs"]
+mod mail;
 #[path = "tpsniff_servers/mqtt.rs"]
 mod mqtt;
 #[path = "tpsniff_servers/mysql.rs"]

@@ -269,6 +269,50 @@ impl Sniffer {
     }
 }
 
+/// The server lines of a mail flow go to its SASL state machine (CRAM-MD5
+/// and NTLM challenges arrive that way); other line protocols need none.
+/// A partial line is kept; a TLS record after STARTTLS is left for the TLS
+/// parser.
+fn mail_server_lines(app: &mut App, data: &mut Vec<u8>, errors: &mut BTreeMap<String, u64>) {
+    let starttls = match app {
+        App::Pop3(p) => p.starttls,
+        App::Imap(p) => p.starttls,
+        App::Smtp(p) => p.starttls,
+        _ => {
+            data.clear();
+            return;
+        }
+    };
+    if starttls && data.starts_with(&[0x16, 0x03]) {
+        return;
+    }
+    for line in proto::take_lines(data) {
+        match app {
+            App::Pop3(p) => p.server_line(&line),
+            App::Imap(p) => p.server_line(&line),
+            App::Smtp(p) => p.server_line(&line),
+            _ => {}
+        }
+        mail_error(app, errors);
+    }
+    if data.len() > 64 * 1024 {
+        data.clear();
+    }
+}
+
+/// Counts the malformed SASL line a mail parser noted, by protocol and name.
+fn mail_error(app: &mut App, errors: &mut BTreeMap<String, u64>) {
+    let e = match app {
+        App::Pop3(p) => p.error.take().map(|e| format!("pop3: {e}")),
+        App::Imap(p) => p.error.take().map(|e| format!("imap: {e}")),
+        App::Smtp(p) => p.error.take().map(|e| format!("smtp: {e}")),
+        _ => None,
+    };
+    if let Some(e) = e {
+        bump(errors, &e);
+    }
+}
+
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
     *map.entry(key.to_string()).or_default() += 1;
 }
@@ -474,8 +518,12 @@ impl Ctx {
                 tunnel = p.tunnel;
             }
             App::Ftp(_) | App::Pop3(_) | App::Imap(_) | App::Smtp(_) | App::Irc(_) => {
-                to_client.data.clear();
                 to_server.gap = false;
+                mail_server_lines(
+                    &mut flow.app,
+                    &mut to_client.data,
+                    &mut self.sum.parse_errors,
+                );
                 let mut at = 0;
                 loop {
                     let rest = &to_server.data[at..];
@@ -521,6 +569,7 @@ impl Ctx {
                         _ => None,
                     };
                     hits.extend(hit);
+                    mail_error(&mut flow.app, &mut self.sum.parse_errors);
                     at += i + 1;
                 }
                 to_server.data.drain(..at);

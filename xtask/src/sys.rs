@@ -22,6 +22,10 @@ use anyhow::{bail, Result};
 /// and read the logs they write.
 pub const TEST_PACKAGES: &[&str] = &[
     "pkg-config",
+    // tests/tpsniff_servers/mail.rs: a real dovecot (IMAP, POP3, submission).
+    "dovecot-imapd",
+    "dovecot-pop3d",
+    "dovecot-submissiond",
     "libpcap-dev",
     "libvirt-dev",
     "gawk",

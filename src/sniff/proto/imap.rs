@@ -1,6 +1,7 @@
 //! IMAP `LOGIN` (atoms, quoted strings and literals) and
 //! `AUTHENTICATE PLAIN/LOGIN`.
 
+use super::sasl::SaslError;
 use super::{verb, Hit, Sasl};
 use crate::sniff::finding::Proto;
 
@@ -10,6 +11,8 @@ pub struct Imap {
     /// TLS): its next bytes may be a ClientHello.
     pub starttls: bool,
     sasl: Sasl,
+    /// The last malformed SASL line, for the engine to count.
+    pub error: Option<SaslError>,
     /// A command whose line ended in a literal `{n}`: the text so far (the
     /// literal written as a quoted string) and the literal's length.
     pending: Option<(Vec<u8>, usize)>,
@@ -76,6 +79,13 @@ pub fn astrings(mut s: &[u8]) -> Vec<Vec<u8>> {
 }
 
 impl Imap {
+    /// One server line: a SASL challenge (CRAM-MD5, NTLM) or nothing.
+    pub fn server_line(&mut self, line: &[u8]) {
+        if let Err(e) = self.sasl.server_line(line) {
+            self.error = Some(e);
+        }
+    }
+
     /// One client line (without its line end).
     pub fn client_line(&mut self, line: &[u8]) -> Option<Hit> {
         let owned;
@@ -92,7 +102,13 @@ impl Imap {
             return None;
         }
         if self.sasl.active() {
-            return self.sasl.line(Proto::Imap, line);
+            return self
+                .sasl
+                .line_checked(Proto::Imap, line)
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         let (_, rest) = split_tag(line)?;
         let (cmd, args) = verb(rest);
@@ -104,7 +120,13 @@ impl Imap {
         }
         if cmd.eq_ignore_ascii_case(b"AUTHENTICATE") {
             let (mech, initial) = verb(args);
-            return self.sasl.start(Proto::Imap, mech, Some(initial));
+            return self
+                .sasl
+                .start_checked(Proto::Imap, mech, Some(initial))
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         None
     }

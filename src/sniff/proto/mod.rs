@@ -17,6 +17,7 @@ pub mod pop3;
 pub mod postgres;
 pub mod radius;
 pub mod redis;
+pub mod sasl;
 pub mod sip;
 pub mod smb;
 pub mod smtp;
@@ -26,6 +27,7 @@ pub mod telnet;
 pub mod tls;
 
 use crate::sniff::finding::Proto;
+pub use sasl::Sasl;
 
 /// A credential as a parser sees it; the engine adds time and endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +151,11 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
                     .is_some_and(|l| starts_with_ci(l, b"EHLO") || starts_with_ci(l, b"HELO"));
             if smtp || matches!(server_port, 25 | 465 | 587 | 2525) {
                 return Some(Kind::Smtp);
+            }
+            if first_line(client).is_none() && client.len() + server.len() <= 4096 {
+                // A bare `220 host ready` (dovecot's submission): the
+                // client's first line (EHLO or USER) tells SMTP from FTP.
+                return None;
             }
             return Some(Kind::Ftp);
         }
@@ -276,67 +283,6 @@ pub fn sasl_plain(decoded: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((user.to_vec(), pass.to_vec()))
 }
 
-/// SASL exchanges on a line protocol (SMTP, POP3 and IMAP AUTH/AUTHENTICATE):
-/// PLAIN and LOGIN, with or without an initial response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Sasl {
-    #[default]
-    Idle,
-    /// PLAIN sent without an initial response: the next line is it.
-    Plain,
-    /// LOGIN: the next line is the base64 user name.
-    LoginUser,
-    /// LOGIN: the next line is the base64 password.
-    LoginPass(Vec<u8>),
-}
-
-impl Sasl {
-    /// `mech` and the optional initial response of an AUTH command.
-    pub fn start(&mut self, proto: Proto, mech: &[u8], initial: Option<&[u8]>) -> Option<Hit> {
-        *self = Sasl::Idle;
-        let initial = initial.filter(|i| !i.is_empty() && *i != b"=");
-        if mech.eq_ignore_ascii_case(b"PLAIN") {
-            match initial {
-                Some(i) => return plain_hit(proto, i),
-                None => *self = Sasl::Plain,
-            }
-        } else if mech.eq_ignore_ascii_case(b"LOGIN") {
-            match initial.and_then(b64) {
-                Some(u) => *self = Sasl::LoginPass(u),
-                None => *self = Sasl::LoginUser,
-            }
-        }
-        None
-    }
-
-    /// True while a SASL exchange waits for a client line.
-    pub fn active(&self) -> bool {
-        *self != Sasl::Idle
-    }
-
-    /// The next client line of the exchange.
-    pub fn line(&mut self, proto: Proto, line: &[u8]) -> Option<Hit> {
-        let state = std::mem::take(self);
-        if line == b"*" {
-            return None;
-        }
-        match state {
-            Sasl::Idle => None,
-            Sasl::Plain => plain_hit(proto, line),
-            Sasl::LoginUser => {
-                *self = Sasl::LoginPass(b64(line)?);
-                None
-            }
-            Sasl::LoginPass(user) => Some(Hit::new(proto, Some(&user), Some(&b64(line)?))),
-        }
-    }
-}
-
-fn plain_hit(proto: Proto, b64_line: &[u8]) -> Option<Hit> {
-    let (u, p) = sasl_plain(&b64(b64_line)?)?;
-    Some(Hit::new(proto, Some(&u), Some(&p)))
-}
-
 /// Whether a client line of a line protocol asks to start TLS: SMTP and
 /// IMAP `STARTTLS` (IMAP after its tag), POP3 `STLS`, FTP `AUTH TLS`/`SSL`.
 pub fn asks_for_tls(line: &[u8]) -> bool {
@@ -380,7 +326,7 @@ mod tests {
             Some(Kind::Smtp)
         );
         assert_eq!(
-            detect(b"", b"220 (vsFTPd 3.0.3)\r\n", 9999),
+            detect(b"USER ftp\r\n", b"220 (vsFTPd 3.0.3)\r\n", 9999),
             Some(Kind::Ftp)
         );
         assert_eq!(detect(b"", b"\xff\xfd\x18", 9999), Some(Kind::Telnet));

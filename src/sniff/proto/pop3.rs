@@ -1,5 +1,6 @@
 //! POP3 `USER` / `PASS` and `AUTH PLAIN` / `AUTH LOGIN`.
 
+use super::sasl::SaslError;
 use super::{verb, Hit, Sasl};
 use crate::sniff::finding::Proto;
 
@@ -10,13 +11,28 @@ pub struct Pop3 {
     pub starttls: bool,
     user: Option<Vec<u8>>,
     sasl: Sasl,
+    /// The last malformed SASL line, for the engine to count.
+    pub error: Option<SaslError>,
 }
 
 impl Pop3 {
+    /// One server line: a SASL challenge (CRAM-MD5, NTLM) or nothing.
+    pub fn server_line(&mut self, line: &[u8]) {
+        if let Err(e) = self.sasl.server_line(line) {
+            self.error = Some(e);
+        }
+    }
+
     /// One client line (without its line end).
     pub fn client_line(&mut self, line: &[u8]) -> Option<Hit> {
         if self.sasl.active() {
-            return self.sasl.line(Proto::Pop3, line);
+            return self
+                .sasl
+                .line_checked(Proto::Pop3, line)
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         let (cmd, arg) = verb(line);
         if cmd.eq_ignore_ascii_case(b"USER") {
@@ -29,7 +45,13 @@ impl Pop3 {
             ));
         } else if cmd.eq_ignore_ascii_case(b"AUTH") {
             let (mech, initial) = verb(arg);
-            return self.sasl.start(Proto::Pop3, mech, Some(initial));
+            return self
+                .sasl
+                .start_checked(Proto::Pop3, mech, Some(initial))
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         None
     }

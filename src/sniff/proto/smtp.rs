@@ -1,5 +1,6 @@
 //! SMTP `AUTH PLAIN` and `AUTH LOGIN` (base64 decoded).
 
+use super::sasl::SaslError;
 use super::{verb, Hit, Sasl};
 use crate::sniff::finding::Proto;
 
@@ -9,11 +10,20 @@ pub struct Smtp {
     /// TLS): its next bytes may be a ClientHello.
     pub starttls: bool,
     sasl: Sasl,
+    /// The last malformed SASL line, for the engine to count.
+    pub error: Option<SaslError>,
     /// After DATA: message lines until the lone dot are not commands.
     in_data: bool,
 }
 
 impl Smtp {
+    /// One server line: a SASL challenge (CRAM-MD5, NTLM) or nothing.
+    pub fn server_line(&mut self, line: &[u8]) {
+        if let Err(e) = self.sasl.server_line(line) {
+            self.error = Some(e);
+        }
+    }
+
     /// One client line (without its line end).
     pub fn client_line(&mut self, line: &[u8]) -> Option<Hit> {
         if self.in_data {
@@ -21,12 +31,24 @@ impl Smtp {
             return None;
         }
         if self.sasl.active() {
-            return self.sasl.line(Proto::Smtp, line);
+            return self
+                .sasl
+                .line_checked(Proto::Smtp, line)
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         let (cmd, arg) = verb(line);
         if cmd.eq_ignore_ascii_case(b"AUTH") {
             let (mech, initial) = verb(arg);
-            return self.sasl.start(Proto::Smtp, mech, Some(initial));
+            return self
+                .sasl
+                .start_checked(Proto::Smtp, mech, Some(initial))
+                .unwrap_or_else(|e| {
+                    self.error = Some(e);
+                    None
+                });
         }
         if cmd.eq_ignore_ascii_case(b"DATA") {
             self.in_data = true;
