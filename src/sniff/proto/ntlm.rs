@@ -31,11 +31,12 @@ pub fn from_header(value: &[u8]) -> Option<Vec<u8>> {
     msg.starts_with(SIGNATURE).then_some(msg)
 }
 
-fn u16_at(m: &[u8], at: usize) -> Option<u16> {
+/// Little-endian integers at an offset (NTLMSSP and SMB headers both use them).
+pub(super) fn u16_at(m: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(m.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(m: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(m: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(m.get(at..at + 4)?.try_into().ok()?))
 }
 

@@ -50,13 +50,7 @@ pub fn looks_like(b: &[u8]) -> bool {
     matches!(b, [0, _, _, _, 0xfe | 0xff, b'S', b'M', b'B', ..])
 }
 
-fn u16_at(m: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(m.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(m: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(m.get(at..at + 4)?.try_into().ok()?))
-}
+use super::ntlm::{u16_at, u32_at};
 
 /// The NTLMSSP message inside a security buffer, when there is one.
 pub fn find_ntlmssp(buf: &[u8]) -> Option<&[u8]> {
