@@ -29,7 +29,9 @@ use crate::log::filter::Filter;
 use crate::log::time::civil_from_days;
 
 pub mod leftovers;
+mod rle;
 pub mod schema;
+mod strings;
 pub mod writer;
 
 use schema::Codec;
@@ -156,6 +158,7 @@ struct Exporter<'a> {
     clock: u64,
     schema: Arc<parquet::schema::types::Type>,
     props: Arc<WriterProperties>,
+    high_cardinality: Arc<[std::sync::atomic::AtomicBool]>,
     tmp_suffix: String,
     bad: Option<BadTable>,
     rows: u64,
@@ -334,7 +337,12 @@ impl Exporter<'_> {
             let f = File::create(&tmp).map_err(io_err(&tmp))?;
             p.parts.push((tmp, fin.clone()));
             let w =
-                PartFile::create(f, self.schema.clone(), self.props.clone()).map_err(|source| {
+                PartFile::create(
+                f,
+                self.schema.clone(),
+                self.props.clone(),
+                self.high_cardinality.clone(),
+            ).map_err(|source| {
                     ExportError::Parquet {
                         path: fin.clone(),
                         source,
@@ -548,6 +556,10 @@ pub fn export(
         clock: 0,
         schema: schema::access(),
         props: schema::properties(opts.codec),
+        high_cardinality: schema::COLUMNS
+            .iter()
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect(),
         tmp_suffix: format!(".{}.tmp", std::process::id()),
         bad,
         rows: 0,

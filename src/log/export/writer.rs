@@ -6,18 +6,20 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 use rayon::prelude::*;
 
 use super::schema::{Col, COLUMNS};
+use super::strings;
 use crate::log::engine::rows::{RowBatch, Span};
 
 /// A chunk's rows, shared by the partitions its rows go to.
@@ -29,16 +31,6 @@ pub struct Held {
     pub file: Bytes,
     /// Lines of the file before this chunk.
     pub first_line: u64,
-}
-
-impl Held {
-    #[inline]
-    fn bytes(&self, s: Span) -> ByteArray {
-        ByteArray::from(
-            self.text
-                .slice(s.start as usize..(s.start + s.len) as usize),
-        )
-    }
 }
 
 /// Rows of a partition waiting to be written: which rows of which batches.
@@ -70,13 +62,42 @@ impl Pending {
 /// Values written per `write_batch` call (bounds the temporary vectors).
 const SLICE: usize = 8192;
 
-/// One column chunk, encoded in memory.
+/// One column chunk, encoded in memory: strings by [`strings`], numbers
+/// by the parquet crate's column writer.
 fn encode_column(
     desc: ColumnDescPtr,
     props: Arc<WriterProperties>,
     col: Col,
     rows: &Pending,
+    high_cardinality: &AtomicBool,
 ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+    let path = desc.path();
+    let plan = strings::Plan {
+        compression: props.compression(path),
+        dictionary: props.dictionary_enabled(path),
+        statistics: props.statistics_enabled(path) != EnabledStatistics::None,
+        high_cardinality,
+    };
+    fn span(h: &Held, s: Span) -> Option<&[u8]> {
+        (!s.is_null()).then(|| &h.text[s.start as usize..(s.start + s.len) as usize])
+    }
+    match col {
+        Col::Str(s) => {
+            return strings::encode(desc, &plan, || {
+                rows.iter()
+                    .map(move |(h, i)| span(h, h.b.strs[s as usize][i]))
+            })
+        }
+        Col::Raw => {
+            return strings::encode(desc, &plan, || {
+                rows.iter().map(|(h, i)| span(h, h.b.raw[i]))
+            })
+        }
+        Col::File => {
+            return strings::encode(desc, &plan, || rows.iter().map(|(h, _)| Some(&h.file[..])))
+        }
+        _ => {}
+    }
     let mut sink = TrackedWrite::new(Vec::new());
     let optional = desc.max_def_level() > 0;
     let result = {
@@ -111,7 +132,6 @@ fn encode_column(
                 }
             }};
         }
-        let span = |h: &Held, s: Span| (!s.is_null()).then(|| h.bytes(s));
         match col {
             Col::Ts => write_all!(Int64ColumnWriter, i64, |h, i| Some(h.b.ts_us[i])),
             Col::TzOffset => write_all!(Int32ColumnWriter, i32, |h, i| Some(
@@ -126,14 +146,7 @@ fn encode_column(
             Col::Line => write_all!(Int64ColumnWriter, i64, |h, i| Some(
                 (h.first_line + h.b.index[i] + 1) as i64
             )),
-            Col::File => write_all!(ByteArrayColumnWriter, ByteArray, |h, _i| Some(
-                ByteArray::from(h.file.clone())
-            )),
-            Col::Raw => write_all!(ByteArrayColumnWriter, ByteArray, |h, i| span(h, h.b.raw[i])),
-            Col::Str(s) => write_all!(ByteArrayColumnWriter, ByteArray, |h, i| span(
-                h,
-                h.b.strs[s as usize][i]
-            )),
+            Col::File | Col::Raw | Col::Str(_) => unreachable!("strings are encoded above"),
         }
         w.close()?
     };
@@ -146,6 +159,8 @@ pub struct PartFile {
     w: SerializedFileWriter<BufWriter<File>>,
     schema: Arc<SchemaDescriptor>,
     props: Arc<WriterProperties>,
+    /// Per column: its dictionary overflowed once (shared by the export's files).
+    high_cardinality: Arc<[AtomicBool]>,
     pub rows: u64,
 }
 
@@ -154,6 +169,7 @@ impl PartFile {
         file: File,
         schema: Arc<Type>,
         props: Arc<WriterProperties>,
+        high_cardinality: Arc<[AtomicBool]>,
     ) -> Result<PartFile, ParquetError> {
         let descr = Arc::new(SchemaDescriptor::new(schema.clone()));
         let w = SerializedFileWriter::new(
@@ -165,6 +181,7 @@ impl PartFile {
             w,
             schema: descr,
             props,
+            high_cardinality,
             rows: 0,
         })
     }
@@ -179,7 +196,13 @@ impl PartFile {
             .par_iter()
             .enumerate()
             .map(|(i, &(_, col))| {
-                encode_column(self.schema.column(i), self.props.clone(), col, rows)
+                encode_column(
+                    self.schema.column(i),
+                    self.props.clone(),
+                    col,
+                    rows,
+                    &self.high_cardinality[i],
+                )
             })
             .collect();
         let mut rg = self.w.next_row_group()?;

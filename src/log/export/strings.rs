@@ -1,0 +1,651 @@
+//! String columns, encoded here rather than by the parquet crate's column
+//! writer: that writer hashes every value through its generic interner and
+//! wraps each in a reference-counted `ByteArray`, which was a third of the
+//! export's time. Here a column chunk is read straight from the rows'
+//! spans: one pass looks each value up in a dictionary of borrowed slices
+//! (a keyed multiply-fold hash, the previous row's value checked first),
+//! the pages are built by hand (PLAIN dictionary page, RLE_DICTIONARY data
+//! pages with RLE/bit-packed definition levels, as the crate writes them)
+//! and handed to the crate's page writer, which frames them.
+//!
+//! A chunk whose dictionary outgrows [`DICT_LIMIT`] is written PLAIN
+//! instead, and the column is remembered as high-cardinality: later row
+//! groups go PLAIN at once, without hashing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding};
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::data_type::ByteArray;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::format::{OffsetIndex, PageLocation};
+use parquet::schema::types::ColumnDescPtr;
+
+use super::rle;
+
+/// The largest dictionary (its PLAIN size) a chunk keeps: the parquet
+/// crate's default dictionary page limit.
+pub const DICT_LIMIT: usize = 1 << 20;
+/// Rows per data page (the crate's default row limit).
+const PAGE_ROWS: usize = 20_000;
+/// Bytes of PLAIN values after which a page is cut early.
+const PAGE_BYTES: usize = 1 << 20;
+const NULL: u32 = u32::MAX;
+
+/// How a chunk is written, from the writer's properties.
+pub struct Plan<'h> {
+    pub compression: Compression,
+    pub dictionary: bool,
+    pub statistics: bool,
+    /// Set once a chunk of this column overflowed its dictionary.
+    pub high_cardinality: &'h AtomicBool,
+}
+
+/// A process-wide random key, so that crafted log lines cannot aim at
+/// one hash slot.
+fn key() -> u64 {
+    static KEY: OnceLock<u64> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x7470_6c6f_6700);
+        h.finish() | 1
+    })
+}
+
+#[inline]
+fn fold(a: u64, b: u64) -> u64 {
+    let m = (a as u128).wrapping_mul(b as u128);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// A keyed hash of a value, eight bytes at a time.
+#[inline]
+fn hash(key: u64, v: &[u8]) -> u64 {
+    const P: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = fold(key ^ v.len() as u64, P);
+    let mut words = v.chunks_exact(8);
+    for w in &mut words {
+        h = fold(
+            h ^ u64::from_le_bytes(w.try_into().expect("8 bytes")),
+            P ^ key,
+        );
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut t = [0u8; 8];
+        t[..rest.len()].copy_from_slice(rest);
+        h = fold(h ^ u64::from_le_bytes(t), P ^ key);
+    }
+    h
+}
+
+/// Byte equality without a call into libc for the short values most
+/// columns hold (a method, `-`, `HTTP/1.1`), and without reading at all
+/// when both are the same bytes (the `file` column).
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if a.as_ptr() == b.as_ptr() {
+        return true;
+    }
+    let w8 = |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+    let w4 = |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().expect("4 bytes"));
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        8..=16 => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// Distinct values in first-seen order, copied into one arena that is
+/// already the PLAIN dictionary page (4-byte length, bytes), and an
+/// open-addressing table of (high hash bits, entry + 1). A lookup compares
+/// against the arena, which stays in cache, not against the row that
+/// first had the value, which may be anywhere in the rows held.
+struct Dict {
+    key: u64,
+    /// (offset of the bytes in `arena`, length) per entry.
+    entries: Vec<(u32, u32)>,
+    arena: Vec<u8>,
+    slots: Vec<u64>,
+}
+
+impl Dict {
+    fn new() -> Dict {
+        Dict {
+            key: key(),
+            entries: Vec::new(),
+            arena: Vec::new(),
+            slots: vec![0; 1024],
+        }
+    }
+
+    fn get(&self, e: usize) -> &[u8] {
+        let (at, len) = self.entries[e];
+        &self.arena[at as usize..(at + len) as usize]
+    }
+
+    /// The value's index; None once the dictionary is over [`DICT_LIMIT`].
+    #[inline]
+    fn intern(&mut self, v: &[u8]) -> Option<u32> {
+        const TAG: u64 = 0xFFFF_FFFF_0000_0000;
+        let h = hash(self.key, v);
+        let mask = self.slots.len() - 1;
+        let mut i = (h as usize) & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                break;
+            }
+            if s & TAG == h & TAG {
+                let e = (s as u32 - 1) as usize;
+                let (at, len) = self.entries[e];
+                if len as usize == v.len()
+                    && same(&self.arena[at as usize..at as usize + v.len()], v)
+                {
+                    return Some(e as u32);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        if self.arena.len() + 4 + v.len() > DICT_LIMIT {
+            return None;
+        }
+        let e = self.entries.len() as u32;
+        self.arena
+            .extend_from_slice(&(v.len() as u32).to_le_bytes());
+        self.entries.push((self.arena.len() as u32, v.len() as u32));
+        self.arena.extend_from_slice(v);
+        self.slots[i] = (h & TAG) | (e as u64 + 1);
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        Some(e)
+    }
+
+    fn grow(&mut self) {
+        let mut slots = vec![0u64; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for e in 0..self.entries.len() {
+            let h = hash(self.key, self.get(e));
+            let mut i = (h as usize) & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (h & 0xFFFF_FFFF_0000_0000) | (e as u64 + 1);
+        }
+        self.slots = slots;
+    }
+}
+
+/// Compresses one page body with the chunk's codec.
+struct Codec {
+    compression: Compression,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Codec {
+    fn new(compression: Compression) -> Result<Codec, ParquetError> {
+        let zstd = match compression {
+            Compression::ZSTD(level) => Some(
+                zstd::bulk::Compressor::new(level.compression_level())
+                    .map_err(|e| ParquetError::External(Box::new(e)))?,
+            ),
+            Compression::UNCOMPRESSED | Compression::SNAPPY => None,
+            other => return Err(ParquetError::NYI(format!("{other:?} pages"))),
+        };
+        Ok(Codec { compression, zstd })
+    }
+
+    fn compress(&mut self, body: &[u8]) -> Result<Bytes, ParquetError> {
+        match self.compression {
+            Compression::UNCOMPRESSED => Ok(Bytes::copy_from_slice(body)),
+            Compression::SNAPPY => snap::raw::Encoder::new()
+                .compress_vec(body)
+                .map(Bytes::from)
+                .map_err(|e| ParquetError::External(Box::new(e))),
+            _ => {
+                let z = self.zstd.as_mut().expect("a zstd context");
+                z.compress(body)
+                    .map(Bytes::from)
+                    .map_err(|e| ParquetError::External(Box::new(e)))
+            }
+        }
+    }
+}
+
+/// Min and max of the values seen (unsigned byte order, as Parquet orders
+/// strings).
+#[derive(Default)]
+struct MinMax<'a> {
+    min: Option<&'a [u8]>,
+    max: Option<&'a [u8]>,
+}
+
+impl<'a> MinMax<'a> {
+    #[inline]
+    fn see(&mut self, v: &'a [u8]) {
+        if self.min.is_none_or(|m| v < m) {
+            self.min = Some(v);
+        }
+        if self.max.is_none_or(|m| v > m) {
+            self.max = Some(v);
+        }
+    }
+}
+
+/// Writes one string column chunk; `values` yields each row's value in
+/// row order (None for null) and can be walked more than once.
+pub fn encode<'a, I, F>(
+    desc: ColumnDescPtr,
+    plan: &Plan<'_>,
+    values: F,
+) -> Result<(Bytes, ColumnCloseResult), ParquetError>
+where
+    F: Fn() -> I,
+    I: Iterator<Item = Option<&'a [u8]>>,
+{
+    let optional = desc.max_def_level() > 0;
+    // Pass 1: dictionary indices, unless the column is known to be too varied.
+    let mut dict = Dict::new();
+    let mut idx: Vec<u32> = Vec::new();
+    let mut rows = 0usize;
+    let mut nulls = 0u64;
+    let mut raw_bytes = 0i64;
+    let mut use_dict = plan.dictionary && !plan.high_cardinality.load(Ordering::Relaxed);
+    if use_dict {
+        let mut prev: Option<(&[u8], u32)> = None;
+        let (mut tries, mut hits) = (0u32, 0u32);
+        for v in values() {
+            rows += 1;
+            let Some(v) = v else {
+                idx.push(NULL);
+                nulls += 1;
+                continue;
+            };
+            raw_bytes += v.len() as i64;
+            // The previous row's value, where the column repeats often
+            // enough (method, protocol, file) for the compare to pay.
+            if tries < 1024 || hits * 2 >= tries {
+                if let Some((p, i)) = prev {
+                    tries += 1;
+                    if same(p, v) {
+                        hits += 1;
+                        idx.push(i);
+                        continue;
+                    }
+                }
+            }
+            match dict.intern(v) {
+                Some(i) => {
+                    idx.push(i);
+                    prev = Some((v, i));
+                }
+                None => {
+                    plan.high_cardinality.store(true, Ordering::Relaxed);
+                    use_dict = false;
+                    break;
+                }
+            }
+        }
+        // A column of nulls only has nothing to look up: PLAIN, no dictionary.
+        if use_dict && dict.entries.is_empty() {
+            use_dict = false;
+        }
+    }
+
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut codec = Codec::new(plan.compression)?;
+    let mut pages = SerializedPageWriter::new(&mut sink);
+    let mut locations = Vec::new();
+    let mut compressed_total = 0i64;
+    let mut uncompressed_total = 0i64;
+    let mut dict_offset = None;
+    let mut data_offset = None;
+    let mut minmax = MinMax::default();
+    let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
+    let mut body: Vec<u8> = Vec::new();
+    let mut defs: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
+    let mut vals: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
+
+    let mut write = |pages: &mut SerializedPageWriter<'_, Vec<u8>>,
+                     page: Page,
+                     len: usize,
+                     first_row: usize|
+     -> Result<(), ParquetError> {
+        let is_dict = matches!(page, Page::DictionaryPage { .. });
+        let spec = pages.write_page(CompressedPage::new(page, len))?;
+        compressed_total += spec.bytes_written as i64;
+        uncompressed_total +=
+            (spec.uncompressed_size + (spec.bytes_written as usize - spec.compressed_size)) as i64;
+        if is_dict {
+            dict_offset = Some(spec.offset as i64);
+        } else {
+            data_offset.get_or_insert(spec.offset as i64);
+            locations.push(PageLocation::new(
+                spec.offset as i64,
+                spec.bytes_written as i32,
+                first_row as i64,
+            ));
+        }
+        Ok(())
+    };
+
+    if use_dict {
+        encodings.push(Encoding::RLE_DICTIONARY);
+        if plan.statistics {
+            for e in 0..dict.entries.len() {
+                minmax.see(dict.get(e));
+            }
+        }
+        let buf = codec.compress(&dict.arena)?;
+        write(
+            &mut pages,
+            Page::DictionaryPage {
+                buf,
+                num_values: dict.entries.len() as u32,
+                encoding: Encoding::PLAIN,
+                is_sorted: false,
+            },
+            dict.arena.len(),
+            0,
+        )?;
+        let width = rle::width(dict.entries.len() as u32 - 1).max(1);
+        for (p, page) in idx.chunks(PAGE_ROWS).enumerate() {
+            body.clear();
+            defs.clear();
+            vals.clear();
+            for &i in page {
+                defs.push((i != NULL) as u32);
+                if i != NULL {
+                    vals.push(i);
+                }
+            }
+            if optional {
+                rle::with_length(&mut body, &defs, 1);
+            }
+            body.push(width as u8);
+            rle::encode(&mut body, &vals, width);
+            let buf = codec.compress(&body)?;
+            write(
+                &mut pages,
+                Page::DataPage {
+                    buf,
+                    num_values: page.len() as u32,
+                    encoding: Encoding::RLE_DICTIONARY,
+                    def_level_encoding: Encoding::RLE,
+                    rep_level_encoding: Encoding::RLE,
+                    statistics: None,
+                },
+                body.len(),
+                p * PAGE_ROWS,
+            )?;
+        }
+    } else {
+        // PLAIN pages, straight from the rows.
+        drop(idx);
+        rows = 0;
+        nulls = 0;
+        raw_bytes = 0;
+        let mut first_row = 0;
+        let mut plain: Vec<u8> = Vec::new();
+        let mut it = values().peekable();
+        while it.peek().is_some() {
+            defs.clear();
+            plain.clear();
+            for v in it.by_ref() {
+                match v {
+                    Some(v) => {
+                        defs.push(1);
+                        plain.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        plain.extend_from_slice(v);
+                        raw_bytes += v.len() as i64;
+                        if plan.statistics {
+                            minmax.see(v);
+                        }
+                    }
+                    None => {
+                        defs.push(0);
+                        nulls += 1;
+                    }
+                }
+                if defs.len() >= PAGE_ROWS || plain.len() >= PAGE_BYTES {
+                    break;
+                }
+            }
+            body.clear();
+            if optional {
+                rle::with_length(&mut body, &defs, 1);
+            }
+            body.extend_from_slice(&plain);
+            let buf = codec.compress(&body)?;
+            write(
+                &mut pages,
+                Page::DataPage {
+                    buf,
+                    num_values: defs.len() as u32,
+                    encoding: Encoding::PLAIN,
+                    def_level_encoding: Encoding::RLE,
+                    rep_level_encoding: Encoding::RLE,
+                    statistics: None,
+                },
+                body.len(),
+                first_row,
+            )?;
+            first_row += defs.len();
+            rows += defs.len();
+        }
+    }
+    pages.close()?;
+    if !optional && nulls > 0 {
+        return Err(ParquetError::General(format!(
+            "{} is required but {nulls} row(s) have no value",
+            desc.name()
+        )));
+    }
+
+    let mut meta = ColumnChunkMetaData::builder(desc)
+        .set_compression(plan.compression)
+        .set_encodings(encodings)
+        .set_total_compressed_size(compressed_total)
+        .set_total_uncompressed_size(uncompressed_total)
+        .set_num_values(rows as i64)
+        .set_data_page_offset(data_offset.unwrap_or(0))
+        .set_dictionary_page_offset(dict_offset)
+        .set_unencoded_byte_array_data_bytes(Some(raw_bytes));
+    if plan.statistics {
+        meta = meta.set_statistics(Statistics::byte_array(
+            minmax.min.map(|m| ByteArray::from(m.to_vec())),
+            minmax.max.map(|m| ByteArray::from(m.to_vec())),
+            None,
+            Some(nulls),
+            false,
+        ));
+    }
+    let metadata = meta.build()?;
+    let buf = sink.into_inner()?;
+    Ok((
+        Bytes::from(buf),
+        ColumnCloseResult {
+            bytes_written: compressed_total as u64,
+            rows_written: rows as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(OffsetIndex::new(locations, None)),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::basic::ZstdLevel;
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::writer::SerializedFileWriter;
+    use parquet::record::Field;
+    use parquet::schema::parser::parse_message_type;
+    use std::sync::Arc;
+
+    /// Writes `values` as the one column of a file, with the chunk
+    /// encoded here, and reads them back with the parquet crate's reader.
+    fn round_trip(
+        values: &[Option<Vec<u8>>],
+        optional: bool,
+        compression: Compression,
+        high: &AtomicBool,
+    ) -> (Vec<Option<Vec<u8>>>, Vec<Encoding>, Option<Statistics>) {
+        let schema = Arc::new(
+            parse_message_type(&format!(
+                "message t {{ {} binary v; }}",
+                if optional { "optional" } else { "required" }
+            ))
+            .unwrap(),
+        );
+        let props = Arc::new(WriterProperties::builder().build());
+        let mut w = SerializedFileWriter::new(Vec::new(), schema, props).unwrap();
+        let desc = rg_desc(&w);
+        let mut rg = w.next_row_group().unwrap();
+        let plan = Plan {
+            compression,
+            dictionary: true,
+            statistics: true,
+            high_cardinality: high,
+        };
+        let (data, close) = encode(desc, &plan, || values.iter().map(|v| v.as_deref())).unwrap();
+        rg.append_column(&data, close).unwrap();
+        rg.close().unwrap();
+        let file = Bytes::from(w.into_inner().unwrap());
+        let r = SerializedFileReader::new(file).unwrap();
+        let chunk = r.metadata().row_group(0).column(0).clone();
+        let back = r
+            .get_row_iter(None)
+            .unwrap()
+            .map(
+                |row| match row.unwrap().get_column_iter().next().unwrap().1 {
+                    Field::Bytes(b) => Some(b.data().to_vec()),
+                    Field::Null => None,
+                    f => panic!("{f:?}"),
+                },
+            )
+            .collect();
+        (back, chunk.encodings().clone(), chunk.statistics().cloned())
+    }
+
+    fn rg_desc(w: &SerializedFileWriter<Vec<u8>>) -> ColumnDescPtr {
+        w.schema_descr().column(0)
+    }
+
+    #[test]
+    fn pages_of_nulls_repeats_and_long_values_read_back() {
+        // Over three pages; runs, nulls, empty strings, a long value.
+        let values: Vec<Option<Vec<u8>>> = (0..50_000u32)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 | 2 => Some(b"GET".to_vec()),
+                3 => Some(Vec::new()),
+                4 => Some(vec![b'x'; 300 + (i % 5) as usize]),
+                _ => Some(format!("/page/{}", i % 40).into_bytes()),
+            })
+            .collect();
+        for compression in [
+            Compression::UNCOMPRESSED,
+            Compression::SNAPPY,
+            Compression::ZSTD(ZstdLevel::try_new(1).unwrap()),
+        ] {
+            let high = AtomicBool::new(false);
+            let (back, enc, stats) = round_trip(&values, true, compression, &high);
+            assert_eq!(back, values, "{compression:?}");
+            assert!(enc.contains(&Encoding::RLE_DICTIONARY), "{enc:?}");
+            assert!(!high.load(Ordering::Relaxed));
+            let Some(Statistics::ByteArray(s)) = stats else {
+                panic!("{stats:?}")
+            };
+            assert_eq!(s.min_opt().unwrap().data(), b"");
+            assert_eq!(s.max_opt().unwrap().data(), vec![b'x'; 304]);
+            assert_eq!(s.null_count_opt(), Some(50_000u64.div_ceil(7)));
+        }
+    }
+
+    #[test]
+    fn a_dictionary_past_the_limit_goes_plain_and_is_remembered() {
+        let values: Vec<Option<Vec<u8>>> = (0..60_000u32)
+            .map(|i| Some(format!("/distinct/{i:08}/{}", "y".repeat(20)).into_bytes()))
+            .collect();
+        let high = AtomicBool::new(false);
+        let (back, enc, _) = round_trip(&values, false, Compression::SNAPPY, &high);
+        assert_eq!(back, values);
+        assert!(!enc.contains(&Encoding::RLE_DICTIONARY), "{enc:?}");
+        assert!(high.load(Ordering::Relaxed));
+        // The next chunk of that column goes PLAIN at once, even if small.
+        let few: Vec<Option<Vec<u8>>> = vec![Some(b"a".to_vec()); 10];
+        let (back, enc, _) = round_trip(&few, false, Compression::UNCOMPRESSED, &high);
+        assert_eq!(back, few);
+        assert!(!enc.contains(&Encoding::RLE_DICTIONARY), "{enc:?}");
+    }
+
+    #[test]
+    fn all_nulls_and_a_required_null() {
+        let values: Vec<Option<Vec<u8>>> = vec![None; 25_000];
+        let high = AtomicBool::new(false);
+        let (back, _, _) = round_trip(&values, true, Compression::UNCOMPRESSED, &high);
+        assert_eq!(back, values);
+        let schema = Arc::new(parse_message_type("message t { required binary v; }").unwrap());
+        let w = SerializedFileWriter::new(
+            Vec::new(),
+            schema,
+            Arc::new(WriterProperties::builder().build()),
+        )
+        .unwrap();
+        let plan = Plan {
+            compression: Compression::UNCOMPRESSED,
+            dictionary: true,
+            statistics: false,
+            high_cardinality: &high,
+        };
+        let err = encode(rg_desc(&w), &plan, || [Some(&b"a"[..]), None].into_iter()).unwrap_err();
+        assert!(err.to_string().contains("required"), "{err}");
+    }
+
+    #[test]
+    fn short_compares_agree_with_slices() {
+        let words: Vec<&[u8]> = vec![
+            b"",
+            b"a",
+            b"b",
+            b"ab",
+            b"ba",
+            b"abc",
+            b"abd",
+            b"GET",
+            b"HEAD",
+            b"POST",
+            b"HTTP/1.1",
+            b"HTTP/1.0",
+            b"HTTP/2.0",
+            b"0123456789abcdef",
+            b"0123456789abcdeg",
+            b"1123456789abcdef",
+            b"0123456789abcdef0",
+            b"0123456789abcdef1",
+        ];
+        for a in &words {
+            for b in &words {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+}
