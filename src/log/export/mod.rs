@@ -28,7 +28,9 @@ use crate::log::engine::{self, Action, EngineError, EngineOpts, Outcome, Query, 
 use crate::log::filter::Filter;
 use crate::log::time::civil_from_days;
 
+mod chunk;
 pub mod leftovers;
+mod numbers;
 mod rle;
 pub mod schema;
 mod strings;

@@ -12,44 +12,25 @@
 //! instead, and the column is remembered as high-cardinality: later row
 //! groups go PLAIN at once, without hashing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use parquet::basic::{Compression, Encoding};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::basic::Encoding;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
-use parquet::format::{OffsetIndex, PageLocation};
 use parquet::schema::types::ColumnDescPtr;
 
+use super::chunk::{self, Chunk, Plan, DICT_LIMIT, PAGE_BYTES, PAGE_ROWS};
 use super::rle;
 
-/// The largest dictionary (its PLAIN size) a chunk keeps: the parquet
-/// crate's default dictionary page limit.
-pub const DICT_LIMIT: usize = 1 << 20;
-/// Rows per data page (the crate's default row limit).
-const PAGE_ROWS: usize = 20_000;
-/// Bytes of PLAIN values after which a page is cut early.
-const PAGE_BYTES: usize = 1 << 20;
 const NULL: u32 = u32::MAX;
-
-/// How a chunk is written, from the writer's properties.
-pub struct Plan<'h> {
-    pub compression: Compression,
-    pub dictionary: bool,
-    pub statistics: bool,
-    /// Set once a chunk of this column overflowed its dictionary.
-    pub high_cardinality: &'h AtomicBool,
-}
 
 /// A process-wide random key, so that crafted log lines cannot aim at
 /// one hash slot.
-fn key() -> u64 {
+pub(super) fn key() -> u64 {
     static KEY: OnceLock<u64> = OnceLock::new();
     *KEY.get_or_init(|| {
         use std::hash::{BuildHasher, Hasher};
@@ -190,42 +171,6 @@ impl Dict {
     }
 }
 
-/// Compresses one page body with the chunk's codec.
-struct Codec {
-    compression: Compression,
-    zstd: Option<zstd::bulk::Compressor<'static>>,
-}
-
-impl Codec {
-    fn new(compression: Compression) -> Result<Codec, ParquetError> {
-        let zstd = match compression {
-            Compression::ZSTD(level) => Some(
-                zstd::bulk::Compressor::new(level.compression_level())
-                    .map_err(|e| ParquetError::External(Box::new(e)))?,
-            ),
-            Compression::UNCOMPRESSED | Compression::SNAPPY => None,
-            other => return Err(ParquetError::NYI(format!("{other:?} pages"))),
-        };
-        Ok(Codec { compression, zstd })
-    }
-
-    fn compress(&mut self, body: &[u8]) -> Result<Bytes, ParquetError> {
-        match self.compression {
-            Compression::UNCOMPRESSED => Ok(Bytes::copy_from_slice(body)),
-            Compression::SNAPPY => snap::raw::Encoder::new()
-                .compress_vec(body)
-                .map(Bytes::from)
-                .map_err(|e| ParquetError::External(Box::new(e))),
-            _ => {
-                let z = self.zstd.as_mut().expect("a zstd context");
-                z.compress(body)
-                    .map(Bytes::from)
-                    .map_err(|e| ParquetError::External(Box::new(e)))
-            }
-        }
-    }
-}
-
 /// Min and max of the values seen (unsigned byte order, as Parquet orders
 /// strings).
 #[derive(Default)]
@@ -261,7 +206,6 @@ where
     // Pass 1: dictionary indices, unless the column is known to be too varied.
     let mut dict = Dict::new();
     let mut idx: Vec<u32> = Vec::new();
-    let mut rows = 0usize;
     let mut nulls = 0u64;
     let mut raw_bytes = 0i64;
     let mut use_dict = plan.dictionary && !plan.high_cardinality.load(Ordering::Relaxed);
@@ -269,7 +213,6 @@ where
         let mut prev: Option<(&[u8], u32)> = None;
         let (mut tries, mut hits) = (0u32, 0u32);
         for v in values() {
-            rows += 1;
             let Some(v) = v else {
                 idx.push(NULL);
                 nulls += 1;
@@ -306,65 +249,19 @@ where
         }
     }
 
-    let mut sink = TrackedWrite::new(Vec::new());
-    let mut codec = Codec::new(plan.compression)?;
-    let mut pages = SerializedPageWriter::new(&mut sink);
-    let mut locations = Vec::new();
-    let mut compressed_total = 0i64;
-    let mut uncompressed_total = 0i64;
-    let mut dict_offset = None;
-    let mut data_offset = None;
+    let mut chunk = Chunk::new(plan.compression)?;
     let mut minmax = MinMax::default();
-    let mut encodings = vec![Encoding::PLAIN, Encoding::RLE];
-    let mut body: Vec<u8> = Vec::new();
     let mut defs: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
     let mut vals: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
-
-    let mut write = |pages: &mut SerializedPageWriter<'_, Vec<u8>>,
-                     page: Page,
-                     len: usize,
-                     first_row: usize|
-     -> Result<(), ParquetError> {
-        let is_dict = matches!(page, Page::DictionaryPage { .. });
-        let spec = pages.write_page(CompressedPage::new(page, len))?;
-        compressed_total += spec.bytes_written as i64;
-        uncompressed_total +=
-            (spec.uncompressed_size + (spec.bytes_written as usize - spec.compressed_size)) as i64;
-        if is_dict {
-            dict_offset = Some(spec.offset as i64);
-        } else {
-            data_offset.get_or_insert(spec.offset as i64);
-            locations.push(PageLocation::new(
-                spec.offset as i64,
-                spec.bytes_written as i32,
-                first_row as i64,
-            ));
-        }
-        Ok(())
-    };
-
     if use_dict {
-        encodings.push(Encoding::RLE_DICTIONARY);
         if plan.statistics {
             for e in 0..dict.entries.len() {
                 minmax.see(dict.get(e));
             }
         }
-        let buf = codec.compress(&dict.arena)?;
-        write(
-            &mut pages,
-            Page::DictionaryPage {
-                buf,
-                num_values: dict.entries.len() as u32,
-                encoding: Encoding::PLAIN,
-                is_sorted: false,
-            },
-            dict.arena.len(),
-            0,
-        )?;
+        chunk.dictionary(&dict.arena, dict.entries.len())?;
         let width = rle::width(dict.entries.len() as u32 - 1).max(1);
-        for (p, page) in idx.chunks(PAGE_ROWS).enumerate() {
-            body.clear();
+        for page in idx.chunks(PAGE_ROWS) {
             defs.clear();
             vals.clear();
             for &i in page {
@@ -373,33 +270,16 @@ where
                     vals.push(i);
                 }
             }
-            if optional {
-                rle::with_length(&mut body, &defs, 1);
-            }
-            body.push(width as u8);
-            rle::encode(&mut body, &vals, width);
-            let buf = codec.compress(&body)?;
-            write(
-                &mut pages,
-                Page::DataPage {
-                    buf,
-                    num_values: page.len() as u32,
-                    encoding: Encoding::RLE_DICTIONARY,
-                    def_level_encoding: Encoding::RLE,
-                    rep_level_encoding: Encoding::RLE,
-                    statistics: None,
-                },
-                body.len(),
-                p * PAGE_ROWS,
-            )?;
+            chunk.start_page(optional, &defs);
+            chunk.body.push(width as u8);
+            rle::encode(&mut chunk.body, &vals, width);
+            chunk.data_page(page.len(), Encoding::RLE_DICTIONARY)?;
         }
     } else {
         // PLAIN pages, straight from the rows.
         drop(idx);
-        rows = 0;
         nulls = 0;
         raw_bytes = 0;
-        let mut first_row = 0;
         let mut plain: Vec<u8> = Vec::new();
         let mut it = values().peekable();
         while it.peek().is_some() {
@@ -425,79 +305,36 @@ where
                     break;
                 }
             }
-            body.clear();
-            if optional {
-                rle::with_length(&mut body, &defs, 1);
-            }
-            body.extend_from_slice(&plain);
-            let buf = codec.compress(&body)?;
-            write(
-                &mut pages,
-                Page::DataPage {
-                    buf,
-                    num_values: defs.len() as u32,
-                    encoding: Encoding::PLAIN,
-                    def_level_encoding: Encoding::RLE,
-                    rep_level_encoding: Encoding::RLE,
-                    statistics: None,
-                },
-                body.len(),
-                first_row,
-            )?;
-            first_row += defs.len();
-            rows += defs.len();
+            chunk.start_page(optional, &defs);
+            chunk.body.extend_from_slice(&plain);
+            chunk.data_page(defs.len(), Encoding::PLAIN)?;
         }
     }
-    pages.close()?;
     if !optional && nulls > 0 {
-        return Err(ParquetError::General(format!(
-            "{} is required but {nulls} row(s) have no value",
-            desc.name()
-        )));
+        return Err(chunk::required(&desc, nulls));
     }
-
-    let mut meta = ColumnChunkMetaData::builder(desc)
-        .set_compression(plan.compression)
-        .set_encodings(encodings)
-        .set_total_compressed_size(compressed_total)
-        .set_total_uncompressed_size(uncompressed_total)
-        .set_num_values(rows as i64)
-        .set_data_page_offset(data_offset.unwrap_or(0))
-        .set_dictionary_page_offset(dict_offset)
-        .set_unencoded_byte_array_data_bytes(Some(raw_bytes));
-    if plan.statistics {
-        meta = meta.set_statistics(Statistics::byte_array(
+    let stats = plan.statistics.then(|| {
+        Statistics::byte_array(
             minmax.min.map(|m| ByteArray::from(m.to_vec())),
             minmax.max.map(|m| ByteArray::from(m.to_vec())),
             None,
             Some(nulls),
             false,
-        ));
-    }
-    let metadata = meta.build()?;
-    let buf = sink.into_inner()?;
-    Ok((
-        Bytes::from(buf),
-        ColumnCloseResult {
-            bytes_written: compressed_total as u64,
-            rows_written: rows as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: None,
-            offset_index: Some(OffsetIndex::new(locations, None)),
-        },
-    ))
+        )
+    });
+    chunk.finish(desc, stats, Some(raw_bytes))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parquet::basic::ZstdLevel;
+    use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::writer::SerializedFileWriter;
     use parquet::record::Field;
     use parquet::schema::parser::parse_message_type;
+    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     /// Writes `values` as the one column of a file, with the chunk

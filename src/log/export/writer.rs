@@ -19,7 +19,7 @@ use parquet::schema::types::{ColumnDescPtr, SchemaDescriptor, Type};
 use rayon::prelude::*;
 
 use super::schema::{Col, COLUMNS};
-use super::strings;
+use super::{chunk, numbers, strings};
 use crate::log::engine::rows::{RowBatch, Span};
 
 /// A chunk's rows, shared by the partitions its rows go to.
@@ -72,7 +72,7 @@ fn encode_column(
     high_cardinality: &AtomicBool,
 ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
     let path = desc.path();
-    let plan = strings::Plan {
+    let plan = chunk::Plan {
         compression: props.compression(path),
         dictionary: props.dictionary_enabled(path),
         statistics: props.statistics_enabled(path) != EnabledStatistics::None,
@@ -96,7 +96,34 @@ fn encode_column(
         Col::File => {
             return strings::encode(desc, &plan, || rows.iter().map(|(h, _)| Some(&h.file[..])))
         }
-        _ => {}
+        Col::Status => {
+            return numbers::encode(desc, &plan, || {
+                rows.iter().map(|(h, i)| Some(h.b.status[i] as i64))
+            })
+        }
+        Col::TzOffset => {
+            return numbers::encode(desc, &plan, || {
+                rows.iter().map(|(h, i)| Some(h.b.tz_offset_min[i] as i64))
+            })
+        }
+        Col::Port => {
+            return numbers::encode(desc, &plan, || {
+                rows.iter().map(|(h, i)| h.b.port[i].map(i64::from))
+            })
+        }
+        Col::Bytes => {
+            return numbers::encode(desc, &plan, || {
+                rows.iter()
+                    .map(|(h, i)| h.b.bytes[i].map(|b| b.min(i64::MAX as u64) as i64))
+            })
+        }
+        Col::Micros => {
+            return numbers::encode(desc, &plan, || {
+                rows.iter()
+                    .map(|(h, i)| h.b.micros[i].map(|b| b.min(i64::MAX as u64) as i64))
+            })
+        }
+        Col::Ts | Col::Line => {}
     }
     let mut sink = TrackedWrite::new(Vec::new());
     let optional = desc.max_def_level() > 0;
@@ -134,19 +161,10 @@ fn encode_column(
         }
         match col {
             Col::Ts => write_all!(Int64ColumnWriter, i64, |h, i| Some(h.b.ts_us[i])),
-            Col::TzOffset => write_all!(Int32ColumnWriter, i32, |h, i| Some(
-                h.b.tz_offset_min[i] as i32
-            )),
-            Col::Status => write_all!(Int32ColumnWriter, i32, |h, i| Some(h.b.status[i] as i32)),
-            Col::Bytes => write_all!(Int64ColumnWriter, i64, |h, i| h.b.bytes[i]
-                .map(|b| b.min(i64::MAX as u64) as i64)),
-            Col::Port => write_all!(Int32ColumnWriter, i32, |h, i| h.b.port[i].map(i32::from)),
-            Col::Micros => write_all!(Int64ColumnWriter, i64, |h, i| h.b.micros[i]
-                .map(|b| b.min(i64::MAX as u64) as i64)),
             Col::Line => write_all!(Int64ColumnWriter, i64, |h, i| Some(
                 (h.first_line + h.b.index[i] + 1) as i64
             )),
-            Col::File | Col::Raw | Col::Str(_) => unreachable!("strings are encoded above"),
+            _ => unreachable!("encoded above"),
         }
         w.close()?
     };
