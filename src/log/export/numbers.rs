@@ -117,26 +117,25 @@ where
     let mut use_dict = plan.dictionary && !plan.high_cardinality.load(Ordering::Relaxed);
     if use_dict {
         let mut prev: Option<(i64, u32)> = None;
-        for v in values() {
+        let full = values().try_for_each(|v| -> Result<(), ()> {
             let Some(v) = v else {
                 idx.push(NULL);
                 nulls += 1;
-                continue;
+                return Ok(());
             };
             match prev {
                 Some((p, i)) if p == v => idx.push(i),
-                _ => match dict.intern(v, limit) {
-                    Some(i) => {
-                        idx.push(i);
-                        prev = Some((v, i));
-                    }
-                    None => {
-                        plan.high_cardinality.store(true, Ordering::Relaxed);
-                        use_dict = false;
-                        break;
-                    }
-                },
+                _ => {
+                    let i = dict.intern(v, limit).ok_or(())?;
+                    idx.push(i);
+                    prev = Some((v, i));
+                }
             }
+            Ok(())
+        });
+        if full.is_err() {
+            plan.high_cardinality.store(true, Ordering::Relaxed);
+            use_dict = false;
         }
         if use_dict && dict.entries.is_empty() {
             use_dict = false;

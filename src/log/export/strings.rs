@@ -50,21 +50,40 @@ fn fold(a: u64, b: u64) -> u64 {
 #[inline]
 fn hash(key: u64, v: &[u8]) -> u64 {
     const P: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h = fold(key ^ v.len() as u64, P);
-    let mut words = v.chunks_exact(8);
-    for w in &mut words {
-        h = fold(
-            h ^ u64::from_le_bytes(w.try_into().expect("8 bytes")),
-            P ^ key,
-        );
+    const Q: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("8 bytes"));
+    let mut a = fold(key ^ v.len() as u64, P);
+    // Two independent lanes over 16-byte blocks: long values (agents,
+    // referers) do not wait on one chain of multiplies.
+    let mut b = key.rotate_left(32) ^ Q;
+    let mut blocks = v.chunks_exact(16);
+    for blk in &mut blocks {
+        a = fold(a ^ word(&blk[..8]), P ^ key);
+        b = fold(b ^ word(&blk[8..]), Q ^ key);
     }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut t = [0u8; 8];
-        t[..rest.len()].copy_from_slice(rest);
-        h = fold(h ^ u64::from_le_bytes(t), P ^ key);
-    }
-    h
+    let rest = blocks.remainder();
+    // The tail read as whole words, overlapping what came before, never
+    // through a byte copy (a copied tail stalled on store forwarding).
+    let n = v.len();
+    let tail = if rest.len() > 8 {
+        a = fold(a ^ word(&rest[..8]), P ^ key);
+        word(&v[n - 8..])
+    } else if n >= 8 {
+        if rest.is_empty() {
+            0
+        } else {
+            word(&v[n - 8..])
+        }
+    } else if n >= 4 {
+        let w4 = |at: usize| u32::from_le_bytes(v[at..at + 4].try_into().expect("4 bytes")) as u64;
+        w4(0) | w4(n - 4) << 32
+    } else if n > 0 {
+        v[0] as u64 | (v[n / 2] as u64) << 8 | (v[n - 1] as u64) << 16
+    } else {
+        0
+    };
+    b = fold(b ^ tail, Q ^ key);
+    fold(a ^ b.rotate_left(23), P)
 }
 
 /// Byte equality without a call into libc for the short values most
@@ -212,11 +231,13 @@ where
     if use_dict {
         let mut prev: Option<(&[u8], u32)> = None;
         let (mut tries, mut hits) = (0u32, 0u32);
-        for v in values() {
+        // Internal iteration (try_for_each): the rows' nested iterator
+        // folds faster than it steps.
+        let full = values().try_for_each(|v| {
             let Some(v) = v else {
                 idx.push(NULL);
                 nulls += 1;
-                continue;
+                return Ok(());
             };
             raw_bytes += v.len() as i64;
             // The previous row's value, where the column repeats often
@@ -227,7 +248,7 @@ where
                     if same(p, v) {
                         hits += 1;
                         idx.push(i);
-                        continue;
+                        return Ok(());
                     }
                 }
             }
@@ -235,13 +256,14 @@ where
                 Some(i) => {
                     idx.push(i);
                     prev = Some((v, i));
+                    Ok(())
                 }
-                None => {
-                    plan.high_cardinality.store(true, Ordering::Relaxed);
-                    use_dict = false;
-                    break;
-                }
+                None => Err(()),
             }
+        });
+        if full.is_err() {
+            plan.high_cardinality.store(true, Ordering::Relaxed);
+            use_dict = false;
         }
         // A column of nulls only has nothing to look up: PLAIN, no dictionary.
         if use_dict && dict.entries.is_empty() {
@@ -455,6 +477,23 @@ mod tests {
         };
         let err = encode(rg_desc(&w), &plan, || [Some(&b"a"[..]), None].into_iter()).unwrap_err();
         assert!(err.to_string().contains("required"), "{err}");
+    }
+
+    #[test]
+    fn every_byte_of_a_value_changes_its_hash() {
+        let k = key();
+        for n in 0..70usize {
+            let base: Vec<u8> = (0..n as u8).map(|b| b.wrapping_mul(31)).collect();
+            let h = hash(k, &base);
+            for at in 0..n {
+                let mut other = base.clone();
+                other[at] ^= 0x20;
+                assert_ne!(hash(k, &other), h, "length {n}, byte {at}");
+            }
+            let mut longer = base.clone();
+            longer.push(0);
+            assert_ne!(hash(k, &longer), h, "length {n} against a trailing NUL");
+        }
     }
 
     #[test]
