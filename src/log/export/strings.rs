@@ -2,11 +2,11 @@
 //! writer: that writer hashes every value through its generic interner and
 //! wraps each in a reference-counted `ByteArray`, which was a third of the
 //! export's time. Here a column chunk is read straight from the rows'
-//! spans: one pass looks each value up in a dictionary of borrowed slices
-//! (a keyed multiply-fold hash, the previous row's value checked first),
-//! the pages are built by hand (PLAIN dictionary page, RLE_DICTIONARY data
-//! pages with RLE/bit-packed definition levels, as the crate writes them)
-//! and handed to the crate's page writer, which frames them.
+//! spans: one pass looks each value up in a dictionary whose entries are
+//! copied into what becomes the dictionary page (a keyed multiply-fold
+//! hash; the previous row's value checked first where that pays), then
+//! [`Chunk`] builds the pages (PLAIN dictionary page, RLE_DICTIONARY data
+//! pages with RLE/bit-packed definition levels, as the crate writes them).
 //!
 //! A chunk whose dictionary outgrows [`DICT_LIMIT`] is written PLAIN
 //! instead, and the column is remembered as high-cardinality: later row
