@@ -870,7 +870,7 @@ pub mod sip_message {
         for h in hits {
             assert_eq!(h.proto.as_str(), "sip");
             if let Some(c) = &h.hash {
-                assert_eq!(c.mode, 11400);
+                assert_eq!(c.mode, Some(11400));
                 assert!(c.line.starts_with("$sip$"));
                 assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
             }

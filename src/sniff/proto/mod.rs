@@ -42,12 +42,38 @@ pub struct Hit {
     pub hash: Option<Crackable>,
 }
 
-/// A line ready for `hashcat -m MODE` (the form John the Ripper's jumbo
-/// formats read too, where it has one).
+/// A line a cracker tests passwords against: in the form `hashcat -m
+/// MODE` reads (the form John the Ripper's jumbo formats read too, where it
+/// has one), or, for a protocol hashcat has no mode for (VNC), in the form
+/// of John's format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Crackable {
-    pub mode: u32,
+    /// hashcat's mode; `None` when hashcat has none for it.
+    pub mode: Option<u32>,
+    /// John the Ripper (jumbo)'s `--format=NAME`, given where the line was
+    /// checked with John; `None` otherwise.
+    pub john: Option<&'static str>,
     pub line: String,
+}
+
+impl Crackable {
+    /// A line for `hashcat -m MODE`.
+    pub fn hashcat(mode: u32, line: String) -> Crackable {
+        Crackable {
+            mode: Some(mode),
+            john: None,
+            line,
+        }
+    }
+
+    /// A line for `john --format=FORMAT` that hashcat has no mode for.
+    pub fn john(format: &'static str, line: String) -> Crackable {
+        Crackable {
+            mode: None,
+            john: Some(format),
+            line,
+        }
+    }
 }
 
 impl Hit {
