@@ -372,3 +372,5 @@ mod smb;
 mod snmp;
 #[path = "tpsniff_servers/socks.rs"]
 mod socks;
+#[path = "tpsniff_servers/vnc.rs"]
+mod vnc;

@@ -578,6 +578,31 @@ pub mod mysql_auth {
     }
 }
 
+/// VNC (RFB) handshakes fed with both directions in pieces, then the
+/// flow's end. Invariant: a finding has a `$vnc$*` line of two 16-byte hex
+/// fields.
+pub mod vnc_handshake {
+    use tplab::sniff::proto::vnc;
+
+    fn check(h: &tplab::sniff::proto::Hit) {
+        let line = &h.hash.as_ref().expect("a VNC finding has a line").line;
+        assert_eq!(line.len(), 6 + 32 + 1 + 32, "{line}");
+    }
+
+    pub fn run(data: &[u8]) {
+        let _ = vnc::looks_like_banner(data);
+        let mut v = vnc::Vnc::default();
+        super::pieces::two_way(data, |c, s| {
+            if let Ok(hits) = v.feed(c, s) {
+                hits.iter().for_each(check);
+            }
+        });
+        if let Some(h) = v.finish() {
+            check(&h);
+        }
+    }
+}
+
 /// SOCKS handshakes fed with both directions in pieces.
 pub mod socks_handshake {
     pub fn run(data: &[u8]) {

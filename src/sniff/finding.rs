@@ -36,6 +36,7 @@ pub enum Proto {
     Smb,
     Radius,
     Kerberos,
+    Vnc,
 }
 
 impl Proto {
@@ -66,6 +67,7 @@ impl Proto {
             Proto::Smb => "smb",
             Proto::Radius => "radius",
             Proto::Kerberos => "kerberos",
+            Proto::Vnc => "vnc",
         }
     }
 }

@@ -33,6 +33,7 @@ pub const TARGETS: &[&str] = &[
     "snmp_message",
     "postgres_auth",
     "mysql_auth",
+    "vnc_handshake",
     "socks_handshake",
     "redis_commands",
     "ldap_messages",
@@ -356,7 +357,27 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-    smb_and_radius_seeds(put)
+    smb_and_radius_seeds(&put)?;
+    vnc_seed(&put)
+}
+
+/// VNC: an RFB 3.8 handshake with VNC Authentication, accepted, in pieces
+/// of 12 bytes (client, server, ...; each side padded to 36 bytes with
+/// what follows the handshake).
+fn vnc_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    let mut c = b"RFB 003.008\n\x02".to_vec();
+    c.extend([0x5a; 16]);
+    c.resize(36, 1);
+    let mut s = b"RFB 003.008\n\x01\x02".to_vec();
+    s.extend([0xa5; 16]);
+    s.extend([0, 0, 0, 0]);
+    s.resize(36, 0);
+    let mut seed = vec![11];
+    for (a, b) in c.chunks(12).zip(s.chunks(12)) {
+        seed.extend(a);
+        seed.extend(b);
+    }
+    put("vnc_handshake", "rfb38", &seed)
 }
 
 /// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the

@@ -6,7 +6,7 @@ use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
     ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
     smtp, snmp,
-    socks, telnet, tls,
+    socks, telnet, tls, vnc,
 };
 
 #[derive(Debug, Default)]
@@ -39,6 +39,7 @@ pub(super) enum App {
     Sip(sip::SipStream),
     Smb(Box<smb::Smb>),
     Kerberos(Box<KerberosTcp>),
+    Vnc(Box<vnc::Vnc>),
     Other,
 }
 
@@ -119,6 +120,7 @@ impl App {
             App::Sip(_) => "sip",
             App::Smb(_) => "smb",
             App::Kerberos(_) => "kerberos",
+            App::Vnc(_) => "vnc",
             App::Other => "other",
         }
     }

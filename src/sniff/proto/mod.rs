@@ -25,6 +25,7 @@ pub mod snmp;
 pub mod socks;
 pub mod telnet;
 pub mod tls;
+pub mod vnc;
 
 use crate::sniff::finding::Proto;
 pub use sasl::Sasl;
@@ -109,6 +110,7 @@ pub enum Kind {
     Sip,
     Smb,
     Kerberos,
+    Vnc,
     Other,
 }
 
@@ -119,6 +121,13 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         // A response seen first: the ends may be the wrong way round; wait
         // for the request (not for ever: the waiting bytes are held).
         return None;
+    }
+    // An RFB server speaks first, its ProtocolVersion (the client answers
+    // with its own, which no check below must take for something else).
+    match vnc::looks_like_banner(server) {
+        Some(true) => return Some(Kind::Vnc),
+        None if !server.is_empty() && client.len() + server.len() <= 4096 => return None,
+        _ => {}
     }
     if !client.is_empty() {
         // NetBIOS framing starts with a 0 byte that other checks (the
@@ -200,6 +209,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
         194 | 6660..=6669 => Some(Kind::Irc),
+        5900..=5999 => Some(Kind::Vnc),
         _ => None,
     };
     if by_port.is_some() {
@@ -387,6 +397,15 @@ mod tests {
             Some(Kind::Kerberos)
         );
         assert_eq!(detect(b"\0\0", b"", 88), Some(Kind::Kerberos));
+        // VNC by the server's RFB banner on any port (the client's answer
+        // seen with it), by port 59xx before it.
+        assert_eq!(detect(b"", b"RFB 003.008\n", 7004), Some(Kind::Vnc));
+        assert_eq!(
+            detect(b"RFB 003.008\n", b"RFB 003.008\n\x01\x02", 7004),
+            Some(Kind::Vnc)
+        );
+        assert_eq!(detect(b"", b"RFB 00", 7004), None);
+        assert_eq!(detect(b"\x02", b"", 5901), Some(Kind::Vnc));
     }
 
     #[test]
