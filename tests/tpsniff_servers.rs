@@ -354,6 +354,8 @@ mod ldap;
 mod mail;
 #[path = "tpsniff_servers/mqtt.rs"]
 mod mqtt;
+#[path = "tpsniff_servers/mssql.rs"]
+mod mssql;
 #[path = "tpsniff_servers/mysql.rs"]
 mod mysql;
 #[path = "tpsniff_servers/ntlm.rs"]

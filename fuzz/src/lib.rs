@@ -603,6 +603,24 @@ pub mod vnc_handshake {
     }
 }
 
+/// MSSQL (TDS) PRELOGIN and LOGIN7 fed with both directions in pieces,
+/// and the data as one LOGIN7 payload. Invariant: a decoded password is
+/// no longer than the input (UTF-16 → UTF-8 grows by at most half).
+pub mod tds_login {
+    use tplab::sniff::proto::tds;
+
+    pub fn run(data: &[u8]) {
+        let _ = tds::looks_like(data);
+        if let Ok(h) = tds::login7(data) {
+            assert!(h.password.map_or(0, |p| p.len()) <= data.len() * 3 / 2);
+        }
+        let mut t = tds::Tds::default();
+        super::pieces::two_way(data, |c, s| {
+            let _ = t.feed(c, s);
+        });
+    }
+}
+
 /// SOCKS handshakes fed with both directions in pieces.
 pub mod socks_handshake {
     pub fn run(data: &[u8]) {

@@ -353,6 +353,7 @@ impl Ctx {
                 Kind::Smb => App::Smb(Box::default()),
                 Kind::Kerberos => App::Kerberos(Box::default()),
                 Kind::Vnc => App::Vnc(Box::default()),
+                Kind::Tds => App::Tds(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -506,6 +507,16 @@ impl Ctx {
                 match v.feed(&mut to_server.data, &mut to_client.data) {
                     Ok(h) => hits = h,
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("vnc: {e}")),
+                }
+            }
+            App::Tds(p) => {
+                // A gap loses the packet framing: not read further.
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
+                    p.gap();
+                }
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mssql: {e}")),
                 }
             }
             App::Smb(p) => {

@@ -37,6 +37,7 @@ pub enum Proto {
     Radius,
     Kerberos,
     Vnc,
+    Mssql,
 }
 
 impl Proto {
@@ -68,6 +69,7 @@ impl Proto {
             Proto::Radius => "radius",
             Proto::Kerberos => "kerberos",
             Proto::Vnc => "vnc",
+            Proto::Mssql => "mssql",
         }
     }
 }

@@ -34,6 +34,7 @@ pub const TARGETS: &[&str] = &[
     "postgres_auth",
     "mysql_auth",
     "vnc_handshake",
+    "tds_login",
     "socks_handshake",
     "redis_commands",
     "ldap_messages",

@@ -6,7 +6,7 @@ use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
     ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
     smtp, snmp,
-    socks, telnet, tls, vnc,
+    socks, tds, telnet, tls, vnc,
 };
 
 #[derive(Debug, Default)]
@@ -40,6 +40,7 @@ pub(super) enum App {
     Smb(Box<smb::Smb>),
     Kerberos(Box<KerberosTcp>),
     Vnc(Box<vnc::Vnc>),
+    Tds(Box<tds::Tds>),
     Other,
 }
 
@@ -121,6 +122,7 @@ impl App {
             App::Smb(_) => "smb",
             App::Kerberos(_) => "kerberos",
             App::Vnc(_) => "vnc",
+            App::Tds(_) => "mssql",
             App::Other => "other",
         }
     }

@@ -23,6 +23,7 @@ pub mod smb;
 pub mod smtp;
 pub mod snmp;
 pub mod socks;
+pub mod tds;
 pub mod telnet;
 pub mod tls;
 pub mod vnc;
@@ -111,6 +112,7 @@ pub enum Kind {
     Smb,
     Kerberos,
     Vnc,
+    Tds,
     Other,
 }
 
@@ -140,6 +142,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if kerberos::looks_like_record(client) {
             return Some(Kind::Kerberos);
+        }
+        if tds::looks_like(client) {
+            return Some(Kind::Tds);
         }
         match http::looks_like_request(client) {
             Some(true) => return Some(Kind::Http),
@@ -210,6 +215,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         6379 => Some(Kind::Redis),
         194 | 6660..=6669 => Some(Kind::Irc),
         5900..=5999 => Some(Kind::Vnc),
+        1433 => Some(Kind::Tds),
         _ => None,
     };
     if by_port.is_some() {
@@ -406,6 +412,11 @@ mod tests {
         );
         assert_eq!(detect(b"", b"RFB 00", 7004), None);
         assert_eq!(detect(b"\x02", b"", 5901), Some(Kind::Vnc));
+        // MSSQL: a TDS PRELOGIN (VERSION option first) on any port.
+        assert_eq!(
+            detect(b"\x12\x01\x00\x2f\x00\x00\x01\x00\x00\x00\x1a", b"", 7005),
+            Some(Kind::Tds)
+        );
     }
 
     #[test]
