@@ -539,5 +539,24 @@ mod tests {
             j.ends_with("\"hash\":\"$postgres$to*0a0b0c0d*0*******************************\",\"hashcat_mode\":11100,\"john_format\":null}"),
             "{j}"
         );
+
+        // A line only John reads: no hashcat mode, its John format.
+        let mut c = cred();
+        c.password = None;
+        let vnc = "$vnc$*ADDC021F444F999B8E27144C0DCE7389*AFAF1BB57588784333962A124668A2C6";
+        c.hash = Some(crate::sniff::proto::Crackable::john("vnc", vnc.into()));
+        let f = Finding::Credential(c);
+        let t = text_line(&f, Style::default());
+        assert!(
+            t.contains(&format!(
+                "password=(not-visible) john-format=vnc hash={vnc}"
+            )),
+            "{t}"
+        );
+        let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
+        assert!(
+            j.ends_with("\"hash\":\"$vnc$*ADDC021F444F999B8E27144C0DCE7389*A*******************************\",\"hashcat_mode\":null,\"john_format\":\"vnc\"}"),
+            "{j}"
+        );
     }
 }

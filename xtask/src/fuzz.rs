@@ -378,7 +378,45 @@ fn vnc_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
         seed.extend(a);
         seed.extend(b);
     }
-    put("vnc_handshake", "rfb38", &seed)
+    put("vnc_handshake", "rfb38", &seed)?;
+    tds_seed(&put)
+}
+
+/// MSSQL: a PRELOGIN each way (the server's ENCRYPT_NOT_SUP) and a TDS 7.4
+/// LOGIN7 (user amy, password pw, database shop), in pieces of 256 bytes
+/// (client, server); and the LOGIN7 payload alone.
+fn tds_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    let pkt = |kind: u8, p: &[u8]| -> Vec<u8> {
+        let mut v = vec![kind, 1];
+        v.extend(((p.len() + 8) as u16).to_be_bytes());
+        v.extend([0, 0, 1, 0]);
+        v.extend(p);
+        v
+    };
+    let prelogin = |enc: u8| vec![0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff, 15, 0, 7, 0xd0, 0, 0, enc];
+    let ucs2 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let password: Vec<u8> = ucs2("pw").iter().map(|b| b.rotate_left(4) ^ 0xa5).collect();
+    let fields = [ucs2("box"), ucs2("amy"), password, ucs2("tsql"), ucs2("db1"), vec![], vec![], vec![], ucs2("shop")];
+    let mut login = vec![0u8; 94];
+    login[4..8].copy_from_slice(&0x7400_0004u32.to_le_bytes());
+    let mut data: Vec<u8> = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let at = 36 + 4 * i;
+        login[at..at + 2].copy_from_slice(&((94 + data.len()) as u16).to_le_bytes());
+        login[at + 2..at + 4].copy_from_slice(&((f.len() / 2) as u16).to_le_bytes());
+        data.extend(f);
+    }
+    login[78..80].copy_from_slice(&((94 + data.len()) as u16).to_le_bytes());
+    login.extend(data);
+    let n = login.len() as u32;
+    login[..4].copy_from_slice(&n.to_le_bytes());
+    let mut cs = pkt(0x12, &prelogin(0));
+    cs.extend(pkt(0x10, &login));
+    cs.resize(256, 0);
+    let mut sc = pkt(0x04, &prelogin(2));
+    sc.resize(256, 0);
+    put("tds_login", "login", &[&[255][..], &cs, &sc].concat())?;
+    put("tds_login", "login7-payload", &login)
 }
 
 /// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the

@@ -76,6 +76,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tigervnc-standalone-server",
     "tigervnc-tools",
     "vncsnapshot",
+    // tests/tpsniff_servers/mssql.rs: FreeTDS's tsql (against a stand-in:
+    // Debian has no MSSQL server).
+    "freetds-bin",
     // tests/tplog_export.rs: Apache Spark (pyspark, from PyPI into a venv,
     // see `export_engines`) needs a Java runtime; the venv needs python3-venv.
     "default-jre-headless",
