@@ -29,31 +29,38 @@ fn read_message(s: &mut std::net::TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
     }
 }
 
-/// The stand-in: one connection, PRELOGIN answered with VERSION and
-/// ENCRYPT_NOT_SUP, LOGIN7 read; gives the message types it read.
-fn stand_in(listener: TcpListener) -> std::thread::JoinHandle<Vec<u8>> {
+/// The stand-in: `n` connections, one at a time; a PRELOGIN is answered
+/// with VERSION and ENCRYPT_NOT_SUP, a LOGIN7 read and the connection
+/// closed. Gives the message types each connection sent.
+fn stand_in(listener: TcpListener, n: usize) -> std::thread::JoinHandle<Vec<Vec<u8>>> {
     std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("a client");
-        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut seen = Vec::new();
-        let Ok((kind, _)) = read_message(&mut s) else {
-            return seen;
-        };
-        seen.push(kind);
-        // Options: VERSION at 11 (6 bytes), ENCRYPTION at 17 (1 byte).
-        let mut answer = vec![0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff];
-        answer.extend([16, 0, 0x07, 0xd0, 0, 0, 2]);
-        let mut pkt = vec![0x04, 0x01];
-        pkt.extend(((answer.len() + 8) as u16).to_be_bytes());
-        pkt.extend([0, 0, 1, 0]);
-        pkt.extend(answer);
-        s.write_all(&pkt).unwrap();
-        if let Ok((kind, _)) = read_message(&mut s) {
-            seen.push(kind);
+        let mut all = Vec::new();
+        for _ in 0..n {
+            let (mut s, _) = listener.accept().expect("a client");
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut seen = Vec::new();
+            while let Ok((kind, _)) = read_message(&mut s) {
+                seen.push(kind);
+                if kind != 0x12 {
+                    break;
+                }
+                // Options: VERSION at 11 (6 bytes), ENCRYPTION at 17.
+                let mut answer = vec![0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff];
+                answer.extend([16, 0, 0x07, 0xd0, 0, 0, 2]);
+                let mut pkt = vec![0x04, 0x01];
+                pkt.extend(((answer.len() + 8) as u16).to_be_bytes());
+                pkt.extend([0, 0, 1, 0]);
+                pkt.extend(answer);
+                s.write_all(&pkt).unwrap();
+            }
+            all.push(seen);
         }
-        seen
+        all
     })
 }
+
+/// The TDS versions tsql is run with: 7.0 sends no PRELOGIN.
+const VERSIONS: [&str; 5] = ["7.0", "7.1", "7.2", "7.3", "7.4"];
 
 #[test]
 fn tsql_login7_password_is_decoded() {
@@ -62,32 +69,36 @@ fn tsql_login7_password_is_decoded() {
     let port = listener.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
-    let server = stand_in(listener);
-    let out = isolated(Command::new("timeout").args(["30", "tsql"]))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-U", USER, "-P", PASSWORD, "-D", DATABASE])
-        // One TDS version, no fallback to others; no freetds.conf of the
-        // machine's.
-        .env("TDSVER", "7.4")
-        .env("FREETDSCONF", dir.path().join("none.conf"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tsql");
+    let server = stand_in(listener, VERSIONS.len());
+    let mut outs = Vec::new();
+    for v in VERSIONS {
+        let out = isolated(Command::new("timeout").args(["30", "tsql"]))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-U", USER, "-P", PASSWORD, "-D", DATABASE])
+            // That TDS version only, no fallback to others; no
+            // freetds.conf of the machine's.
+            .env("TDSVER", v)
+            .env("FREETDSCONF", dir.path().join("none.conf"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tsql");
+        outs.push(out);
+    }
     let seen = server.join().unwrap();
-    assert_eq!(seen, [0x12, 0x10], "PRELOGIN then LOGIN7; tsql: {out:?}");
+    let mut want = vec![vec![0x10]];
+    want.extend(vec![vec![0x12, 0x10]; 4]);
+    assert_eq!(seen, want, "PRELOGIN (7.1 on) then LOGIN7; tsql: {outs:?}");
     let pcap = dump.stop();
     let s = Sniffed::of("mssql", dir.path(), &pcap);
-    assert_eq!(s.creds.len(), 1, "{:?}", s.creds);
-    let c = &s.creds[0];
-    assert_eq!(c["user"], USER);
-    assert_eq!(c["password"], PASSWORD);
-    let detail = c["detail"].as_str().unwrap();
-    assert!(
-        detail.starts_with(&format!(
-            "LOGIN7 (TDS 7.4), database {DATABASE}, server 127.0.0.1, app TSQL, host "
-        )),
-        "{detail}"
-    );
-    assert_eq!(c["hash"], Value::Null);
-    assert_eq!(s.summary["flows_by_proto"]["mssql"], 1);
+    assert_eq!(s.creds.len(), VERSIONS.len(), "{:?}", s.creds);
+    for (c, v) in s.creds.iter().zip(VERSIONS) {
+        assert_eq!(c["user"], USER);
+        assert_eq!(c["password"], PASSWORD);
+        let detail = c["detail"].as_str().unwrap();
+        let head =
+            format!("LOGIN7 (TDS {v}), database {DATABASE}, server 127.0.0.1, app TSQL, host ");
+        assert!(detail.starts_with(&head), "{detail}");
+        assert_eq!(c["hash"], Value::Null);
+    }
+    assert_eq!(s.summary["flows_by_proto"]["mssql"], 5);
 }
