@@ -580,13 +580,15 @@ pub mod mysql_auth {
 
 /// VNC (RFB) handshakes fed with both directions in pieces, then the
 /// flow's end. Invariant: a finding has a `$vnc$*` line of two 16-byte hex
-/// fields.
+/// fields, or (VeNCrypt Plain) a user and a password.
 pub mod vnc_handshake {
     use tplab::sniff::proto::vnc;
 
     fn check(h: &tplab::sniff::proto::Hit) {
-        let line = &h.hash.as_ref().expect("a VNC finding has a line").line;
-        assert_eq!(line.len(), 6 + 32 + 1 + 32, "{line}");
+        match &h.hash {
+            Some(c) => assert_eq!(c.line.len(), 6 + 32 + 1 + 32, "{}", c.line),
+            None => assert!(h.user.is_some() && h.password.is_some(), "{h:?}"),
+        }
     }
 
     pub fn run(data: &[u8]) {

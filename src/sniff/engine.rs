@@ -508,6 +508,7 @@ impl Ctx {
                     Ok(h) => hits = h,
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("vnc: {e}")),
                 }
+                now_tls = v.tls;
             }
             App::Tds(p) => {
                 // A gap loses the packet framing: not read further.

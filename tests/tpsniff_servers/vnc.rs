@@ -3,7 +3,10 @@
 //! real clients, each with the right password and a wrong one: vncdotool
 //! (PyPI), which speaks RFB 3.8, and vncsnapshot (Debian), which speaks
 //! 3.3. Each handshake is one finding with a John the Ripper `vnc` line,
-//! and John cracks each back to the password that made it. hashcat has no
+//! and John cracks each back to the password that made it. TigerVNC's own
+//! viewer logs in twice more through VeNCrypt: TLSVnc (a TLS session is
+//! reported) and Plain (user and password in the clear, for a user the
+//! server refuses). hashcat has no
 //! VNC mode, and Debian's `john` is the core version, without the `vnc`
 //! format: the John is jumbo's static build from the hashcrack-jtr wheel
 //! (PyPI), which `cargo xtask test` unpacks and names in `TPLAB_JOHN`.
@@ -13,6 +16,10 @@ use super::*;
 /// VNC Authentication uses 8 characters at most.
 const PASSWORD: &str = "Vnc-pw12";
 const WRONG: &str = "wrong-pw";
+/// VeNCrypt Plain's password (no length limit).
+const PLAIN: &str = "Plain-Pw-99";
+const PLAIN_DETAIL: &str =
+    "RFB 3.8, VeNCrypt Plain failed: Authentication failure: invalid password or username";
 
 /// A tool `cargo xtask test` puts under target/ (and names in `var`).
 fn tool(var: &str, under_target: &str) -> String {
@@ -82,6 +89,24 @@ fn vncsnapshot(dir: &Path, port: u16, passwd: &Path) -> bool {
     st.success() && shot.exists()
 }
 
+/// TigerVNC's viewer with these security types, on the server's own X
+/// display (it needs one), `VNC_USERNAME`/`VNC_PASSWORD` for its prompts;
+/// stopped after `secs` (it stays connected).
+fn viewer(display: u32, port: u16, types: &str, user: &str, password: &str, secs: u32) {
+    let _ = isolated(Command::new("timeout").arg(secs.to_string()))
+        .arg("xtigervncviewer")
+        .args(["-SecurityTypes", types])
+        .arg(format!("127.0.0.1::{port}"))
+        .env("DISPLAY", format!(":{display}"))
+        .env("VNC_USERNAME", user)
+        .env("VNC_PASSWORD", password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run xtigervncviewer");
+}
+
 /// John the Ripper (`--format=vnc`) on one line with a one-word wordlist:
 /// it must crack it to `password`.
 fn john_cracks(john: &str, dir: &Path, n: usize, line: &str, password: &str) {
@@ -123,6 +148,7 @@ fn tigervnc_auth_from_vncdotool_and_vncsnapshot_cracks_with_john() {
         "Xtigervnc",
         "tigervncpasswd",
         "vncsnapshot",
+        "xtigervncviewer",
         vncdo_bin.as_str(),
         john.as_str()
     );
@@ -136,7 +162,15 @@ fn tigervnc_auth_from_vncdotool_and_vncsnapshot_cracks_with_john() {
             .arg(format!(":{display}"))
             .args(["-rfbport", &port.to_string(), "-localhost", "-rfbauth"])
             .arg(&passwd)
-            .args(["-SecurityTypes", "VncAuth", "-geometry", "64x48"])
+            // VeNCrypt's TLSVnc and Plain too, for TigerVNC's own viewer;
+            // Plain for a user PAM does not know (refused, but sent).
+            .args([
+                "-SecurityTypes",
+                "VncAuth,TLSVnc,Plain",
+                "-PlainUsers",
+                "tester",
+            ])
+            .args(["-geometry", "64x48"])
             .args(["-nolisten", "tcp", "-BlacklistThreshold", "100"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
@@ -147,6 +181,8 @@ fn tigervnc_auth_from_vncdotool_and_vncsnapshot_cracks_with_john() {
     assert!(!vncdo(&vncdo_bin, dir.path(), port, WRONG), "refused");
     assert!(vncsnapshot(dir.path(), port, &passwd));
     assert!(!vncsnapshot(dir.path(), port, &wrong), "refused");
+    viewer(display, port, "TLSVnc", "", PASSWORD, 4);
+    viewer(display, port, "Plain", "tester", PLAIN, 10);
     let pcap = dump.stop();
     let john_dir = dir.path().join("john");
     let s = Sniffed::with_args(
@@ -166,19 +202,27 @@ fn tigervnc_auth_from_vncdotool_and_vncsnapshot_cracks_with_john() {
             ),
             seen("-", None, "RFB 3.3, VNC authentication accepted"),
             seen("-", None, "RFB 3.3, VNC authentication failed"),
+            seen("tester", Some(PLAIN), PLAIN_DETAIL),
         ])
     );
-    assert_eq!(s.creds.len(), 4, "one finding per handshake");
-    for c in &s.creds {
+    assert_eq!(s.creds.len(), 5, "one finding per handshake");
+    // The TLSVnc login: a TLS session (the password inside not visible).
+    assert_eq!(s.tls.len(), 1, "{:?}", s.tls);
+    assert_eq!(s.tls[0]["server"], format!("127.0.0.1:{port}"));
+    assert_eq!(s.tls[0]["negotiated"], true, "{}", s.tls[0]);
+    // Anonymous Diffie-Hellman, which TLS 1.3 does not have.
+    assert_eq!(s.tls[0]["version"], "TLS1.2", "{}", s.tls[0]);
+    // The challenge/response findings in capture order: the logins as made.
+    let vnc_auth: Vec<&Value> = s.creds.iter().filter(|c| !c["hash"].is_null()).collect();
+    for c in &vnc_auth {
         assert_eq!(c["hashcat_mode"], Value::Null, "{c}");
         assert_eq!(c["john_format"], "vnc", "{c}");
     }
-    // The findings in capture order: the logins as made.
-    let lines: Vec<&str> = s
-        .creds
+    let lines: Vec<&str> = vnc_auth
         .iter()
         .map(|c| c["hash"].as_str().unwrap())
         .collect();
+    assert_eq!(lines.len(), 4);
     assert_eq!(
         std::fs::read_to_string(john_dir.join("vnc.txt")).unwrap(),
         lines.iter().map(|l| format!("{l}\n")).collect::<String>()

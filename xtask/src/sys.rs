@@ -70,11 +70,12 @@ pub const TEST_PACKAGES: &[&str] = &[
     "smbclient",
     "freeradius",
     "freeradius-utils",
-    // tests/tpsniff_servers/vnc.rs: TigerVNC's server (Xtigervnc) and its
-    // password file tool, vncsnapshot (an RFB 3.3 client); vncdotool and
-    // John the Ripper come from PyPI (`SNIFF_PYPI`).
+    // tests/tpsniff_servers/vnc.rs: TigerVNC's server (Xtigervnc), its
+    // password file tool and its viewer (VeNCrypt), vncsnapshot (an RFB 3.3
+    // client); vncdotool and John the Ripper come from PyPI (`SNIFF_PYPI`).
     "tigervnc-standalone-server",
     "tigervnc-tools",
+    "tigervnc-viewer",
     "vncsnapshot",
     // tests/tpsniff_servers/mssql.rs: FreeTDS's tsql (against a stand-in:
     // Debian has no MSSQL server).

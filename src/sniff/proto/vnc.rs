@@ -4,10 +4,12 @@
 //! server's 16-byte challenge, the client's 16-byte DES response and the
 //! SecurityResult. The pair becomes a John the Ripper `vnc` line
 //! (`$vnc$*CHALLENGE*RESPONSE`, hex; hashcat has no VNC mode); the detail
-//! says the RFB version and whether the server accepted it. Other security
-//! types carry no password that can be read or cracked here (None, or
-//! TLS-wrapped ones): nothing is reported. Nothing is read after the
-//! handshake (the framebuffer).
+//! says the RFB version and whether the server accepted it. VeNCrypt (type
+//! 19) is followed through its subtype choice: Plain (256) sends the user
+//! and password in the clear (reported), VncAuth inside it is read as
+//! above, and the TLS subtypes (and type 18, TLS) turn the flow into a TLS
+//! session. None reports nothing. Nothing is read after the handshake (the
+//! framebuffer).
 
 use super::{Crackable, Hit};
 use crate::sniff::finding::Proto;
@@ -20,12 +22,19 @@ pub enum VncError {
     Reason,
     #[error("security result unknown")]
     Result,
+    #[error("VeNCrypt Plain credentials longer than {MAX_REASON} bytes")]
+    Plain,
 }
 
 /// A failure reason longer than this is not a handshake's.
 const MAX_REASON: usize = 4096;
 /// VNC Authentication.
 const VNC_AUTH: u8 = 2;
+/// TLS (the handshake starts at once) and VeNCrypt (subtypes follow).
+const TLS: u8 = 18;
+const VENCRYPT: u8 = 19;
+/// VeNCrypt's Plain subtype: user and password in the clear.
+const VENCRYPT_PLAIN: u32 = 256;
 
 /// `RFB xxx.yyy\n`: the 12 bytes each side sends first.
 fn version(b: &[u8]) -> Option<(u16, u16)> {
@@ -64,9 +73,21 @@ enum Stage {
     Security,
     /// 3.7+: the client's u8 pick.
     Choice,
+    /// VeNCrypt: the server's version (2 bytes), the client's, then the
+    /// server's status byte and subtype list, the client's u32 pick.
+    VencServerVersion,
+    VencClientVersion,
+    VencTypes,
+    VencChoice,
+    /// VeNCrypt Plain: u32 user length, u32 password length, both.
+    Plain,
+    /// A TLS subtype: the server's byte saying it starts TLS.
+    TlsAck,
     Challenge,
     Response,
     Result,
+    /// TLS follows: the rest is left for the TLS parser.
+    Tls,
     Done,
 }
 
@@ -76,8 +97,11 @@ pub struct Vnc {
     /// The version the client answered with (the one both speak).
     version: (u16, u16),
     challenge: [u8; 16],
-    /// The line of a response whose SecurityResult was not read yet.
-    pending: Option<Crackable>,
+    /// A finding whose SecurityResult was not read yet, and what it was
+    /// (`VNC authentication`).
+    pending: Option<(Hit, &'static str)>,
+    /// TLS was agreed on: the rest of the flow is a TLS session.
+    pub tls: bool,
 }
 
 /// One step's outcome: how many bytes it took, or that it needs more.
@@ -129,8 +153,13 @@ impl Vnc {
         let (mut c, mut s) = (0, 0);
         let r = loop {
             let client_turn = match self.stage {
-                Stage::Done => break Ok(()),
-                Stage::ClientVersion | Stage::Choice | Stage::Response => true,
+                Stage::Done | Stage::Tls => break Ok(()),
+                Stage::ClientVersion
+                | Stage::Choice
+                | Stage::VencClientVersion
+                | Stage::VencChoice
+                | Stage::Plain
+                | Stage::Response => true,
                 _ => false,
             };
             let buf = if client_turn { &cs[c..] } else { &sc[s..] };
@@ -147,6 +176,7 @@ impl Vnc {
         if self.stage == Stage::Done {
             (c, s) = (cs.len(), sc.len());
         }
+        // At Stage::Tls what is left (a ClientHello) is the TLS parser's.
         cs.drain(..c);
         sc.drain(..s);
         r.map(|()| hits)
@@ -172,8 +202,62 @@ impl Vnc {
                 let Some(&t) = b.first() else {
                     return Ok(None);
                 };
-                self.stage = if t == VNC_AUTH {
-                    Stage::Challenge
+                self.stage = match t {
+                    VNC_AUTH => Stage::Challenge,
+                    VENCRYPT => Stage::VencServerVersion,
+                    TLS => self.start_tls(),
+                    _ => Stage::Done,
+                };
+                Ok(Some(1))
+            }
+            Stage::VencServerVersion | Stage::VencClientVersion => {
+                let Some(v) = b.get(..2) else {
+                    return Ok(None);
+                };
+                self.stage = match (self.stage, v) {
+                    (Stage::VencServerVersion, _) => Stage::VencClientVersion,
+                    // 0.2, the one in use; 0.1 (no status byte) not read.
+                    (_, [0, 2]) => Stage::VencTypes,
+                    _ => Stage::Done,
+                };
+                Ok(Some(2))
+            }
+            Stage::VencTypes => {
+                let Some(&[status, count]) = b.get(..2) else {
+                    return Ok(None);
+                };
+                let n = 2 + 4 * count as usize;
+                if b.len() < n {
+                    return Ok(None);
+                }
+                // A non-zero status: the server refused the version.
+                self.stage = if status == 0 && count > 0 {
+                    Stage::VencChoice
+                } else {
+                    Stage::Done
+                };
+                Ok(Some(n))
+            }
+            Stage::VencChoice => {
+                let Some(t) = b.get(..4) else {
+                    return Ok(None);
+                };
+                self.stage = match u32::from_be_bytes(t.try_into().expect("4 bytes")) {
+                    2 => Stage::Challenge,
+                    VENCRYPT_PLAIN => Stage::Plain,
+                    // TLSNone, TLSVnc, TLSPlain, X509None, X509Vnc, X509Plain.
+                    257..=262 => Stage::TlsAck,
+                    _ => Stage::Done,
+                };
+                Ok(Some(4))
+            }
+            Stage::Plain => self.plain(b),
+            Stage::TlsAck => {
+                let Some(&ok) = b.first() else {
+                    return Ok(None);
+                };
+                self.stage = if ok == 1 {
+                    self.start_tls()
                 } else {
                     Stage::Done
                 };
@@ -192,13 +276,40 @@ impl Vnc {
                     return Ok(None);
                 };
                 let line = format!("$vnc$*{}*{}", hex(&self.challenge), hex(resp));
-                self.pending = Some(Crackable::john("vnc", line));
+                let mut h = Hit::new(Proto::Vnc, None, None);
+                h.hash = Some(Crackable::john("vnc", line));
+                self.pending = Some((h, "VNC authentication"));
                 self.stage = Stage::Result;
                 Ok(Some(16))
             }
             Stage::Result => self.result(b, hits),
-            Stage::Done => Ok(None),
+            Stage::Tls | Stage::Done => Ok(None),
         }
+    }
+
+    fn start_tls(&mut self) -> Stage {
+        self.tls = true;
+        Stage::Tls
+    }
+
+    /// VeNCrypt Plain: the user and the password, each after its length.
+    fn plain(&mut self, b: &[u8]) -> Step {
+        let Some(lens) = b.get(..8) else {
+            return Ok(None);
+        };
+        let ulen = u32::from_be_bytes(lens[..4].try_into().expect("4 bytes")) as usize;
+        let plen = u32::from_be_bytes(lens[4..].try_into().expect("4 bytes")) as usize;
+        if ulen > MAX_REASON || plen > MAX_REASON {
+            return Err(VncError::Plain);
+        }
+        let Some(creds) = b.get(8..8 + ulen + plen) else {
+            return Ok(None);
+        };
+        let (user, password) = creds.split_at(ulen);
+        let h = Hit::new(Proto::Vnc, Some(user), Some(password));
+        self.pending = Some((h, "VeNCrypt Plain"));
+        self.stage = Stage::Result;
+        Ok(Some(8 + ulen + plen))
     }
 
     /// The server's security type (3.3) or list of them (3.7+); a failure
@@ -272,11 +383,9 @@ impl Vnc {
     }
 
     fn hit(&mut self, outcome: &str) -> Option<Hit> {
-        let hash = self.pending.take()?;
+        let (mut h, what) = self.pending.take()?;
         let (major, minor) = self.version;
-        let mut h = Hit::new(Proto::Vnc, None, None);
-        h.detail = Some(format!("RFB {major}.{minor}, VNC authentication {outcome}"));
-        h.hash = Some(hash);
+        h.detail = Some(format!("RFB {major}.{minor}, {what} {outcome}"));
         Some(h)
     }
 
@@ -417,6 +526,60 @@ mod tests {
             Some("RFB 3.8, VNC authentication (result not seen)")
         );
         assert_eq!(h.hash.unwrap().line, LINE);
+    }
+
+    /// A 3.8 handshake that picks VeNCrypt and then `subtype`.
+    fn vencrypt(subtype: u32) -> (Vec<u8>, Vec<u8>) {
+        let mut sc = b"RFB 003.008\n\x02\x13\x02\x00\x02\x00\x03".to_vec();
+        for t in [258u32, 256, 2] {
+            sc.extend(t.to_be_bytes());
+        }
+        let mut cs = b"RFB 003.008\n\x13\x00\x02".to_vec();
+        cs.extend(subtype.to_be_bytes());
+        (cs, sc)
+    }
+
+    #[test]
+    fn vencrypt_plain_is_cleartext() {
+        let (mut cs, mut sc) = vencrypt(256);
+        cs.extend([0, 0, 0, 3, 0, 0, 0, 6]);
+        cs.extend(b"amys3cr3t!");
+        let mut v = Vnc::default();
+        assert!(v.feed(&mut cs, &mut sc).unwrap().is_empty(), "result first");
+        sc.extend([0, 0, 0, 0]);
+        let h = one(v.feed(&mut cs, &mut sc).unwrap());
+        assert_eq!(h.user.as_deref(), Some(&b"amy"[..]));
+        assert_eq!(h.password.as_deref(), Some(&b"s3cr3t"[..]));
+        assert_eq!(h.hash, None);
+        assert_eq!(
+            h.detail.as_deref(),
+            Some("RFB 3.8, VeNCrypt Plain accepted")
+        );
+        // VncAuth as a VeNCrypt subtype: the challenge follows in clear.
+        let (mut cs, mut sc) = vencrypt(2);
+        sc.extend(CHALLENGE);
+        sc.extend([0, 0, 0, 0]);
+        cs.extend(RESPONSE);
+        let h = one(Vnc::default().feed(&mut cs, &mut sc).unwrap());
+        assert_eq!(h.hash.unwrap().line, LINE);
+    }
+
+    #[test]
+    fn vencrypt_tls_leaves_the_client_hello_to_the_tls_parser() {
+        let (mut cs, mut sc) = vencrypt(258);
+        sc.push(1);
+        cs.extend(b"\x16\x03\x01\x00\xc5\x01");
+        let mut v = Vnc::default();
+        assert!(v.feed(&mut cs, &mut sc).unwrap().is_empty());
+        assert!(v.tls);
+        assert_eq!(cs, b"\x16\x03\x01\x00\xc5\x01");
+        assert!(sc.is_empty());
+        // Plain RFB type 18: TLS at once.
+        let mut sc = b"RFB 003.008\n\x01\x12".to_vec();
+        let mut cs = b"RFB 003.008\n\x12\x16\x03".to_vec();
+        let mut v = Vnc::default();
+        v.feed(&mut cs, &mut sc).unwrap();
+        assert!(v.tls && cs == b"\x16\x03");
     }
 
     #[test]
