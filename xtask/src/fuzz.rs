@@ -379,6 +379,15 @@ fn vnc_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
         seed.extend(b);
     }
     put("vnc_handshake", "rfb38", &seed)?;
+    // VeNCrypt Plain (user amy, password pw), in pieces of 64 bytes.
+    let mut c = b"RFB 003.008\n\x13\x00\x02\x00\x00\x01\x00".to_vec();
+    c.extend([0, 0, 0, 3, 0, 0, 0, 2]);
+    c.extend(b"amypw");
+    c.resize(64, 0);
+    let mut s = b"RFB 003.008\n\x01\x13\x00\x02\x00\x01\x00\x00\x01\x00".to_vec();
+    s.extend([0, 0, 0, 0]);
+    s.resize(64, 0);
+    put("vnc_handshake", "vencrypt-plain", &[&[63][..], &c, &s].concat())?;
     tds_seed(&put)
 }
 
