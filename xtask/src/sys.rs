@@ -77,6 +77,8 @@ pub const TEST_PACKAGES: &[&str] = &[
     "tigervnc-tools",
     "tigervnc-viewer",
     "vncsnapshot",
+    // `sniff_tools` unpacks the John the Ripper wheel's .tar.xz.
+    "xz-utils",
     // tests/tpsniff_servers/mssql.rs: FreeTDS's tsql (against a stand-in:
     // Debian has no MSSQL server).
     "freetds-bin",
