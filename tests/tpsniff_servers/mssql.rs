@@ -1,10 +1,11 @@
-//! FreeTDS's `tsql` (Debian's freetds-bin) logging in to an MSSQL server
-//! with TDS 7.4. Debian has no MSSQL server, so the server is a stand-in
-//! this test runs on loopback: it answers the client's PRELOGIN with
-//! ENCRYPTION = ENCRYPT_NOT_SUP, which (MS-TDS 2.2.6.5) makes the client
-//! send LOGIN7 unencrypted, reads that LOGIN7 and closes. What is judged
-//! is the real client's LOGIN7 as tpsniff decodes it from the capture:
-//! exactly the user, database and password `tsql` was given.
+//! FreeTDS's `tsql` (Debian's freetds-bin, TDS 7.0 to 7.4) and python-tds
+//! (PyPI, its own TDS 7.4 implementation) logging in to an MSSQL server.
+//! Debian has no MSSQL server, so the server is a stand-in this test runs
+//! on loopback: it answers the client's PRELOGIN with ENCRYPTION =
+//! ENCRYPT_NOT_SUP, which (MS-TDS 2.2.6.5) makes the client send LOGIN7
+//! unencrypted, reads that LOGIN7 and closes. What is judged is the real
+//! client's LOGIN7 as tpsniff decodes it from the capture: exactly the
+//! user, database and password the client was given.
 
 use super::*;
 use std::io::Read;
@@ -61,6 +62,64 @@ fn stand_in(listener: TcpListener, n: usize) -> std::thread::JoinHandle<Vec<Vec<
 
 /// The TDS versions tsql is run with: 7.0 sends no PRELOGIN.
 const VERSIONS: [&str; 5] = ["7.0", "7.1", "7.2", "7.3", "7.4"];
+
+/// The venv `cargo xtask test` puts python-tds in (`TPLAB_SNIFF_PYTHON`).
+fn sniff_python() -> String {
+    std::env::var("TPLAB_SNIFF_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/target/sniff-venv/bin/python",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    })
+}
+
+/// python-tds (pure Python, its own LOGIN7) logging in once.
+fn pytds_login(python: &str, port: u16) -> std::process::Output {
+    let script = format!(
+        "import pytds\n\
+         try:\n    pytds.connect(server='127.0.0.1', port={port}, database='{DATABASE}', \
+         user='{USER}', password='{PASSWORD}', login_timeout=10, appname='pytds-test')\n\
+         except Exception as e:\n    print(type(e).__name__, e)\n"
+    );
+    isolated(Command::new("timeout").args(["30", python, "-c", &script]))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python-tds")
+}
+
+#[test]
+fn python_tds_login7_password_is_decoded() {
+    let python = sniff_python();
+    skip_unless!(
+        "python_tds_login7_password_is_decoded",
+        "tcpdump",
+        python.as_str()
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
+    let server = stand_in(listener, 1);
+    let out = pytds_login(&python, port);
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen,
+        [vec![0x12, 0x10]],
+        "PRELOGIN then LOGIN7; python: {out:?}"
+    );
+    let pcap = dump.stop();
+    let s = Sniffed::of("mssql", dir.path(), &pcap);
+    assert_eq!(s.creds.len(), 1, "{:?}", s.creds);
+    let c = &s.creds[0];
+    assert_eq!(
+        (c["user"].as_str(), c["password"].as_str()),
+        (Some(USER), Some(PASSWORD))
+    );
+    let detail = c["detail"].as_str().unwrap();
+    let head =
+        format!("LOGIN7 (TDS 7.4), database {DATABASE}, server 127.0.0.1, app pytds-test, host ");
+    assert!(detail.starts_with(&head), "{detail}");
+}
 
 #[test]
 fn tsql_login7_password_is_decoded() {

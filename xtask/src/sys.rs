@@ -99,15 +99,22 @@ pub fn export_engines(root: &std::path::Path) -> Result<std::path::PathBuf> {
     venv_with(&root.join("target/export-venv"), EXPORT_PYPI)
 }
 
-/// tpsniff's VNC test: vncdotool, a VNC client, and John the Ripper jumbo
-/// (Debian's `john` is the core version, without the `vnc` format; the
-/// hashcrack-jtr wheel ships a static jumbo build), pinned.
-pub const SNIFF_PYPI: &[&str] = &["vncdotool==1.2.0", "hashcrack-jtr==23.3.26"];
+/// tpsniff's VNC and MSSQL tests: vncdotool, a VNC client, John the Ripper
+/// jumbo (Debian's `john` is the core version, without the `vnc` format;
+/// the hashcrack-jtr wheel ships a static jumbo build) and python-tds, a
+/// TDS client, pinned.
+pub const SNIFF_PYPI: &[&str] = &[
+    "vncdotool==1.2.0",
+    "hashcrack-jtr==23.3.26",
+    "python-tds==1.17.1",
+];
 
-/// The VNC test's tools: (vncdo, john). [`SNIFF_PYPI`] in a venv under
+/// The VNC and MSSQL tests' tools: (the venv's python, vncdo, john). [`SNIFF_PYPI`] in a venv under
 /// target/, and the wheel's John unpacked once beside it (the wheel's own
 /// `john` command unpacks 96 MB into a temporary directory at every run).
-pub fn sniff_tools(root: &std::path::Path) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+pub fn sniff_tools(
+    root: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
     let venv = root.join("target/sniff-venv");
     let py = venv_with(&venv, SNIFF_PYPI)?;
     let john_dir = root.join("target/john-jumbo");
@@ -128,7 +135,7 @@ pub fn sniff_tools(root: &std::path::Path) -> Result<(std::path::PathBuf, std::p
             bail!("unpacking John the Ripper from hashcrack-jtr into {} failed ({st})", john_dir.display());
         }
     }
-    Ok((venv.join("bin/vncdo"), john))
+    Ok((py, venv.join("bin/vncdo"), john))
 }
 
 /// A venv at `venv` with the pinned PyPI packages `pins` installed (once: a
