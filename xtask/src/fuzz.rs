@@ -358,8 +358,8 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-    smb_and_radius_seeds(&put)?;
-    vnc_seed(&put)
+    smb_and_radius_seeds(put)?;
+    vnc_seed(put)
 }
 
 /// VNC: an RFB 3.8 handshake with VNC Authentication, accepted, in pieces
