@@ -28,6 +28,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("snmp_message", targets::snmp_message::run),
     ("postgres_auth", targets::postgres_auth::run),
     ("mysql_auth", targets::mysql_auth::run),
+    ("vnc_handshake", targets::vnc_handshake::run),
+    ("tds_login", targets::tds_login::run),
     ("socks_handshake", targets::socks_handshake::run),
     ("redis_commands", targets::redis_commands::run),
     ("ldap_messages", targets::ldap_messages::run),

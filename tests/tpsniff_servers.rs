@@ -354,6 +354,8 @@ mod ldap;
 mod mail;
 #[path = "tpsniff_servers/mqtt.rs"]
 mod mqtt;
+#[path = "tpsniff_servers/mssql.rs"]
+mod mssql;
 #[path = "tpsniff_servers/mysql.rs"]
 mod mysql;
 #[path = "tpsniff_servers/ntlm.rs"]
@@ -372,3 +374,5 @@ mod smb;
 mod snmp;
 #[path = "tpsniff_servers/socks.rs"]
 mod socks;
+#[path = "tpsniff_servers/vnc.rs"]
+mod vnc;

@@ -578,6 +578,51 @@ pub mod mysql_auth {
     }
 }
 
+/// VNC (RFB) handshakes fed with both directions in pieces, then the
+/// flow's end. Invariant: a finding has a `$vnc$*` line of two 16-byte hex
+/// fields, or (VeNCrypt Plain) a user and a password.
+pub mod vnc_handshake {
+    use tplab::sniff::proto::vnc;
+
+    fn check(h: &tplab::sniff::proto::Hit) {
+        match &h.hash {
+            Some(c) => assert_eq!(c.line.len(), 6 + 32 + 1 + 32, "{}", c.line),
+            None => assert!(h.user.is_some() && h.password.is_some(), "{h:?}"),
+        }
+    }
+
+    pub fn run(data: &[u8]) {
+        let _ = vnc::looks_like_banner(data);
+        let mut v = vnc::Vnc::default();
+        super::pieces::two_way(data, |c, s| {
+            if let Ok(hits) = v.feed(c, s) {
+                hits.iter().for_each(check);
+            }
+        });
+        if let Some(h) = v.finish() {
+            check(&h);
+        }
+    }
+}
+
+/// MSSQL (TDS) PRELOGIN and LOGIN7 fed with both directions in pieces,
+/// and the data as one LOGIN7 payload. Invariant: a decoded password is
+/// no longer than the input (UTF-16 → UTF-8 grows by at most half).
+pub mod tds_login {
+    use tplab::sniff::proto::tds;
+
+    pub fn run(data: &[u8]) {
+        let _ = tds::looks_like(data);
+        if let Ok(h) = tds::login7(data) {
+            assert!(h.password.map_or(0, |p| p.len()) <= data.len() * 3 / 2);
+        }
+        let mut t = tds::Tds::default();
+        super::pieces::two_way(data, |c, s| {
+            let _ = t.feed(c, s);
+        });
+    }
+}
+
 /// SOCKS handshakes fed with both directions in pieces.
 pub mod socks_handshake {
     pub fn run(data: &[u8]) {
@@ -870,7 +915,7 @@ pub mod sip_message {
         for h in hits {
             assert_eq!(h.proto.as_str(), "sip");
             if let Some(c) = &h.hash {
-                assert_eq!(c.mode, 11400);
+                assert_eq!(c.mode, Some(11400));
                 assert!(c.line.starts_with("$sip$"));
                 assert_eq!(c.line.split('*').count(), 15, "{}", c.line);
             }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use tplab::cli;
 use tplab::sniff::flow::Limits;
-use tplab::sniff::hashfile::HashFiles;
+use tplab::sniff::hashfile::{Cracker, HashFiles};
 use tplab::sniff::proto::http::Fields;
 use tplab::sniff::report::{self, Style};
 use tplab::sniff::source::{self, KernelStats, LiveOptions, LiveSource, SourceError};
@@ -78,6 +78,11 @@ struct Args {
     /// (appended to; unredacted whatever --redact says).
     #[arg(long, value_name = "DIR")]
     hashcat: Option<PathBuf>,
+    /// Also write every line in a John the Ripper format (VNC's, which
+    /// hashcat has no mode for) to DIR/FORMAT.txt, one file per format,
+    /// ready for `john --format=FORMAT` (appended to; unredacted).
+    #[arg(long, value_name = "DIR")]
+    john: Option<PathBuf>,
     /// The RADIUS shared secret: decode the PAP User-Password of
     /// Access-Requests with it (RFC 2865 §5.2). Without it the user is
     /// reported and the password noted as sent but hidden.
@@ -129,12 +134,13 @@ struct Out {
     w: BufWriter<io::StdoutLock<'static>>,
     json: bool,
     style: Style,
-    hashes: Option<HashFiles>,
+    /// `--hashcat`'s and `--john`'s directories.
+    hashes: Vec<HashFiles>,
 }
 
 impl Out {
     fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        if let Some(h) = &mut self.hashes {
+        for h in &mut self.hashes {
             h.add(f).map_err(io::Error::other)?;
         }
         if self.json {
@@ -212,7 +218,10 @@ fn run(a: &Args) -> anyhow::Result<bool> {
         w: BufWriter::new(io::stdout().lock()),
         json: a.json,
         style: Style { redact: a.redact },
-        hashes: a.hashcat.as_deref().map(HashFiles::create).transpose()?,
+        hashes: [(&a.hashcat, Cracker::Hashcat), (&a.john, Cracker::John)]
+            .into_iter()
+            .filter_map(|(dir, c)| dir.as_deref().map(|d| HashFiles::create(d, c)))
+            .collect::<Result<_, _>>()?,
     };
     let mut sniffer = Sniffer::new(cfg);
     if let Some(iface) = &a.iface {

@@ -352,6 +352,8 @@ impl Ctx {
                 Kind::Sip => App::Sip(Default::default()),
                 Kind::Smb => App::Smb(Box::default()),
                 Kind::Kerberos => App::Kerberos(Box::default()),
+                Kind::Vnc => App::Vnc(Box::default()),
+                Kind::Tds => App::Tds(Box::default()),
                 Kind::Other => App::Other,
             };
             bump(&mut self.sum.flows_by_proto, flow.app.kind_name());
@@ -496,6 +498,28 @@ impl Ctx {
                 }
                 now_tls = m.tls;
             }
+            App::Vnc(v) => {
+                // A gap loses the handshake's framing: not read further (a
+                // response already read is reported when the flow ends).
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
+                    v.gap();
+                }
+                match v.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("vnc: {e}")),
+                }
+                now_tls = v.tls;
+            }
+            App::Tds(p) => {
+                // A gap loses the packet framing: not read further.
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
+                    p.gap();
+                }
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("mssql: {e}")),
+                }
+            }
             App::Smb(p) => {
                 // A gap loses the NetBIOS framing: the flow is not read
                 // further (guessing where the next message starts is
@@ -631,8 +655,14 @@ impl Ctx {
         }));
     }
 
-    /// A flow left the table: report its TLS session.
-    fn finish_flow(&mut self, flow: Flow<App>, out: &mut Vec<Finding>) {
+    /// A flow left the table: report its TLS session, or a VNC response
+    /// whose result was not seen.
+    fn finish_flow(&mut self, mut flow: Flow<App>, out: &mut Vec<Finding>) {
+        if let App::Vnc(v) = &mut flow.app {
+            if let Some(h) = v.finish() {
+                self.credential(flow.client, flow.server, flow.last_ts, h, out);
+            }
+        }
         if let App::Undecided = flow.app {
             let what = if flow.payload_bytes == 0 {
                 "no-payload"

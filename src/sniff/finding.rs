@@ -36,6 +36,8 @@ pub enum Proto {
     Smb,
     Radius,
     Kerberos,
+    Vnc,
+    Mssql,
 }
 
 impl Proto {
@@ -66,6 +68,8 @@ impl Proto {
             Proto::Smb => "smb",
             Proto::Radius => "radius",
             Proto::Kerberos => "kerberos",
+            Proto::Vnc => "vnc",
+            Proto::Mssql => "mssql",
         }
     }
 }

@@ -124,7 +124,13 @@ pub fn text_line(f: &Finding, style: Style) -> String {
                 None => s.push_str("(not-visible)"),
             }
             if let (Some(h), Some(line)) = (&c.hash, hash_line(c, style)) {
-                let _ = write!(s, " hashcat-mode={} hash=", h.mode);
+                if let Some(m) = h.mode {
+                    let _ = write!(s, " hashcat-mode={m}");
+                }
+                if let Some(j) = h.john {
+                    let _ = write!(s, " john-format={j}");
+                }
+                s.push_str(" hash=");
                 text_bytes(&mut s, line.as_bytes());
             }
             if let Some(d) = &c.detail {
@@ -223,10 +229,15 @@ pub fn json_line(f: &Finding, style: Style) -> Vec<u8> {
                 "hash",
                 hash_line(c, style).as_deref().map(str::as_bytes),
             );
-            match &c.hash {
-                Some(h) => json_num(&mut o, "hashcat_mode", h.mode as u64),
+            match c.hash.as_ref().and_then(|h| h.mode) {
+                Some(m) => json_num(&mut o, "hashcat_mode", m as u64),
                 None => o.extend_from_slice(b",\"hashcat_mode\":null"),
             }
+            json_str(
+                &mut o,
+                "john_format",
+                c.hash.as_ref().and_then(|h| h.john).map(str::as_bytes),
+            );
         }
         Finding::Tls(t) => {
             o.extend_from_slice(b"{\"kind\":\"tls\"");
@@ -504,7 +515,7 @@ mod tests {
         let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
         assert_eq!(
             j,
-            "{\"kind\":\"credential\",\"ts\":\"2014-06-03T10:11:12.123456Z\",\"client\":\"[2001:db8::1]:50000\",\"server\":\"10.0.0.2:1337\",\"proto\":\"http-form\",\"user\":\"to to\",\"password\":\"S******\",\"detail\":null,\"hash\":null,\"hashcat_mode\":null}"
+            "{\"kind\":\"credential\",\"ts\":\"2014-06-03T10:11:12.123456Z\",\"client\":\"[2001:db8::1]:50000\",\"server\":\"10.0.0.2:1337\",\"proto\":\"http-form\",\"user\":\"to to\",\"password\":\"S******\",\"detail\":null,\"hash\":null,\"hashcat_mode\":null,\"john_format\":null}"
         );
         let mut c = cred();
         c.password = None;
@@ -513,10 +524,10 @@ mod tests {
         assert!(j.contains("\"password\":null"));
         let t = text_line(&Finding::Credential(c.clone()), Style::default());
         assert!(t.contains("user=to\\x20to password=(not-visible)"), "{t}");
-        c.hash = Some(crate::sniff::proto::Crackable {
-            mode: 11100,
-            line: "$postgres$to*0a0b0c0d*0123456789abcdef0123456789abcdef".into(),
-        });
+        c.hash = Some(crate::sniff::proto::Crackable::hashcat(
+            11100,
+            "$postgres$to*0a0b0c0d*0123456789abcdef0123456789abcdef".into(),
+        ));
         let f = Finding::Credential(c);
         let t = text_line(&f, Style::default());
         assert!(
@@ -525,7 +536,26 @@ mod tests {
         );
         let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
         assert!(
-            j.ends_with("\"hash\":\"$postgres$to*0a0b0c0d*0*******************************\",\"hashcat_mode\":11100}"),
+            j.ends_with("\"hash\":\"$postgres$to*0a0b0c0d*0*******************************\",\"hashcat_mode\":11100,\"john_format\":null}"),
+            "{j}"
+        );
+
+        // A line only John reads: no hashcat mode, its John format.
+        let mut c = cred();
+        c.password = None;
+        let vnc = "$vnc$*ADDC021F444F999B8E27144C0DCE7389*AFAF1BB57588784333962A124668A2C6";
+        c.hash = Some(crate::sniff::proto::Crackable::john("vnc", vnc.into()));
+        let f = Finding::Credential(c);
+        let t = text_line(&f, Style::default());
+        assert!(
+            t.contains(&format!(
+                "password=(not-visible) john-format=vnc hash={vnc}"
+            )),
+            "{t}"
+        );
+        let j = String::from_utf8(json_line(&f, Style { redact: true })).unwrap();
+        assert!(
+            j.ends_with("\"hash\":\"$vnc$*ADDC021F444F999B8E27144C0DCE7389*A*******************************\",\"hashcat_mode\":null,\"john_format\":\"vnc\"}"),
             "{j}"
         );
     }

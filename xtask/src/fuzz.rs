@@ -33,6 +33,8 @@ pub const TARGETS: &[&str] = &[
     "snmp_message",
     "postgres_auth",
     "mysql_auth",
+    "vnc_handshake",
+    "tds_login",
     "socks_handshake",
     "redis_commands",
     "ldap_messages",
@@ -356,7 +358,74 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-    smb_and_radius_seeds(put)
+    smb_and_radius_seeds(put)?;
+    vnc_seed(put)
+}
+
+/// VNC: an RFB 3.8 handshake with VNC Authentication, accepted, in pieces
+/// of 12 bytes (client, server, ...; each side padded to 36 bytes with
+/// what follows the handshake).
+fn vnc_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    let mut c = b"RFB 003.008\n\x02".to_vec();
+    c.extend([0x5a; 16]);
+    c.resize(36, 1);
+    let mut s = b"RFB 003.008\n\x01\x02".to_vec();
+    s.extend([0xa5; 16]);
+    s.extend([0, 0, 0, 0]);
+    s.resize(36, 0);
+    let mut seed = vec![11];
+    for (a, b) in c.chunks(12).zip(s.chunks(12)) {
+        seed.extend(a);
+        seed.extend(b);
+    }
+    put("vnc_handshake", "rfb38", &seed)?;
+    // VeNCrypt Plain (user amy, password pw), in pieces of 64 bytes.
+    let mut c = b"RFB 003.008\n\x13\x00\x02\x00\x00\x01\x00".to_vec();
+    c.extend([0, 0, 0, 3, 0, 0, 0, 2]);
+    c.extend(b"amypw");
+    c.resize(64, 0);
+    let mut s = b"RFB 003.008\n\x01\x13\x00\x02\x00\x01\x00\x00\x01\x00".to_vec();
+    s.extend([0, 0, 0, 0]);
+    s.resize(64, 0);
+    put("vnc_handshake", "vencrypt-plain", &[&[63][..], &c, &s].concat())?;
+    tds_seed(&put)
+}
+
+/// MSSQL: a PRELOGIN each way (the server's ENCRYPT_NOT_SUP) and a TDS 7.4
+/// LOGIN7 (user amy, password pw, database shop), in pieces of 256 bytes
+/// (client, server); and the LOGIN7 payload alone.
+fn tds_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
+    let pkt = |kind: u8, p: &[u8]| -> Vec<u8> {
+        let mut v = vec![kind, 1];
+        v.extend(((p.len() + 8) as u16).to_be_bytes());
+        v.extend([0, 0, 1, 0]);
+        v.extend(p);
+        v
+    };
+    let prelogin = |enc: u8| vec![0, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xff, 15, 0, 7, 0xd0, 0, 0, enc];
+    let ucs2 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let password: Vec<u8> = ucs2("pw").iter().map(|b| b.rotate_left(4) ^ 0xa5).collect();
+    let fields = [ucs2("box"), ucs2("amy"), password, ucs2("tsql"), ucs2("db1"), vec![], vec![], vec![], ucs2("shop")];
+    let mut login = vec![0u8; 94];
+    login[4..8].copy_from_slice(&0x7400_0004u32.to_le_bytes());
+    let mut data: Vec<u8> = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let at = 36 + 4 * i;
+        login[at..at + 2].copy_from_slice(&((94 + data.len()) as u16).to_le_bytes());
+        login[at + 2..at + 4].copy_from_slice(&((f.len() / 2) as u16).to_le_bytes());
+        data.extend(f);
+    }
+    login[78..80].copy_from_slice(&((94 + data.len()) as u16).to_le_bytes());
+    login.extend(data);
+    let n = login.len() as u32;
+    login[..4].copy_from_slice(&n.to_le_bytes());
+    let mut cs = pkt(0x12, &prelogin(0));
+    cs.extend(pkt(0x10, &login));
+    cs.resize(256, 0);
+    let mut sc = pkt(0x04, &prelogin(2));
+    sc.resize(256, 0);
+    put("tds_login", "login", &[&[255][..], &cs, &sc].concat())?;
+    put("tds_login", "login7-payload", &login)
 }
 
 /// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the

@@ -289,8 +289,14 @@ fn test(args: &[String]) -> Result<()> {
     }
     // tplog export's tests run the real Spark and DuckDB on its tables.
     let engines = sys::export_engines(&root())?;
+    // tpsniff's VNC and MSSQL tests: their PyPI clients and the cracker of
+    // VNC's lines.
+    let (sniff_py, vncdo, john) = sys::sniff_tools(&root())?;
     let mut c = cargo();
     c.env("TPLAB_EXPORT_PYTHON", &engines);
+    c.env("TPLAB_SNIFF_PYTHON", &sniff_py);
+    c.env("TPLAB_VNCDO", &vncdo);
+    c.env("TPLAB_JOHN", &john);
     c.args([
         "test",
         "--workspace",

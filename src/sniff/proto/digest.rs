@@ -61,7 +61,7 @@ pub fn hashcat_line(method: &[u8], params: &[u8]) -> Option<Crackable> {
         s(&qop),
         s(&response).to_ascii_lowercase()
     );
-    Some(Crackable { mode: 11400, line })
+    Some(Crackable::hashcat(11400, line))
 }
 
 #[cfg(test)]
@@ -80,7 +80,7 @@ mod tests {
               opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
         )
         .unwrap();
-        assert_eq!(h.mode, 11400);
+        assert_eq!(h.mode, Some(11400));
         assert_eq!(
             h.line,
             "$sip$***Mufasa*testrealm@host.com*GET**/dir/index.html**dcd98b7102dd2f0e8b11d0f600bfb0c093*0a4f113b*00000001*auth*MD5*6629fae49393a05397450978507c4ef1"

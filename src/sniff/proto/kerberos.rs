@@ -262,18 +262,18 @@ fn as_req(f: &Fields<'_>) -> Result<Option<Hit>, KrbError> {
         // hashcat takes the 36 encrypted bytes, then the 16-byte checksum
         // that comes first on the wire (so a timestamp whose microseconds
         // fit in fewer than 3 bytes has no line).
-        23 if c.len() == 52 => Some(Crackable {
-            mode: 7500,
-            line: format!(
+        23 if c.len() == 52 => Some(Crackable::hashcat(
+            7500,
+            format!(
                 "$krb5pa$23${u}${r}${r}{u}${}{}",
                 hex(&c[16..]),
                 hex(&c[..16])
             ),
-        }),
-        e @ (17 | 18) if (52..=56).contains(&c.len()) => Some(Crackable {
-            mode: if e == 17 { 19800 } else { 19900 },
-            line: format!("$krb5pa${e}${u}${r}${}", hex(c)),
-        }),
+        )),
+        e @ (17 | 18) if (52..=56).contains(&c.len()) => Some(Crackable::hashcat(
+            if e == 17 { 19800 } else { 19900 },
+            format!("$krb5pa${e}${u}${r}${}", hex(c)),
+        )),
         _ => None,
     };
     let mut detail = format!("AS-REQ pre-auth, etype {}", etype_name(stamp.etype));
@@ -306,9 +306,11 @@ fn reply(kind: MsgType, f: &Fields<'_>) -> Result<Option<Hit>, KrbError> {
     let enc_part = enc(f.get(6, "enc-part")?)?;
     if kind == MsgType::AsRep {
         let (c, user) = (enc_part.cipher, clean(&client));
-        let hash = (enc_part.etype == 23 && RC4_REP.contains(&c.len())).then(|| Crackable {
-            mode: 18200,
-            line: format!("$krb5asrep$23${user}:{}${}", hex(&c[..16]), hex(&c[16..])),
+        let hash = (enc_part.etype == 23 && RC4_REP.contains(&c.len())).then(|| {
+            Crackable::hashcat(
+                18200,
+                format!("$krb5asrep$23${user}:{}${}", hex(&c[..16]), hex(&c[16..])),
+            )
         });
         let mut h = Hit::new(Proto::Kerberos, Some(client.as_bytes()), None);
         h.detail = Some(format!("AS-REP, etype {}", etype_name(enc_part.etype)));
@@ -321,23 +323,23 @@ fn reply(kind: MsgType, f: &Fields<'_>) -> Result<Option<Hit>, KrbError> {
     let (user, r, c) = (clean(&sname.concat()), clean(&srealm), ticket_enc.cipher);
     let hash = match ticket_enc.etype {
         _ if sname[0] == "krbtgt" => None,
-        23 if RC4_REP.contains(&c.len()) => Some(Crackable {
-            mode: 13100,
-            line: format!(
+        23 if RC4_REP.contains(&c.len()) => Some(Crackable::hashcat(
+            13100,
+            format!(
                 "$krb5tgs$23$*{user}${r}${}*${}${}",
                 clean(&spn),
                 hex(&c[..16]),
                 hex(&c[16..])
             ),
-        }),
-        e @ (17 | 18) if AES_REP.contains(&c.len()) => Some(Crackable {
-            mode: if e == 17 { 19600 } else { 19700 },
-            line: format!(
+        )),
+        e @ (17 | 18) if AES_REP.contains(&c.len()) => Some(Crackable::hashcat(
+            if e == 17 { 19600 } else { 19700 },
+            format!(
                 "$krb5tgs${e}${user}${r}${}${}",
                 hex(&c[c.len() - 12..]),
                 hex(&c[..c.len() - 12])
             ),
-        }),
+        )),
         _ => None,
     };
     let mut h = Hit::new(

@@ -23,8 +23,10 @@ pub mod smb;
 pub mod smtp;
 pub mod snmp;
 pub mod socks;
+pub mod tds;
 pub mod telnet;
 pub mod tls;
+pub mod vnc;
 
 use crate::sniff::finding::Proto;
 pub use sasl::Sasl;
@@ -42,12 +44,38 @@ pub struct Hit {
     pub hash: Option<Crackable>,
 }
 
-/// A line ready for `hashcat -m MODE` (the form John the Ripper's jumbo
-/// formats read too, where it has one).
+/// A line a cracker tests passwords against: in the form `hashcat -m
+/// MODE` reads (the form John the Ripper's jumbo formats read too, where it
+/// has one), or, for a protocol hashcat has no mode for (VNC), in the form
+/// of John's format.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Crackable {
-    pub mode: u32,
+    /// hashcat's mode; `None` when hashcat has none for it.
+    pub mode: Option<u32>,
+    /// John the Ripper (jumbo)'s `--format=NAME`, given where the line was
+    /// checked with John; `None` otherwise.
+    pub john: Option<&'static str>,
     pub line: String,
+}
+
+impl Crackable {
+    /// A line for `hashcat -m MODE`.
+    pub fn hashcat(mode: u32, line: String) -> Crackable {
+        Crackable {
+            mode: Some(mode),
+            john: None,
+            line,
+        }
+    }
+
+    /// A line for `john --format=FORMAT` that hashcat has no mode for.
+    pub fn john(format: &'static str, line: String) -> Crackable {
+        Crackable {
+            mode: None,
+            john: Some(format),
+            line,
+        }
+    }
 }
 
 impl Hit {
@@ -83,6 +111,8 @@ pub enum Kind {
     Sip,
     Smb,
     Kerberos,
+    Vnc,
+    Tds,
     Other,
 }
 
@@ -93,6 +123,13 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         // A response seen first: the ends may be the wrong way round; wait
         // for the request (not for ever: the waiting bytes are held).
         return None;
+    }
+    // An RFB server speaks first, its ProtocolVersion (the client answers
+    // with its own, which no check below must take for something else).
+    match vnc::looks_like_banner(server) {
+        Some(true) => return Some(Kind::Vnc),
+        None if !server.is_empty() && client.len() + server.len() <= 4096 => return None,
+        _ => {}
     }
     if !client.is_empty() {
         // NetBIOS framing starts with a 0 byte that other checks (the
@@ -105,6 +142,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         }
         if kerberos::looks_like_record(client) {
             return Some(Kind::Kerberos);
+        }
+        if tds::looks_like(client) {
+            return Some(Kind::Tds);
         }
         match http::looks_like_request(client) {
             Some(true) => return Some(Kind::Http),
@@ -174,6 +214,8 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         5432 => Some(Kind::Postgres),
         6379 => Some(Kind::Redis),
         194 | 6660..=6669 => Some(Kind::Irc),
+        5900..=5999 => Some(Kind::Vnc),
+        1433 => Some(Kind::Tds),
         _ => None,
     };
     if by_port.is_some() {
@@ -361,6 +403,20 @@ mod tests {
             Some(Kind::Kerberos)
         );
         assert_eq!(detect(b"\0\0", b"", 88), Some(Kind::Kerberos));
+        // VNC by the server's RFB banner on any port (the client's answer
+        // seen with it), by port 59xx before it.
+        assert_eq!(detect(b"", b"RFB 003.008\n", 7004), Some(Kind::Vnc));
+        assert_eq!(
+            detect(b"RFB 003.008\n", b"RFB 003.008\n\x01\x02", 7004),
+            Some(Kind::Vnc)
+        );
+        assert_eq!(detect(b"", b"RFB 00", 7004), None);
+        assert_eq!(detect(b"\x02", b"", 5901), Some(Kind::Vnc));
+        // MSSQL: a TDS PRELOGIN (VERSION option first) on any port.
+        assert_eq!(
+            detect(b"\x12\x01\x00\x2f\x00\x00\x01\x00\x00\x00\x1a", b"", 7005),
+            Some(Kind::Tds)
+        );
     }
 
     #[test]

@@ -243,10 +243,10 @@ impl Mysql {
             h.detail = Some(self.detail("empty password"));
         } else if native && auth.len() == 20 && self.scramble.len() == 20 {
             h.detail = Some(self.detail("mysql_native_password challenge-response"));
-            h.hash = Some(Crackable {
-                mode: 11200,
-                line: format!("$mysqlna${}*{}", hex(&self.scramble), hex(auth)),
-            });
+            h.hash = Some(Crackable::hashcat(
+                11200,
+                format!("$mysqlna${}*{}", hex(&self.scramble), hex(auth)),
+            ));
         } else {
             h.detail = Some(self.detail(&format!("{plugin}: password not visible")));
         }

@@ -105,17 +105,17 @@ pub fn authenticate(
     let (version, hash) = match (nt.len(), challenge) {
         (24, Some(c)) => (
             "NetNTLMv1",
-            Some(Crackable {
-                mode: 5500,
-                line: format!("{u}::{d}:{}:{}:{}", hex(lm), hex(nt), hex(&c)),
-            }),
+            Some(Crackable::hashcat(
+                5500,
+                format!("{u}::{d}:{}:{}:{}", hex(lm), hex(nt), hex(&c)),
+            )),
         ),
         (n, Some(c)) if n > 24 => (
             "NetNTLMv2",
-            Some(Crackable {
-                mode: 5600,
-                line: format!("{u}::{d}:{}:{}:{}", hex(&c), hex(&nt[..16]), hex(&nt[16..])),
-            }),
+            Some(Crackable::hashcat(
+                5600,
+                format!("{u}::{d}:{}:{}:{}", hex(&c), hex(&nt[..16]), hex(&nt[16..])),
+            )),
         ),
         (24, None) => ("NetNTLMv1, challenge not seen", None),
         (_, None) => ("NetNTLMv2, challenge not seen", None),
@@ -171,7 +171,7 @@ mod tests {
         let m = type3("LAB", "amy", "WS1", &[0; 24], &nt);
         let h = authenticate(Proto::HttpNtlm, &m, Some(c)).unwrap().unwrap();
         let hash = h.hash.unwrap();
-        assert_eq!(hash.mode, 5600);
+        assert_eq!(hash.mode, Some(5600));
         assert_eq!(
             hash.line,
             format!(
@@ -187,7 +187,7 @@ mod tests {
         let m = type3("LAB", "amy", "WS1", &[0x11; 24], &[0x22; 24]);
         let h = authenticate(Proto::HttpNtlm, &m, Some(c)).unwrap().unwrap();
         let hash = h.hash.unwrap();
-        assert_eq!(hash.mode, 5500);
+        assert_eq!(hash.mode, Some(5500));
         assert!(hash.line.ends_with(":0123456789abcdef"));
         let h = authenticate(Proto::HttpNtlm, &m, None).unwrap().unwrap();
         assert!(h.hash.is_none() && h.user.as_deref() == Some(&b"amy"[..]));

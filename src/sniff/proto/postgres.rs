@@ -246,7 +246,7 @@ impl Postgres {
                 );
                 let mut h = Hit::new(Proto::Postgres, user.as_deref(), None);
                 h.detail = Some(self.where_("md5 challenge-response"));
-                h.hash = Some(Crackable { mode: 11100, line });
+                h.hash = Some(Crackable::hashcat(11100, line));
                 Some(h)
             }
             Auth::Sasl => {
@@ -344,7 +344,7 @@ mod tests {
         let h = p.feed(&mut cs, &mut sc).unwrap();
         assert_eq!(h.len(), 1);
         let c = h[0].hash.as_ref().unwrap();
-        assert_eq!(c.mode, 11100);
+        assert_eq!(c.mode, Some(11100));
         assert_eq!(
             c.line,
             "$postgres$amy*010203ff*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

@@ -137,10 +137,10 @@ pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, Radi
         let challenge = find(CHAP_CHALLENGE).unwrap_or(&authenticator);
         let mut h = Hit::new(Proto::Radius, user, None);
         h.detail = Some("Access-Request CHAP".into());
-        h.hash = Some(Crackable {
-            mode: 4800,
-            line: format!("{}:{}:{:02x}", hex(response), hex(challenge), id),
-        });
+        h.hash = Some(Crackable::hashcat(
+            4800,
+            format!("{}:{}:{:02x}", hex(response), hex(challenge), id),
+        ));
         return Ok(Some(h));
     }
     Ok(None)
@@ -210,7 +210,7 @@ mod tests {
         let pkt = request(&auth, &[(USER_NAME, b"bob"), (CHAP_PASSWORD, &chap)]);
         let h = parse(&pkt, Some(b"x")).unwrap().unwrap();
         let c = h.hash.unwrap();
-        assert_eq!(c.mode, 4800);
+        assert_eq!(c.mode, Some(4800));
         assert_eq!(c.line, format!("{}:{}:2a", hex(&resp), "11".repeat(16)));
     }
 

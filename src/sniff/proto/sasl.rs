@@ -168,10 +168,10 @@ pub fn cram_hit(proto: Proto, challenge: &[u8], line: &[u8]) -> Result<Hit, Sasl
     let enc = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut h = Hit::new(proto, Some(user), None);
     h.detail = Some("CRAM-MD5".into());
-    h.hash = Some(Crackable {
-        mode: 10200,
-        line: format!("$cram_md5${}${}", enc(challenge), enc(&resp)),
-    });
+    h.hash = Some(Crackable::hashcat(
+        10200,
+        format!("$cram_md5${}${}", enc(challenge), enc(&resp)),
+    ));
     Ok(h)
 }
 
@@ -229,7 +229,7 @@ mod tests {
         let h = s.line(Proto::Imap, &resp).unwrap();
         assert_eq!(h.user.as_deref(), Some(&b"alice"[..]));
         let c = h.hash.unwrap();
-        assert_eq!(c.mode, 10200);
+        assert_eq!(c.mode, Some(10200));
         assert_eq!(
             c.line,
             format!(

@@ -203,7 +203,7 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(h.password, None);
         assert_eq!(h.detail.as_deref(), Some("REGISTER sip:127.0.0.1:15060"));
         let c = h.hash.as_ref().unwrap();
-        assert_eq!((c.mode, c.line.as_str()), (11400, LINE));
+        assert_eq!((c.mode, c.line.as_str()), (Some(11400), LINE));
         assert!(looks_like(REGISTER));
         assert!(looks_like(b"SIP/2.0 401 Unauthorized\r\n"));
         assert!(!looks_like(b"GET / HTTP/1.1\r\n"));

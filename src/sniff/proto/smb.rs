@@ -372,7 +372,7 @@ mod tests {
             Some("SMB2 session setup: NTLM NetNTLMv2, domain LAB, host WS1")
         );
         let hash = h.hash.as_ref().unwrap();
-        assert_eq!(hash.mode, 5600);
+        assert_eq!(hash.mode, Some(5600));
         assert!(
             hash.line.starts_with("amy::LAB:0102030405060708:"),
             "{}",
