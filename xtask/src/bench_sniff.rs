@@ -16,6 +16,7 @@
 //!    `tcpreplay --topspeed` of the capture on the client's eth0.
 //! 4. A SYN flood of `--flows` (1,000,000) distinct flows read with the
 //!    default limits and with room for all of them: peak RSS, evictions.
+//! 5. As many UDP flows and never-completed IP fragments ([`crate::bench_flood`]).
 //!
 //! The results replace BENCHMARKS.md's tpsniff part (the tplog part is
 //! kept).
@@ -58,20 +59,23 @@ pub struct Opts {
     /// Leave out tshark (the slowest comparison).
     #[arg(long = "no-tshark", action = clap::ArgAction::SetFalse)]
     tshark: bool,
+    /// Only the UDP and fragment floods: print their table, write nothing.
+    #[arg(long = "only-floods")]
+    only_floods: bool,
     /// The file whose tpsniff part is rewritten (default: BENCHMARKS.md).
     #[arg(short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 /// A classic pcap file written as it goes (Ethernet, microseconds).
-struct PcapOut {
+pub(crate) struct PcapOut {
     w: BufWriter<std::fs::File>,
     bytes: u64,
     packets: u64,
 }
 
 impl PcapOut {
-    fn create(path: &Path) -> Result<PcapOut> {
+    pub(crate) fn create(path: &Path) -> Result<PcapOut> {
         let mut w = BufWriter::with_capacity(
             1 << 20,
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -88,7 +92,7 @@ impl PcapOut {
             packets: 0,
         })
     }
-    fn packet(&mut self, ts: i64, p: &[u8]) -> Result<()> {
+    pub(crate) fn packet(&mut self, ts: i64, p: &[u8]) -> Result<()> {
         self.w.write_all(&(ts / 1_000_000).to_le_bytes()[..4])?;
         self.w.write_all(&((ts % 1_000_000) as u32).to_le_bytes())?;
         self.w.write_all(&(p.len() as u32).to_le_bytes())?;
@@ -98,7 +102,7 @@ impl PcapOut {
         self.packets += 1;
         Ok(())
     }
-    fn finish(mut self) -> Result<(u64, u64)> {
+    pub(crate) fn finish(mut self) -> Result<(u64, u64)> {
         self.w.flush()?;
         Ok((self.bytes, self.packets))
     }
@@ -349,7 +353,7 @@ fn tpsniff_passwords(
 
 /// Peak anonymous memory (RssAnon: the heap, not the mapped capture file)
 /// of a command, sampled every 5 ms; its stdout and run time.
-fn peak_rss(argv: &[&str], dir: &Path) -> Result<(u64, String, Duration)> {
+pub(crate) fn peak_rss(argv: &[&str], dir: &Path) -> Result<(u64, String, Duration)> {
     let t = Instant::now();
     let out_path = dir.join("peak-rss.out");
     let mut child = Command::new(argv[0])
@@ -411,6 +415,10 @@ pub fn run(o: &Opts) -> Result<()> {
     let tp = tpsniff.display().to_string();
     let dir = root().join("target/bench-sniff");
     std::fs::create_dir_all(&dir)?;
+    if o.only_floods {
+        println!("{}", crate::bench_flood::run(&tp, &dir, o.flows)?);
+        return Ok(());
+    }
     let name = format!("mixed-{}.pcap", o.size);
     let file = dir.join(&name);
     eprintln!("bench-sniff: generating {}", file.display());
@@ -599,7 +607,8 @@ pub fn run(o: &Opts) -> Result<()> {
         );
     }
     md.push('\n');
-    let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --no-live --no-tshark`).");
+    md.push_str(&crate::bench_flood::run(&tp, &dir, o.flows)?);
+    let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --no-live --no-tshark`; `--only-floods` for the flood tables alone).");
 
     crate::write_bench_part(&md_file, &md, true)?;
     println!("{md}");

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_export;
+mod bench_flood;
 mod bench_sniff;
 mod deb;
 mod fuzz;
@@ -449,7 +450,7 @@ mod tests {
             t => panic!("{t:?}"),
         }
         match parse(&["bench-sniff", "--size", "500M", "--no-live"]) {
-            Task::BenchSniff(o) => assert_eq!(format!("{o:?}"), "Opts { size: 524288000, runs: 3, flows: 1000000, live: false, tshark: true, out: None }"),
+            Task::BenchSniff(o) => assert_eq!(format!("{o:?}"), "Opts { size: 524288000, runs: 3, flows: 1000000, live: false, tshark: true, only_floods: false, out: None }"),
             t => panic!("{t:?}"),
         }
         match parse(&["gen-log", "--size", "1G", "--plain"]) {
