@@ -1152,3 +1152,59 @@ fn tpsniff_writes_no_secret_to_disk_and_redact_masks_every_output() {
     assert_eq!(files(home.path()), Vec::<PathBuf>::new());
     assert_eq!(files(d.path()), vec![f.clone()]);
 }
+
+/// An IPv4 first fragment (more-fragments set, offset 0) of datagram `id`
+/// from 10.9.x.y, with `len` bytes of data.
+fn first_fragment(id: u16, len: usize) -> Vec<u8> {
+    let total = 20 + len;
+    let mut p = vec![
+        0x45, 0, (total >> 8) as u8, total as u8, (id >> 8) as u8, id as u8, 0x20, 0x00, 64, 17,
+        0, 0, 10, 9, (id >> 8) as u8, id as u8, 192, 0, 2, 10,
+    ];
+    let mut sum: u32 = p.chunks(2).map(|w| u16::from_be_bytes([w[0], w[1]]) as u32).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    p[10..12].copy_from_slice(&ck.to_be_bytes());
+    p.resize(total, 0x5a);
+    p
+}
+
+#[test]
+fn fragment_limits_are_flags_and_their_drops_are_counted() {
+    let d = tmp();
+    let f = d.path().join("frags.pcap");
+    // 200 datagrams' first fragments of 1 KiB each, 2 s apart, none completed.
+    write_pcap(
+        &f,
+        (0..200u16).map(|i| (1_700_000_000_000_000 + i as i64 * 2_000_000, first_fragment(i, 1024))),
+    );
+    let ipfrag = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let r = tpsniff(&f, &a);
+        assert!(matches!(r.code(), Some(0 | 1)), "{args:?}: {}", r.stderr);
+        let s: serde_json::Value = serde_json::from_str(r.out().lines().last().unwrap()).unwrap();
+        assert_eq!(s["ipfrag"]["fragments"], 200, "{s}");
+        s["ipfrag"].clone()
+    };
+    // Defaults (4 MiB, 30 s): everything is still pending at the end, but
+    // the ones older than 30 s of capture time.
+    let g = ipfrag(&[]);
+    assert_eq!(g["dropped_memory"], 0, "{g}");
+    assert!(g["dropped_timeout"].as_u64().unwrap() > 150, "{g}");
+    // Room for a few datagrams only: the oldest go at the memory limit.
+    let g = ipfrag(&["--frag-memory", "8192", "--frag-timeout", "100000"]);
+    assert!(g["dropped_memory"].as_u64().unwrap() >= 190, "{g}");
+    assert_eq!(g["dropped_timeout"], 0, "{g}");
+    // A long timeout and plenty of memory: all 200 incomplete at the end.
+    let g = ipfrag(&["--frag-timeout", "100000"]);
+    assert_eq!(g["incomplete_at_end"], 200, "{g}");
+    // Zero is refused, naming the flag.
+    for bad in [["--frag-memory", "0"], ["--frag-timeout", "0"]] {
+        let r = tpsniff(&f, &bad);
+        assert_eq!(r.code(), Some(2), "{bad:?}");
+        assert!(r.stderr.contains(bad[0]), "{bad:?}: {}", r.stderr);
+    }
+}

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use tplab::cli;
+use tplab::sniff::flow::frag::FragLimits;
 use tplab::sniff::flow::Limits;
 use tplab::sniff::hashfile::{Cracker, HashFiles};
 use tplab::sniff::proto::http::Fields;
@@ -103,11 +104,22 @@ struct Args {
     /// Seconds (capture time) after which a silent flow is dropped.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     idle_timeout: u64,
+    /// Bytes all pending IP fragments may hold together; past it the
+    /// oldest unfinished datagrams are dropped (counted in the summary).
+    /// Linux's ipfrag_high_thresh is the same 4 MiB.
+    #[arg(long, default_value_t = FragLimits::default().max_total_bytes, value_name = "BYTES")]
+    frag_memory: usize,
+    /// Seconds (capture time) an IP datagram may wait for its missing
+    /// fragments before it is dropped.
+    #[arg(long, default_value_t = FragLimits::default().timeout_us as u64 / 1_000_000, value_name = "SECS")]
+    frag_timeout: u64,
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
-    if a.max_flows == 0 || a.max_flow_bytes == 0 || a.max_memory == 0 {
-        anyhow::bail!("--max-flows, --max-flow-bytes and --max-memory must be positive");
+    if a.max_flows == 0 || a.max_flow_bytes == 0 || a.max_memory == 0 || a.frag_memory == 0 || a.frag_timeout == 0 {
+        anyhow::bail!(
+            "--max-flows, --max-flow-bytes, --max-memory, --frag-memory and --frag-timeout must be positive"
+        );
     }
     let mut fields = Fields::default();
     for f in &a.fields {
@@ -126,6 +138,11 @@ fn config(a: &Args) -> anyhow::Result<Config> {
         },
         dedup: !a.all,
         radius_secret: a.radius_secret.as_ref().map(|s| s.as_bytes().to_vec()),
+        frag: FragLimits {
+            max_total_bytes: a.frag_memory,
+            timeout_us: (a.frag_timeout as i64).saturating_mul(1_000_000),
+            ..FragLimits::default()
+        },
     })
 }
 

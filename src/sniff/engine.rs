@@ -23,6 +23,8 @@ pub struct Config {
     /// The RADIUS shared secret: with it a PAP User-Password is decoded
     /// (RFC 2865 §5.2); without it only the user is reported.
     pub radius_secret: Option<Vec<u8>>,
+    /// Bounds of IP fragment reassembly.
+    pub frag: FragLimits,
 }
 
 impl Default for Config {
@@ -32,6 +34,7 @@ impl Default for Config {
             limits: Limits::default(),
             dedup: true,
             radius_secret: None,
+            frag: FragLimits::default(),
         }
     }
 }
@@ -81,7 +84,7 @@ impl Sniffer {
         Sniffer {
             flows: FlowTable::new(cfg.limits),
             udp: UdpTable::new(cfg.limits),
-            frag: Reassembler::default(),
+            frag: Reassembler::new(cfg.frag),
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
