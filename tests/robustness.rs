@@ -1158,10 +1158,31 @@ fn tpsniff_writes_no_secret_to_disk_and_redact_masks_every_output() {
 fn first_fragment(id: u16, len: usize) -> Vec<u8> {
     let total = 20 + len;
     let mut p = vec![
-        0x45, 0, (total >> 8) as u8, total as u8, (id >> 8) as u8, id as u8, 0x20, 0x00, 64, 17,
-        0, 0, 10, 9, (id >> 8) as u8, id as u8, 192, 0, 2, 10,
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        (id >> 8) as u8,
+        id as u8,
+        0x20,
+        0x00,
+        64,
+        17,
+        0,
+        0,
+        10,
+        9,
+        (id >> 8) as u8,
+        id as u8,
+        192,
+        0,
+        2,
+        10,
     ];
-    let mut sum: u32 = p.chunks(2).map(|w| u16::from_be_bytes([w[0], w[1]]) as u32).sum();
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -1178,7 +1199,12 @@ fn fragment_limits_are_flags_and_their_drops_are_counted() {
     // 200 datagrams' first fragments of 1 KiB each, 2 s apart, none completed.
     write_pcap(
         &f,
-        (0..200u16).map(|i| (1_700_000_000_000_000 + i as i64 * 2_000_000, first_fragment(i, 1024))),
+        (0..200u16).map(|i| {
+            (
+                1_700_000_000_000_000 + i as i64 * 2_000_000,
+                first_fragment(i, 1024),
+            )
+        }),
     );
     let ipfrag = |args: &[&str]| -> serde_json::Value {
         let mut a = vec!["--json"];

@@ -116,7 +116,12 @@ struct Args {
 }
 
 fn config(a: &Args) -> anyhow::Result<Config> {
-    if a.max_flows == 0 || a.max_flow_bytes == 0 || a.max_memory == 0 || a.frag_memory == 0 || a.frag_timeout == 0 {
+    if a.max_flows == 0
+        || a.max_flow_bytes == 0
+        || a.max_memory == 0
+        || a.frag_memory == 0
+        || a.frag_timeout == 0
+    {
         anyhow::bail!(
             "--max-flows, --max-flow-bytes, --max-memory, --frag-memory and --frag-timeout must be positive"
         );
