@@ -179,7 +179,18 @@ impl Tcpdump {
 
     /// Stops it (SIGTERM: it writes what it holds) and gives the file.
     fn stop(mut self) -> PathBuf {
-        std::thread::sleep(Duration::from_millis(300));
+        // It writes each packet as it reads it (-U): once the file has not
+        // grown for 300 ms it has caught up with the kernel (a loaded
+        // machine delays it, and what it has not read by SIGTERM is lost).
+        let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
+        let (t, mut last, mut still) = (Instant::now(), size(&self.file), Instant::now());
+        while still.elapsed() < Duration::from_millis(300) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = size(&self.file);
+            if now != last {
+                (last, still) = (now, Instant::now());
+            }
+        }
         // SAFETY: kill(2) on the child this test started.
         unsafe { libc::kill(self.proc.0.id() as i32, libc::SIGTERM) };
         let _ = self.proc.0.wait();
@@ -193,6 +204,8 @@ struct Sniffed {
     tls: Vec<Value>,
     summary: Value,
     hash_dir: PathBuf,
+    /// Every finding's kind and client, in the order tpsniff wrote them.
+    order: Vec<(String, Value)>,
 }
 
 impl Sniffed {
@@ -224,6 +237,15 @@ impl Sniffed {
             serde_json::json!({}),
             "real traffic parses cleanly"
         );
+        let order = objs
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap_or("").to_string(),
+                    o["client"].clone(),
+                )
+            })
+            .collect();
         let tls = objs
             .iter()
             .filter(|o| o["kind"] == "tls")
@@ -238,7 +260,15 @@ impl Sniffed {
             tls,
             summary,
             hash_dir,
+            order,
         }
+    }
+
+    /// Where tpsniff wrote its first finding of `kind` from `client`.
+    fn position(&self, kind: &str, client: &Value) -> Option<usize> {
+        self.order
+            .iter()
+            .position(|(k, c)| k == kind && c == client)
     }
 
     /// Distinct (user, password, detail) of the credentials.
@@ -340,6 +370,8 @@ fn wait_port(port: u16) {
     }
 }
 
+#[path = "tpsniff_servers/ftp.rs"]
+mod ftp;
 #[path = "tpsniff_servers/http_digest.rs"]
 mod http_digest;
 #[path = "tpsniff_servers/ipfrag.rs"]
