@@ -47,6 +47,7 @@ pub const TARGETS: &[&str] = &[
     "qcow2_header",
     "smb_session",
     "radius_packet",
+    "sasl_exchange",
 ];
 
 /// The figures of one run, from libFuzzer's output.
@@ -355,6 +356,22 @@ fn write_seeds(dir: &Path) -> Result<()> {
     }
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
+    }
+    // SASL: one exchange of each mechanism (`AUTH` lines, `S` before a server line).
+    for (name, seed) in [
+        ("plain", &b"\0AUTH PLAIN AGFteQBwdzE=\nAUTH PLAIN\nAGJvYgBwdzI=\n"[..]),
+        ("login", b"\x01AUTH LOGIN\nYWxpY2U=\nczNjcmV0\n"),
+        (
+            "cram-md5",
+            b"\x02AUTH CRAM-MD5\nS+ PDEyMzQ1QGxhYj4=\nYWxpY2UgMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+        ),
+        (
+            "xoauth2",
+            b"\0AUTH XOAUTH2 dXNlcj1ib2JAbGFiAWF1dGg9QmVhcmVyIHRvay4xMjMBAQ==\n",
+        ),
+        ("ntlm", b"\x01AUTH NTLM TlRMTVNTUAABAAAAB4IIog==\nS+ TlRMTVNTUAACAAAAAAAAAAAAAAAAAAAAESIzRFVmd4gAAAAAAAAAAAAAAAAAAAAA\n*\n"),
+    ] {
+        put("sasl_exchange", name, seed)?;
     }
     smb_and_radius_seeds(put)
 }
