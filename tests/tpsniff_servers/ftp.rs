@@ -3,10 +3,12 @@
 //! certificate, TLS allowed but not forced) and a system user that exists
 //! for the test only. Clients: curl in clear, curl `--ssl-reqd` (it asks
 //! `AUTH SSL`) with the name `ftp.lab.test`, lftp `ftp:ssl-force` (it asks
-//! `AUTH TLS`, through GnuTLS) and lftp in clear. tpsniff must report each
-//! clear login as a credential and each STARTTLS control connection as a
-//! TLS session on that very flow (its SNI and version), with no credential
-//! from it: the login is inside TLS.
+//! `AUTH TLS`, through GnuTLS) and lftp in clear; and curl `--ssl` against a
+//! second vsftpd without TLS, which refuses `AUTH`: curl logs in in clear
+//! on that connection. tpsniff must report each clear login as a
+//! credential and each STARTTLS control connection as a TLS session on that
+//! very flow (its SNI and version), with no credential from it: the login
+//! is inside TLS.
 
 use super::*;
 
@@ -45,7 +47,9 @@ impl Drop for FtpUser {
     }
 }
 
-fn vsftpd(dir: &Path, port: u16) -> Proc {
+/// vsftpd on `port`, its config, certificate and log in `dir`; `tls`:
+/// `ssl_enable` (else it refuses `AUTH`).
+fn vsftpd(dir: &Path, port: u16, tls: bool) -> Proc {
     use std::os::unix::fs::PermissionsExt;
     let d = dir.display();
     run_ok(
@@ -79,13 +83,14 @@ fn vsftpd(dir: &Path, port: u16) -> Proc {
          isolate_network=NO\n\
          pasv_min_port={pasv}\n\
          pasv_max_port={pasv}\n\
-         ssl_enable=YES\n\
+         ssl_enable={ssl}\n\
          rsa_cert_file={d}/cert.pem\n\
          rsa_private_key_file={d}/key.pem\n\
          force_local_logins_ssl=NO\n\
          force_local_data_ssl=NO\n\
          vsftpd_log_file={d}/vsftpd.log\n\
-         xferlog_enable=YES\n"
+         xferlog_enable=YES\n",
+        ssl = if tls { "YES" } else { "NO" }
     );
     let path = dir.join("vsftpd.conf");
     std::fs::write(&path, conf).unwrap();
@@ -130,8 +135,17 @@ fn ftp_plain_logins_and_starttls_of_vsftpd() {
     std::fs::write(home.join("readme.txt"), "hello\n").unwrap();
     let user = FtpUser::add(&home);
     let port = free_port();
-    let _ftpd = vsftpd(dir.path(), port);
-    let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
+    let _ftpd = vsftpd(dir.path(), port, true);
+    // A server without TLS, for a client that asks for it but goes on in
+    // clear when refused.
+    let plain_dir = dir.path().join("plain");
+    std::fs::create_dir(&plain_dir).unwrap();
+    let plain_port = free_port();
+    let _plain = vsftpd(&plain_dir, plain_port, false);
+    let dump = Tcpdump::start(
+        dir.path(),
+        &format!("tcp port {port} or tcp port {plain_port}"),
+    );
     let up = format!("{}:{PASSWORD}", user.0);
     let curl = |args: &[&str], url: &str| {
         run_ok(
@@ -160,9 +174,26 @@ fn ftp_plain_logins_and_starttls_of_vsftpd() {
         "set ftp:ssl-force true; set ftp:ssl-protect-data true; set ssl:verify-certificate no",
     );
     lftp(dir.path(), &user.0, port, "set ftp:ssl-allow false");
+    // curl --ssl: AUTH SSL and AUTH TLS refused (530), then the login in
+    // clear on that same connection.
+    let out = isolated(
+        Command::new("curl")
+            .args(["-sS", "-v", "--max-time", "20", "--ssl", "-u", &up])
+            .arg(format!("ftp://127.0.0.1:{plain_port}/readme.txt")),
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(out.stdout, b"hello\n");
+    for l in ["> AUTH SSL", "> AUTH TLS", "< 530", "> PASS"] {
+        assert!(said.contains(l), "curl --ssl: no {l:?} in\n{said}");
+    }
     let pcap = dump.stop();
     let log = std::fs::read_to_string(dir.path().join("vsftpd.log")).unwrap_or_default();
     assert_eq!(log.matches("OK LOGIN").count(), 4, "{log}");
+    let log = std::fs::read_to_string(plain_dir.join("vsftpd.log")).unwrap_or_default();
+    assert_eq!(log.matches("OK LOGIN").count(), 1, "{log}");
 
     let s = Sniffed::of("ftp", dir.path(), &pcap);
     assert_eq!(
@@ -171,12 +202,20 @@ fn ftp_plain_logins_and_starttls_of_vsftpd() {
         "{:?}",
         s.creds
     );
-    // --all: every sighting; one from each clear login (curl's, lftp's).
-    assert_eq!(s.creds.len(), 2, "{:?}\n{}", s.creds, s.summary);
-    assert_ne!(s.creds[0]["client"], s.creds[1]["client"]);
+    // --all: every sighting; one from each clear login (curl's, lftp's,
+    // and curl's after its AUTH was refused).
+    assert_eq!(s.creds.len(), 3, "{:?}\n{}", s.creds, s.summary);
+    let clients: BTreeSet<String> = s.creds.iter().map(|c| c["client"].to_string()).collect();
+    assert_eq!(clients.len(), 3, "{:?}", s.creds);
+    let refused: Vec<&Value> = s
+        .creds
+        .iter()
+        .filter(|c| c["server"] == format!("127.0.0.1:{plain_port}"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", s.creds);
     assert_eq!(
         s.summary["flows_by_proto"],
-        serde_json::json!({"ftp": 4, "tls": 2}),
+        serde_json::json!({"ftp": 5, "tls": 2}),
         "{}",
         s.summary
     );
