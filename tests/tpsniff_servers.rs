@@ -131,6 +131,8 @@ fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
 struct Tcpdump {
     proc: Proc,
     file: PathBuf,
+    /// The drain thread of its stderr, which gives the lines at the end.
+    stderr: std::thread::JoinHandle<Vec<String>>,
 }
 
 impl Tcpdump {
@@ -151,7 +153,11 @@ impl Tcpdump {
             None => Command::new("tcpdump"),
         };
         let mut child = isolated(&mut cmd)
-            .args(["-n", "-i", iface, "-U", "--immediate-mode", "-s", "0", "-w"])
+            // A 64 MiB ring (-B, KiB): the default 2 MiB holds some 30
+            // whole frames of lo's 64 KiB MTU, and a burst (a multi-line
+            // FTP reply) while tcpdump waits for a loaded CPU was lost.
+            .args(["-n", "-i", iface, "-U", "--immediate-mode", "-B", "65536"])
+            .args(["-s", "0", "-w"])
             .arg(&file)
             .args(filter.split(' ').filter(|w| !w.is_empty()))
             .stdin(Stdio::null())
@@ -170,10 +176,11 @@ impl Tcpdump {
             }
         }
         // Keep draining its stderr so that it never blocks.
-        std::thread::spawn(move || for _ in err.lines() {});
+        let stderr = std::thread::spawn(move || err.lines().map_while(Result::ok).collect());
         Tcpdump {
             proc: Proc(child),
             file,
+            stderr,
         }
     }
 
@@ -194,6 +201,13 @@ impl Tcpdump {
         // SAFETY: kill(2) on the child this test started.
         unsafe { libc::kill(self.proc.0.id() as i32, libc::SIGTERM) };
         let _ = self.proc.0.wait();
+        // Packets it lost would make any finding missing: say so plainly.
+        let said = self.stderr.join().unwrap_or_default();
+        for l in &said {
+            if let Some(n) = l.strip_suffix(" packets dropped by kernel") {
+                assert_eq!(n.trim(), "0", "tcpdump lost packets: {said:?}");
+            }
+        }
         self.file.clone()
     }
 }
