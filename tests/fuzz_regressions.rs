@@ -39,6 +39,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("smb_session", targets::smb_session::run),
     ("radius_packet", targets::radius_packet::run),
     ("kerberos", targets::kerberos::run),
+    ("sasl_exchange", targets::sasl_exchange::run),
 ];
 
 fn inputs(dir: &Path) -> Vec<PathBuf> {

@@ -131,6 +131,8 @@ fn spawn(name: &'static str, cmd: &mut Command) -> Proc {
 struct Tcpdump {
     proc: Proc,
     file: PathBuf,
+    /// The drain thread of its stderr, which gives the lines at the end.
+    stderr: std::thread::JoinHandle<Vec<String>>,
 }
 
 impl Tcpdump {
@@ -151,7 +153,11 @@ impl Tcpdump {
             None => Command::new("tcpdump"),
         };
         let mut child = isolated(&mut cmd)
-            .args(["-n", "-i", iface, "-U", "--immediate-mode", "-s", "0", "-w"])
+            // A 64 MiB ring (-B, KiB): the default 2 MiB holds some 30
+            // whole frames of lo's 64 KiB MTU, and a burst (a multi-line
+            // FTP reply) while tcpdump waits for a loaded CPU was lost.
+            .args(["-n", "-i", iface, "-U", "--immediate-mode", "-B", "65536"])
+            .args(["-s", "0", "-w"])
             .arg(&file)
             .args(filter.split(' ').filter(|w| !w.is_empty()))
             .stdin(Stdio::null())
@@ -170,19 +176,38 @@ impl Tcpdump {
             }
         }
         // Keep draining its stderr so that it never blocks.
-        std::thread::spawn(move || for _ in err.lines() {});
+        let stderr = std::thread::spawn(move || err.lines().map_while(Result::ok).collect());
         Tcpdump {
             proc: Proc(child),
             file,
+            stderr,
         }
     }
 
     /// Stops it (SIGTERM: it writes what it holds) and gives the file.
     fn stop(mut self) -> PathBuf {
-        std::thread::sleep(Duration::from_millis(300));
+        // It writes each packet as it reads it (-U): once the file has not
+        // grown for 300 ms it has caught up with the kernel (a loaded
+        // machine delays it, and what it has not read by SIGTERM is lost).
+        let size = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len());
+        let (t, mut last, mut still) = (Instant::now(), size(&self.file), Instant::now());
+        while still.elapsed() < Duration::from_millis(300) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = size(&self.file);
+            if now != last {
+                (last, still) = (now, Instant::now());
+            }
+        }
         // SAFETY: kill(2) on the child this test started.
         unsafe { libc::kill(self.proc.0.id() as i32, libc::SIGTERM) };
         let _ = self.proc.0.wait();
+        // Packets it lost would make any finding missing: say so plainly.
+        let said = self.stderr.join().unwrap_or_default();
+        for l in &said {
+            if let Some(n) = l.strip_suffix(" packets dropped by kernel") {
+                assert_eq!(n.trim(), "0", "tcpdump lost packets: {said:?}");
+            }
+        }
         self.file.clone()
     }
 }
@@ -193,6 +218,8 @@ struct Sniffed {
     tls: Vec<Value>,
     summary: Value,
     hash_dir: PathBuf,
+    /// Every finding's kind and client, in the order tpsniff wrote them.
+    order: Vec<(String, Value)>,
 }
 
 impl Sniffed {
@@ -224,6 +251,15 @@ impl Sniffed {
             serde_json::json!({}),
             "real traffic parses cleanly"
         );
+        let order = objs
+            .iter()
+            .map(|o| {
+                (
+                    o["kind"].as_str().unwrap_or("").to_string(),
+                    o["client"].clone(),
+                )
+            })
+            .collect();
         let tls = objs
             .iter()
             .filter(|o| o["kind"] == "tls")
@@ -238,7 +274,15 @@ impl Sniffed {
             tls,
             summary,
             hash_dir,
+            order,
         }
+    }
+
+    /// Where tpsniff wrote its first finding of `kind` from `client`.
+    fn position(&self, kind: &str, client: &Value) -> Option<usize> {
+        self.order
+            .iter()
+            .position(|(k, c)| k == kind && c == client)
     }
 
     /// Distinct (user, password, detail) of the credentials.
@@ -340,6 +384,8 @@ fn wait_port(port: u16) {
     }
 }
 
+#[path = "tpsniff_servers/ftp.rs"]
+mod ftp;
 #[path = "tpsniff_servers/http_digest.rs"]
 mod http_digest;
 #[path = "tpsniff_servers/ipfrag.rs"]

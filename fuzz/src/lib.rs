@@ -979,3 +979,107 @@ pub mod radius_packet {
         let _ = radius::looks_like(data);
     }
 }
+
+/// SASL exchanges of the line protocols: the input's lines drive one
+/// [`Sasl`](tplab::sniff::proto::Sasl) state machine (first byte: the
+/// protocol). A line starting `A` is an AUTH command (`AUTH MECH
+/// [initial]`, the first word skipped), one starting `S` a server line
+/// after the `S` (`+ b64`, `334 b64`), any other the client's next line.
+/// The same lines also go to the SMTP, IMAP and POP3 parsers that embed it.
+/// Invariants: a hit is the protocol's; an exchange that completed (a hit)
+/// or failed (an error) is over; a cancel (`*`) ends it; decoded secrets
+/// are no longer than the input; a CRAM-MD5 line is
+/// `$cram_md5$CHALLENGE$RESPONSE` in base64 (hashcat 10200), an NTLM one a
+/// NetNTLM line; OAuth tokens are never empty.
+pub mod sasl_exchange {
+    use tplab::sniff::finding::Proto;
+    use tplab::sniff::proto::sasl::{oauth, Sasl};
+    use tplab::sniff::proto::{b64, imap::Imap, pop3::Pop3, smtp::Smtp, verb, Hit};
+
+    const PROTOS: [Proto; 3] = [Proto::Smtp, Proto::Imap, Proto::Pop3];
+
+    fn check(h: &Hit, proto: Proto, input: usize) {
+        assert_eq!(h.proto, proto);
+        match &h.hash {
+            // NTLM: a NetNTLM line (its names are UTF-16 made UTF-8: they
+            // may be longer than their bytes were).
+            Some(c) if c.mode == 5500 || c.mode == 5600 => {
+                assert_eq!(c.line.split(':').count(), 6, "{}", c.line);
+                return;
+            }
+            Some(c) => {
+                assert_eq!(c.mode, 10200, "{}", c.line);
+                let fields: Vec<&str> = c.line.split('$').collect();
+                assert_eq!(fields.len(), 4, "{}", c.line);
+                assert_eq!(fields[1], "cram_md5");
+                assert!(b64(fields[2].as_bytes()).is_some(), "{}", c.line);
+                assert!(b64(fields[3].as_bytes()).is_some(), "{}", c.line);
+                assert!(h.password.is_none(), "CRAM-MD5 shows no password");
+            }
+            None => {}
+        }
+        for s in [&h.user, &h.password].into_iter().flatten() {
+            assert!(s.len() <= input, "a secret longer than the input");
+        }
+        if h.detail.as_deref() == Some("OAuth bearer token") {
+            assert!(!h.password.as_ref().expect("a token").is_empty());
+        }
+    }
+
+    pub fn run(data: &[u8]) {
+        let Some((&sel, rest)) = data.split_first() else {
+            return;
+        };
+        let proto = PROTOS[sel as usize % PROTOS.len()];
+        if let Some((_, token)) = oauth(rest) {
+            assert!(!token.is_empty());
+        }
+        let mut sasl = Sasl::default();
+        let (mut smtp, mut imap, mut pop3) = (Smtp::default(), Imap::default(), Pop3::default());
+        for line in rest.split(|&c| c == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            match line.first() {
+                Some(b'A') => {
+                    let (mech, initial) = verb(verb(line).1);
+                    match sasl.start_checked(proto, mech, Some(initial)) {
+                        Ok(Some(h)) => check(&h, proto, data.len()),
+                        Ok(None) => {}
+                        Err(_) => assert!(!sasl.active(), "a failed start left it open"),
+                    }
+                }
+                Some(b'S') => {
+                    let _ = sasl.server_line(&line[1..]);
+                    smtp.server_line(&line[1..]);
+                    imap.server_line(&line[1..]);
+                    pop3.server_line(&line[1..]);
+                    continue;
+                }
+                _ => {
+                    let was = sasl.clone();
+                    match sasl.line_checked(proto, line) {
+                        Ok(Some(h)) => {
+                            check(&h, proto, data.len());
+                            assert!(!sasl.active(), "a completed exchange is over");
+                        }
+                        Ok(None) if line == b"*" => assert!(!sasl.active(), "a cancel ends it"),
+                        Ok(None) => {}
+                        Err(_) => assert!(!sasl.active(), "a failed exchange is over"),
+                    }
+                    if was == Sasl::Idle {
+                        assert!(!sasl.active(), "a line outside an exchange starts none");
+                    }
+                }
+            }
+            for (p, h) in [
+                (Proto::Smtp, smtp.client_line(line)),
+                (Proto::Imap, imap.client_line(line)),
+                (Proto::Pop3, pop3.client_line(line)),
+            ] {
+                if let Some(h) = h {
+                    // IMAP LOGIN and POP3 PASS carry the line's bytes.
+                    check(&h, p, data.len() + 2);
+                }
+            }
+        }
+    }
+}

@@ -1,41 +1,48 @@
 //! LDAP (Debian's slapd from a private slapd.conf, an mdb database in a
-//! temporary directory, on a loopback port) with ldapwhoami and ldapsearch
-//! making simple binds (`-x -D DN -w PASSWORD`).
+//! temporary directory, on a loopback port, with a throwaway self-signed
+//! certificate for StartTLS) with ldapwhoami and ldapsearch making simple
+//! binds (`-x -D DN -w PASSWORD`), and StartTLS: `ldapwhoami -ZZ` (StartTLS,
+//! then the bind inside TLS) and Python's ldap3 (a simple bind in clear,
+//! then StartTLS on the same connection).
 
 use super::*;
 
 const ROOT_DN: &str = "cn=admin,dc=lab,dc=test";
 const PASSWORD: &str = "ldap-Root-Pw9";
+const SNI: &str = "ldap.lab.test";
 
-#[test]
-fn ldap_simple_binds_good_and_bad() {
-    skip_unless!(
-        "ldap_simple_binds_good_and_bad",
-        "tcpdump",
-        "slapd",
-        "ldapwhoami",
-        "ldapsearch"
-    );
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
+/// slapd on `port`, its config, database and certificate in `dir`.
+fn slapd(dir: &Path, port: u16) -> Proc {
+    let db = dir.join("db");
     std::fs::create_dir(&db).unwrap();
-    let conf = dir.path().join("slapd.conf");
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", &format!("/CN={SNI}"), "-keyout"])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem")),
+    );
+    let conf = dir.join("slapd.conf");
     std::fs::write(
         &conf,
         format!(
             "include /etc/ldap/schema/core.schema\n\
              pidfile {dir}/slapd.pid\n\
+             TLSCertificateFile {dir}/cert.pem\n\
+             TLSCertificateKeyFile {dir}/key.pem\n\
              modulepath /usr/lib/ldap\nmoduleload back_mdb\n\
              database mdb\nsuffix \"dc=lab,dc=test\"\nrootdn \"{ROOT_DN}\"\n\
              rootpw {PASSWORD}\ndirectory {db}\n",
-            dir = dir.path().display(),
+            dir = dir.display(),
             db = db.display()
         ),
     )
     .unwrap();
     let url = format!("ldap://127.0.0.1:{port}/");
-    let _slapd = spawn(
+    let p = spawn(
         "slapd",
         Command::new("slapd")
             .args(["-d", "0", "-h", &url, "-f"])
@@ -44,6 +51,23 @@ fn ldap_simple_binds_good_and_bad() {
             .stderr(Stdio::null()),
     );
     wait_port(port);
+    p
+}
+
+#[test]
+fn ldap_simple_binds_good_and_bad() {
+    skip_unless!(
+        "ldap_simple_binds_good_and_bad",
+        "tcpdump",
+        "slapd",
+        "ldapwhoami",
+        "ldapsearch",
+        "openssl"
+    );
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _slapd = slapd(dir.path(), port);
+    let url = format!("ldap://127.0.0.1:{port}/");
     let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
     let out =
         run_ok(Command::new("ldapwhoami").args(["-x", "-H", &url, "-D", ROOT_DN, "-w", PASSWORD]));
@@ -83,4 +107,91 @@ fn ldap_simple_binds_good_and_bad() {
     );
     assert_eq!(s.creds.len(), 3, "two good binds, one bad");
     assert_eq!(s.summary["flows_by_proto"]["ldap"], 4);
+}
+
+/// Python's ldap3 (Debian's python3-ldap3): a simple bind in clear, then
+/// StartTLS on the same connection (with `sni` as the server name), a
+/// Who am I? inside TLS, and an unbind.
+const BIND_THEN_STARTTLS: &str = r#"
+import ssl, sys
+from ldap3 import Server, Connection, Tls, NONE
+port, dn, password, sni = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+tls = Tls(validate=ssl.CERT_NONE, sni=sni)
+c = Connection(Server("127.0.0.1", port=port, tls=tls, get_info=NONE), user=dn, password=password)
+assert c.bind(), c.result
+assert c.start_tls(), c.result
+c.extend.standard.who_am_i()
+assert c.result["result"] == 0, c.result
+c.unbind()
+"#;
+
+#[test]
+fn ldap_starttls_before_and_after_the_bind() {
+    const LDAP3: &str = "/usr/lib/python3/dist-packages/ldap3/__init__.py";
+    skip_unless!(
+        "ldap_starttls_before_and_after_the_bind",
+        "tcpdump",
+        "slapd",
+        "ldapwhoami",
+        "openssl",
+        "/usr/bin/python3",
+        LDAP3
+    );
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let _slapd = slapd(dir.path(), port);
+    let url = format!("ldap://127.0.0.1:{port}/");
+    let script = dir.path().join("bind_then_starttls.py");
+    std::fs::write(&script, BIND_THEN_STARTTLS).unwrap();
+    let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
+    // StartTLS (-ZZ: required), then the simple bind inside TLS.
+    let out = run_ok(
+        Command::new("ldapwhoami")
+            .env("LDAPTLS_REQCERT", "never")
+            .args(["-ZZ", "-x", "-H", &url, "-D", ROOT_DN, "-w", PASSWORD]),
+    );
+    assert!(out.contains(ROOT_DN), "{out}");
+    // The bind in clear, then StartTLS on the same connection.
+    run_ok(Command::new("/usr/bin/python3").arg(&script).args([
+        &port.to_string(),
+        ROOT_DN,
+        PASSWORD,
+        SNI,
+    ]));
+    let pcap = dump.stop();
+    let s = Sniffed::of("ldap", dir.path(), &pcap);
+    assert_eq!(
+        s.summary["flows_by_proto"],
+        serde_json::json!({"ldap": 2, "tls": 2}),
+        "{}",
+        s.summary
+    );
+    // Only the bind sent before StartTLS.
+    assert_eq!(s.creds.len(), 1, "{:?}", s.creds);
+    assert_eq!(
+        s.seen(),
+        BTreeSet::from([seen(ROOT_DN, Some(PASSWORD), "simple bind")])
+    );
+    let bound_in_clear = &s.creds[0]["client"];
+    assert_eq!(s.tls.len(), 2, "{:?}", s.tls);
+    for t in &s.tls {
+        assert_eq!(t["server"], format!("127.0.0.1:{port}"), "{t}");
+        assert_eq!(t["version"], "TLS1.3", "{t}");
+        assert_eq!(t["negotiated"], true, "{t}");
+    }
+    // ldap3's connection: the bind, then the TLS session it asked for.
+    let after: Vec<&Value> = s
+        .tls
+        .iter()
+        .filter(|t| t["client"] == *bound_in_clear)
+        .collect();
+    assert_eq!(after.len(), 1, "{bound_in_clear} {:?}", s.tls);
+    assert_eq!(after[0]["sni"], SNI);
+    // ldapwhoami's: a TLS session to an address (no SNI), nothing else.
+    let other: Vec<&Value> = s
+        .tls
+        .iter()
+        .filter(|t| t["client"] != *bound_in_clear)
+        .collect();
+    assert!(other[0]["sni"].is_null(), "{}", other[0]);
 }

@@ -132,7 +132,7 @@ service submission-login {{
         Command::new("dovecot").arg("-F").arg("-c").arg(&path),
     );
     for p in [imap, pop3, smtp] {
-        wait_port(p);
+        wait_greeting(p);
     }
     Dovecot {
         _proc: proc,
@@ -140,6 +140,20 @@ service submission-login {{
         pop3,
         smtp,
     }
+}
+
+/// Waits until the service on `port` greets a client. A bare connect is not
+/// enough: dovecot's login process may greet that probe only later, once a
+/// capture has started (a flow without its handshake in the recording).
+fn wait_greeting(port: u16) {
+    wait_port(port);
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    assert!(line.contains("ready"), "port {port} greeted {line:?}");
+    // The probe wait_port made was accepted first and is greeted by now.
+    std::thread::sleep(Duration::from_millis(200));
 }
 
 fn curl(args: &[&str], url: &str) -> std::process::Output {
@@ -270,4 +284,149 @@ fn dovecot_cram_md5_oauth_and_starttls() {
     cram(&s, "smtp");
     oauth(&s, "smtp XOAUTH2");
     assert_eq!(s.creds.len(), 2, "CRAM-MD5 and XOAUTH2: {:?}", s.creds);
+}
+
+/// Python's smtplib, imaplib and poplib (the standard library of Debian's
+/// python3): on each protocol a login with a wrong password in clear
+/// (refused), then STARTTLS (SMTP, IMAP) or STLS (POP3) with `sni` as the
+/// server name and one ALPN protocol offered, then the right login inside
+/// TLS. Each client is given the name but connects to 127.0.0.1 (no
+/// lookup); SMTP's EHLO name is given too (else smtplib looks its own up).
+const LOGIN_THEN_STARTTLS: &str = r#"
+import imaplib, poplib, smtplib, socket, ssl, sys
+imap_port, pop3_port, smtp_port = map(int, sys.argv[1:4])
+user, wrong, good, sni = sys.argv[4:8]
+
+def ctx(alpn):
+    c = ssl.create_default_context()
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    c.set_alpn_protocols([alpn])
+    return c
+
+def connect(port, timeout):
+    return socket.create_connection(("127.0.0.1", port), timeout)
+
+class SMTP(smtplib.SMTP):
+    def _get_socket(self, host, port, timeout):
+        return connect(port, timeout)
+
+class IMAP(imaplib.IMAP4):
+    def _create_socket(self, timeout):
+        return connect(self.port, timeout)
+
+class POP3(poplib.POP3):
+    def _create_socket(self, timeout):
+        return connect(self.port, timeout)
+
+s = SMTP(sni, smtp_port, local_hostname="client.lab", timeout=20)
+s.ehlo()
+s.user, s.password = user, wrong
+try:
+    s.auth("PLAIN", s.auth_plain)
+    sys.exit("smtp: the wrong password was accepted")
+except smtplib.SMTPAuthenticationError:
+    pass
+s.starttls(context=ctx("smtp"))
+s.ehlo()
+s.login(user, good)
+s.noop()
+s.quit()
+
+i = IMAP(sni, imap_port, timeout=20)
+try:
+    i.login(user, wrong)
+    sys.exit("imap: the wrong password was accepted")
+except imaplib.IMAP4.error:
+    pass
+i.starttls(ssl_context=ctx("imap"))
+i.login(user, good)
+i.logout()
+
+p = POP3(sni, pop3_port, timeout=20)
+p.user(user)
+try:
+    p.pass_(wrong)
+    sys.exit("pop3: the wrong password was accepted")
+except poplib.error_proto:
+    pass
+p.stls(context=ctx("pop3"))
+p.user(user)
+p.pass_(good)
+p.quit()
+"#;
+
+#[test]
+fn dovecot_login_in_clear_then_starttls_on_the_same_flow() {
+    skip_unless!(
+        "dovecot_login_in_clear_then_starttls_on_the_same_flow",
+        "tcpdump",
+        "dovecot",
+        "openssl",
+        "/usr/bin/python3"
+    );
+    const WRONG: &str = "Clear-Guess-7";
+    let dir = tempfile::tempdir().unwrap();
+    let dc = dovecot(dir.path());
+    let script = dir.path().join("login_then_starttls.py");
+    std::fs::write(&script, LOGIN_THEN_STARTTLS).unwrap();
+    let dump = Tcpdump::start(
+        dir.path(),
+        &format!(
+            "tcp port {} or tcp port {} or tcp port {}",
+            dc.imap, dc.pop3, dc.smtp
+        ),
+    );
+    run_ok(Command::new("/usr/bin/python3").arg(&script).args([
+        &dc.imap.to_string(),
+        &dc.pop3.to_string(),
+        &dc.smtp.to_string(),
+        USER,
+        WRONG,
+        PASSWORD,
+        SNI,
+    ]));
+    let pcap = dump.stop();
+    let log = std::fs::read_to_string(dir.path().join("dovecot.log")).unwrap_or_default();
+    for (proto, port) in [("smtp", dc.smtp), ("imap", dc.imap), ("pop3", dc.pop3)] {
+        let d = dir.path().join(proto);
+        std::fs::create_dir(&d).unwrap();
+        let s = Sniffed::of(proto, &d, &pcap);
+        assert_eq!(
+            s.summary["flows_by_proto"],
+            serde_json::json!({"imap": 1, "pop3": 1, "smtp": 1, "tls": 3}),
+            "{}",
+            s.summary
+        );
+        assert_eq!(s.tls.len(), 3, "{:?}", s.tls);
+        // The login sent in clear, once; the one inside TLS not at all.
+        assert_eq!(
+            s.seen(),
+            BTreeSet::from([seen(USER, Some(WRONG), "")]),
+            "{proto}: {:?}\n{log}",
+            s.creds
+        );
+        assert_eq!(s.creds.len(), 1, "{proto}: {:?}", s.creds);
+        let c = &s.creds[0];
+        assert_eq!(c["server"], format!("127.0.0.1:{port}"));
+        // Then that same flow (the same client port) is a TLS session: the
+        // name and the ALPN protocol the client offered, the version chosen.
+        let t: Vec<&Value> = s
+            .tls
+            .iter()
+            .filter(|t| t["client"] == c["client"])
+            .collect();
+        assert_eq!(t.len(), 1, "{proto}: {c} {:?}", s.tls);
+        let t = t[0];
+        assert_eq!(t["server"], c["server"], "{t}");
+        assert_eq!(t["sni"], SNI, "{t}");
+        assert_eq!(t["version"], "TLS1.3", "{t}");
+        assert_eq!(t["negotiated"], true, "{t}");
+        assert_eq!(t["alpn"], serde_json::json!([proto]), "{t}");
+        let (cred_at, tls_at) = (
+            s.position("credential", &c["client"]).unwrap(),
+            s.position("tls", &c["client"]).unwrap(),
+        );
+        assert!(cred_at < tls_at, "the credential, then the TLS session");
+    }
 }

@@ -2,8 +2,9 @@
 //! run as the `postgres` user on a loopback port, with a self-signed
 //! certificate) with psql logging in as three roles whose pg_hba.conf lines
 //! ask for a cleartext password, an MD5 response and SCRAM-SHA-256, and once
-//! with `sslmode=require`: the SSLRequest accepted, that flow is a TLS
-//! session (reported as such, no credential).
+//! with `sslmode=require` (to the name `pg.lab.test`, at 127.0.0.1): the
+//! SSLRequest accepted, that flow is a TLS session (reported as such, with
+//! that name as SNI, and no credential).
 
 use super::*;
 
@@ -118,10 +119,20 @@ fn cluster(port: u16) -> Cluster {
     Cluster { data, _dir: dir }
 }
 
+/// The name psql connects to with TLS (`hostaddr` is the address: no
+/// lookup); libpq sends it as SNI.
+const SNI: &str = "pg.lab.test";
+
 fn psql(port: u16, user: &str, password: &str, sslmode: &str) -> std::process::Output {
+    let host = if sslmode == "disable" {
+        "127.0.0.1"
+    } else {
+        SNI
+    };
     Command::new("psql")
         .arg(format!(
-            "host=127.0.0.1 port={port} user={user} dbname=postgres sslmode={sslmode}"
+            "host={host} hostaddr=127.0.0.1 port={port} user={user} dbname=postgres \
+             sslmode={sslmode} gssencmode=disable"
         ))
         .args(["-X", "-c", "select current_user"])
         .env("PGPASSWORD", password)
@@ -131,9 +142,9 @@ fn psql(port: u16, user: &str, password: &str, sslmode: &str) -> std::process::O
 }
 
 #[test]
-fn postgres_cleartext_md5_and_scram_logins() {
+fn postgres_cleartext_md5_scram_and_starttls_logins() {
     skip_unless!(
-        "postgres_cleartext_md5_and_scram_logins",
+        "postgres_cleartext_md5_scram_and_starttls_logins",
         "tcpdump",
         "psql",
         "runuser",
@@ -183,21 +194,28 @@ fn postgres_cleartext_md5_and_scram_logins() {
             ),
         ]),
     );
-    assert_eq!(s.summary["flows_by_proto"]["postgres"], 5);
+    // The sslmode=require login: SSLRequest, `S`, then the ClientHello on
+    // the same flow, which becomes a TLS session.
     assert_eq!(
-        s.summary["flows_by_proto"]["tls"], 1,
-        "the sslmode=require login"
+        s.summary["flows_by_proto"],
+        serde_json::json!({"postgres": 5, "tls": 1}),
+        "{}",
+        s.summary
     );
     assert_eq!(s.tls.len(), 1);
-    assert!(s.tls[0]["server"]
-        .as_str()
-        .unwrap()
-        .ends_with(&format!(":{port}")));
+    let t = &s.tls[0];
+    assert_eq!(t["server"], format!("127.0.0.1:{port}"), "{t}");
+    assert_eq!(t["sni"], SNI, "{t}");
+    assert_eq!(t["version"], "TLS1.3", "{t}");
+    assert_eq!(t["negotiated"], true, "{t}");
+    // Its cleartext password went inside TLS: nothing from that flow.
     assert!(
-        s.tls[0]["version"].as_str().unwrap().starts_with("TLS1."),
-        "{}",
-        s.tls[0]
+        s.creds.iter().all(|c| c["client"] != t["client"]),
+        "{:?}",
+        s.creds
     );
+    // --all: each clear login once (clear, md5, scram, the wrong md5).
+    assert_eq!(s.creds.len(), 4, "{:?}", s.creds);
     let hashes: Vec<&Value> = s.creds.iter().filter(|c| !c["hash"].is_null()).collect();
     assert_eq!(hashes.len(), 2, "the good and the wrong md5 login");
     for h in &hashes {

@@ -82,6 +82,14 @@ pub const TEST_PACKAGES: &[&str] = &[
     // tests/tpsniff_servers/mssql.rs: FreeTDS's tsql (against a stand-in:
     // Debian has no MSSQL server).
     "freetds-bin",
+    // STARTTLS on real servers: tests/tpsniff_servers/ftp.rs (vsftpd with
+    // TLS; lftp, besides curl), ldap.rs (Python's ldap3: a bind, then
+    // StartTLS) and mail.rs (Python's smtplib, imaplib and poplib: a login
+    // in clear, then STARTTLS).
+    "vsftpd",
+    "lftp",
+    "python3",
+    "python3-ldap3",
     // tests/tplog_export.rs: Apache Spark (pyspark, from PyPI into a venv,
     // see `export_engines`) needs a Java runtime; the venv needs python3-venv.
     "default-jre-headless",

@@ -156,6 +156,20 @@ fn starttls_reports_the_login_before_and_the_tls_session_after() {
             b"a1 LOGIN amy pw1\r\n",
             b"a2 STARTTLS\r\n",
         ),
+        (
+            110,
+            b"+OK POP3 ready\r\n",
+            b"USER amy\r\nPASS pw1\r\n",
+            b"STLS\r\n",
+        ),
+        // A refused AUTH SSL first (a client that goes on in clear when
+        // refused, as curl --ssl does), then the login, then AUTH TLS.
+        (
+            21,
+            b"220 (vsFTPd 3.0.3)\r\n",
+            b"AUTH SSL\r\nUSER amy\r\nPASS pw1\r\n",
+            b"AUTH TLS\r\n",
+        ),
     ] {
         let client = format!("10.9.4.1:{}", 40000 + port).parse().unwrap();
         let server = format!("10.9.4.2:{port}").parse().unwrap();
@@ -192,7 +206,9 @@ fn starttls_reports_the_login_before_and_the_tls_session_after() {
         creds,
         vec![
             (Proto::Smtp, Some(b"pw1".to_vec())),
-            (Proto::Imap, Some(b"pw1".to_vec()))
+            (Proto::Imap, Some(b"pw1".to_vec())),
+            (Proto::Pop3, Some(b"pw1".to_vec())),
+            (Proto::Ftp, Some(b"pw1".to_vec()))
         ]
     );
     let tls: Vec<_> = found
@@ -206,7 +222,9 @@ fn starttls_reports_the_login_before_and_the_tls_session_after() {
         tls,
         vec![
             ("mail25.lab".to_string(), Some(0x0304)),
-            ("mail143.lab".to_string(), Some(0x0304))
+            ("mail143.lab".to_string(), Some(0x0304)),
+            ("mail110.lab".to_string(), Some(0x0304)),
+            ("mail21.lab".to_string(), Some(0x0304))
         ]
     );
     assert_eq!(sn.summary().parse_errors, BTreeMap::new());
