@@ -359,7 +359,22 @@ fn write_seeds(dir: &Path) -> Result<()> {
     if let Ok(b) = tplab::virt::disk::overlay_bytes(1 << 30, "base.qcow2", "qcow2") {
         put("qcow2_header", "tpvirt-overlay", &b[..b.len().min(4096)])?;
     }
-<<<<<<< HEAD
+    // SASL: one exchange of each mechanism (`AUTH` lines, `S` before a server line).
+    for (name, seed) in [
+        ("plain", &b"\0AUTH PLAIN AGFteQBwdzE=\nAUTH PLAIN\nAGJvYgBwdzI=\n"[..]),
+        ("login", b"\x01AUTH LOGIN\nYWxpY2U=\nczNjcmV0\n"),
+        (
+            "cram-md5",
+            b"\x02AUTH CRAM-MD5\nS+ PDEyMzQ1QGxhYj4=\nYWxpY2UgMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+        ),
+        (
+            "xoauth2",
+            b"\0AUTH XOAUTH2 dXNlcj1ib2JAbGFiAWF1dGg9QmVhcmVyIHRvay4xMjMBAQ==\n",
+        ),
+        ("ntlm", b"\x01AUTH NTLM TlRMTVNTUAABAAAAB4IIog==\nS+ TlRMTVNTUAACAAAAAAAAAAAAAAAAAAAAESIzRFVmd4gAAAAAAAAAAAAAAAAAAAAA\n*\n"),
+    ] {
+        put("sasl_exchange", name, seed)?;
+    }
     smb_and_radius_seeds(put)?;
     vnc_seed(put)
 }
@@ -428,25 +443,6 @@ fn tds_seed(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result<()> {
     sc.resize(256, 0);
     put("tds_login", "login", &[&[255][..], &cs, &sc].concat())?;
     put("tds_login", "login7-payload", &login)
-=======
-    // SASL: one exchange of each mechanism (`AUTH` lines, `S` before a server line).
-    for (name, seed) in [
-        ("plain", &b"\0AUTH PLAIN AGFteQBwdzE=\nAUTH PLAIN\nAGJvYgBwdzI=\n"[..]),
-        ("login", b"\x01AUTH LOGIN\nYWxpY2U=\nczNjcmV0\n"),
-        (
-            "cram-md5",
-            b"\x02AUTH CRAM-MD5\nS+ PDEyMzQ1QGxhYj4=\nYWxpY2UgMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
-        ),
-        (
-            "xoauth2",
-            b"\0AUTH XOAUTH2 dXNlcj1ib2JAbGFiAWF1dGg9QmVhcmVyIHRvay4xMjMBAQ==\n",
-        ),
-        ("ntlm", b"\x01AUTH NTLM TlRMTVNTUAABAAAAB4IIog==\nS+ TlRMTVNTUAACAAAAAAAAAAAAAAAAAAAAESIzRFVmd4gAAAAAAAAAAAAAAAAAAAAA\n*\n"),
-    ] {
-        put("sasl_exchange", name, seed)?;
-    }
-    smb_and_radius_seeds(put)
->>>>>>> starttls
 }
 
 /// SMB: a session setup response carrying an NTLMSSP CHALLENGE (to the
