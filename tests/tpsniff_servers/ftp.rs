@@ -52,16 +52,7 @@ impl Drop for FtpUser {
 fn vsftpd(dir: &Path, port: u16, tls: bool) -> Proc {
     use std::os::unix::fs::PermissionsExt;
     let d = dir.display();
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", &format!("/CN={SNI}"), "-keyout"])
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem")),
-    );
+    self_signed(dir, SNI);
     // vsftpd's chroot for its unprivileged parts: root's, not writable.
     std::fs::create_dir(dir.join("empty")).unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();

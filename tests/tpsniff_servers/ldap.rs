@@ -15,16 +15,7 @@ const SNI: &str = "ldap.lab.test";
 fn slapd(dir: &Path, port: u16) -> Proc {
     let db = dir.join("db");
     std::fs::create_dir(&db).unwrap();
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", &format!("/CN={SNI}"), "-keyout"])
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem")),
-    );
+    self_signed(dir, SNI);
     let conf = dir.join("slapd.conf");
     std::fs::write(
         &conf,

@@ -19,20 +19,6 @@ struct Dovecot {
     smtp: u16,
 }
 
-/// A throwaway self-signed certificate for STARTTLS.
-fn cert(dir: &Path) {
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", &format!("/CN={SNI}"), "-keyout"])
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem")),
-    );
-}
-
 /// The SMTP server dovecot's submission service relays to (it connects
 /// once a client has logged in): says yes to everything.
 fn relay() -> u16 {
@@ -67,7 +53,7 @@ fn dovecot(dir: &Path) -> Dovecot {
     use std::os::unix::fs::PermissionsExt;
     let (imap, pop3, smtp) = (free_port(), free_port(), free_port());
     let relay = relay();
-    cert(dir);
+    self_signed(dir, SNI);
     // The login and mail processes run as dovecot's users: they read the
     // passwd file and write the home directories.
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();

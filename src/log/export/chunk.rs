@@ -27,6 +27,9 @@ pub const PAGE_ROWS: usize = 20_000;
 /// Bytes of PLAIN values after which a page is cut early.
 pub const PAGE_BYTES: usize = 1 << 20;
 
+/// A null row in a chunk's dictionary indices.
+pub const NULL: u32 = u32::MAX;
+
 /// How a chunk is written, from the writer's properties.
 pub struct Plan<'h> {
     pub compression: Compression,
@@ -158,6 +161,35 @@ impl Chunk {
         self.locations
             .push(PageLocation::new(offset as i64, size, self.rows as i64));
         self.rows += rows;
+        Ok(())
+    }
+
+    /// The RLE_DICTIONARY data pages of a chunk whose rows are `idx`
+    /// (dictionary indices, [`NULL`] for a null), after its dictionary page
+    /// of `entries` values.
+    pub fn index_pages(
+        &mut self,
+        idx: &[u32],
+        entries: usize,
+        optional: bool,
+    ) -> Result<(), ParquetError> {
+        let width = rle::width(entries.saturating_sub(1) as u32).max(1);
+        let mut defs: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
+        let mut vals: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
+        for page in idx.chunks(PAGE_ROWS) {
+            defs.clear();
+            vals.clear();
+            for &i in page {
+                defs.push((i != NULL) as u32);
+                if i != NULL {
+                    vals.push(i);
+                }
+            }
+            self.start_page(optional, &defs);
+            self.body.push(width as u8);
+            rle::encode(&mut self.body, &vals, width);
+            self.data_page(page.len(), Encoding::RLE_DICTIONARY)?;
+        }
         Ok(())
     }
 

@@ -13,11 +13,9 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{self, Chunk, Plan, DICT_LIMIT, PAGE_ROWS};
-use super::rle;
+use super::chunk::{self, Chunk, Plan, NULL, DICT_LIMIT, PAGE_ROWS};
 use super::strings::key;
 
-const NULL: u32 = u32::MAX;
 
 /// Distinct values in first-seen order and a table of (value, entry + 1).
 struct Dict {
@@ -144,7 +142,6 @@ where
 
     let mut chunk = Chunk::new(plan.compression)?;
     let mut defs: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
-    let mut vals: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
     if use_dict {
         let mut page = Vec::with_capacity(dict.entries.len() * 8);
         for &v in &dict.entries {
@@ -153,21 +150,7 @@ where
             max = max.max(v);
         }
         chunk.dictionary(&page, dict.entries.len())?;
-        let width = rle::width(dict.entries.len() as u32 - 1).max(1);
-        for page in idx.chunks(PAGE_ROWS) {
-            defs.clear();
-            vals.clear();
-            for &i in page {
-                defs.push((i != NULL) as u32);
-                if i != NULL {
-                    vals.push(i);
-                }
-            }
-            chunk.start_page(optional, &defs);
-            chunk.body.push(width as u8);
-            rle::encode(&mut chunk.body, &vals, width);
-            chunk.data_page(page.len(), Encoding::RLE_DICTIONARY)?;
-        }
+        chunk.index_pages(&idx, dict.entries.len(), optional)?;
     } else {
         drop(idx);
         nulls = 0;

@@ -23,10 +23,8 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{self, Chunk, Plan, DICT_LIMIT, PAGE_BYTES, PAGE_ROWS};
-use super::rle;
+use super::chunk::{self, Chunk, Plan, NULL, DICT_LIMIT, PAGE_BYTES, PAGE_ROWS};
 
-const NULL: u32 = u32::MAX;
 
 /// A process-wide random key, so that crafted log lines cannot aim at
 /// one hash slot.
@@ -274,7 +272,6 @@ where
     let mut chunk = Chunk::new(plan.compression)?;
     let mut minmax = MinMax::default();
     let mut defs: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
-    let mut vals: Vec<u32> = Vec::with_capacity(PAGE_ROWS);
     if use_dict {
         if plan.statistics {
             for e in 0..dict.entries.len() {
@@ -282,21 +279,7 @@ where
             }
         }
         chunk.dictionary(&dict.arena, dict.entries.len())?;
-        let width = rle::width(dict.entries.len() as u32 - 1).max(1);
-        for page in idx.chunks(PAGE_ROWS) {
-            defs.clear();
-            vals.clear();
-            for &i in page {
-                defs.push((i != NULL) as u32);
-                if i != NULL {
-                    vals.push(i);
-                }
-            }
-            chunk.start_page(optional, &defs);
-            chunk.body.push(width as u8);
-            rle::encode(&mut chunk.body, &vals, width);
-            chunk.data_page(page.len(), Encoding::RLE_DICTIONARY)?;
-        }
+        chunk.index_pages(&idx, dict.entries.len(), optional)?;
     } else {
         // PLAIN pages, straight from the rows.
         drop(idx);
