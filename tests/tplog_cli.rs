@@ -487,3 +487,38 @@ fn a_window_found_by_seek_names_malformed_lines_by_their_file_line() {
     let c = run(&["check", "testdata/access.log"]);
     assert!(String::from_utf8_lossy(&c.stdout).starts_with("testdata/access.log:410:"));
 }
+
+#[test]
+fn real_ip_says_when_the_format_logs_no_proxy_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain.log");
+    std::fs::write(
+        &chain,
+        "10.0.0.2, 10.0.0.1, 85.181.35.98 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n",
+    )
+    .unwrap();
+    let plain = dir.path().join("plain.log");
+    std::fs::write(
+        &plain,
+        "10.0.0.2 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n",
+    )
+    .unwrap();
+    let (c, p) = (chain.to_str().unwrap(), plain.to_str().unwrap());
+    // The chain's format: the real client, and no warning.
+    let o = run(&["ips", "--real-ip", "xff", "--log-format", "xff_combined", c]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).split_whitespace().collect::<Vec<_>>(), ["1", "85.181.35.98"]);
+    assert!(!text(&o.stderr).contains("--real-ip"), "{}", text(&o.stderr));
+    // Plain combined: the logged address, and stderr says why.
+    let o = run(&["ips", "--real-ip", "xff", p]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).split_whitespace().collect::<Vec<_>>(), ["1", "10.0.0.2"]);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("--real-ip: {p} (read as combined) logs no X-Forwarded-For")),
+        "{err}"
+    );
+    // Without --real-ip there is nothing to say.
+    let o = run(&["ips", p]);
+    assert!(!text(&o.stderr).contains("X-Forwarded-For"), "{}", text(&o.stderr));
+}

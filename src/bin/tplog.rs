@@ -642,6 +642,14 @@ fn run(cfg: Config) -> Result<bool> {
         if f.detected {
             eprintln!("tplog: {}: read as {} (chosen from its first lines; --log-format to say otherwise)", f.name, f.format);
         }
+        // --real-ip on a format that logs no chain changes nothing: say so
+        // rather than answer as if it had.
+        if cfg.query.filter.real_ip.is_some() && !f.logs_xff && f.error.is_none() && f.bytes > 0 {
+            eprintln!(
+                "tplog: --real-ip: {} (read as {}) logs no X-Forwarded-For, so its clients are the addresses as logged (a proxy chain in the first field: --log-format xff_combined; a custom format: add %{{X-Forwarded-For}}i or $http_x_forwarded_for)",
+                f.name, f.format
+            );
+        }
     }
     for line in report::summary_lines("tplog", &outcome) {
         failed |= line.starts_with("tplog: error:");

@@ -96,6 +96,7 @@ impl Incremental {
                     seek: None,
                     format: f.format.as_ref().map_or_else(|| "combined".to_string(), |f| f.name.clone()),
                     detected: f.detected,
+                    logs_xff: f.format.as_ref().is_some_and(|f| f.format.logs_xff()),
                 })
                 .collect(),
             first_bad: None,

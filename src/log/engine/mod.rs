@@ -134,6 +134,9 @@ pub struct FileReport {
     pub format: String,
     /// The format was chosen from the input's first lines.
     pub detected: bool,
+    /// The format can carry an X-Forwarded-For chain (what `--real-ip`
+    /// reads).
+    pub logs_xff: bool,
 }
 
 /// The answer to a query.
@@ -231,6 +234,7 @@ pub fn run_sink<S: Sink>(
             seek: None,
             format: "combined".into(),
             detected: false,
+            logs_xff: false,
         };
         match o {
             Err(e) => rep.error = Some(e),
@@ -241,6 +245,7 @@ pub fn run_sink<S: Sink>(
                 let chosen = opts.format.choose(&inputs[i], data);
                 rep.format = chosen.format.name.clone();
                 rep.detected = chosen.detected;
+                rep.logs_xff = chosen.format.format.logs_xff();
                 let fast = chosen.format.is_fast();
                 run.start_file(chosen.format);
                 let mut range = 0..data.len();
@@ -278,6 +283,7 @@ pub fn run_sink<S: Sink>(
                 let (bytes, err) = run.stream(i, &names[i], reader, gzip, &pick, &mut sink)?;
                 rep.format = run.format.name.clone();
                 rep.detected = detected.get();
+                rep.logs_xff = run.format.format.logs_xff();
                 rep.bytes = bytes;
                 rep.scanned = bytes;
                 rep.error = err;

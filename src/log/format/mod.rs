@@ -21,6 +21,7 @@ pub mod w3c;
 use crate::log::parse::{parse_line, ParseError};
 use crate::log::record::{Ext, Rich};
 use presets::Tail;
+use fields::Slot;
 use program::Program;
 
 /// Why a format string cannot be used.
@@ -50,6 +51,19 @@ pub enum LogFormat {
     Program(Box<Program>),
     Caddy,
     W3c,
+}
+
+impl LogFormat {
+    /// Whether a line can carry an X-Forwarded-For chain: a compiled
+    /// format that names it, Caddy's request headers, a W3C log (its
+    /// columns can change within the file); never the fast path's layouts.
+    pub fn logs_xff(&self) -> bool {
+        match self {
+            LogFormat::Fast => false,
+            LogFormat::Program(p) => p.fields().any(|f| f.slot == Slot::Xff),
+            LogFormat::Caddy | LogFormat::W3c => true,
+        }
+    }
 }
 
 /// A format and the name a reader knows it by (a preset's, the config's
