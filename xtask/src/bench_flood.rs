@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Result;
 use etherparse::{IpFragOffset, IpNumber, Ipv4Header};
 
-use crate::bench_sniff::{peak_rss, PcapOut};
+use crate::bench_sniff::{json_summary, peak_rss, PcapOut};
 
 fn ether(p: &mut Vec<u8>) {
     p.extend_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
@@ -80,12 +80,7 @@ pub fn run(tp: &str, dir: &Path, count: u64) -> Result<String> {
         ("a first fragment (1 KiB) of that many datagrams, none completed", &frag),
     ] {
         let (kib, out, d) = peak_rss(&[tp, "-r", file, "--json"], dir)?;
-        let sum: serde_json::Value = out
-            .lines()
-            .last()
-            .map(serde_json::from_str)
-            .transpose()?
-            .unwrap_or_default();
+        let sum = json_summary(&out)?;
         let said = if file == &udp {
             let u = &sum["udp"];
             format!(

@@ -353,6 +353,16 @@ fn tpsniff_passwords(
 
 /// Peak anonymous memory (RssAnon: the heap, not the mapped capture file)
 /// of a command, sampled every 5 ms; its stdout and run time.
+/// The summary `tpsniff --json` prints last (an empty object when none).
+pub(crate) fn json_summary(out: &str) -> Result<serde_json::Value> {
+    Ok(out
+        .lines()
+        .last()
+        .map(serde_json::from_str)
+        .transpose()?
+        .unwrap_or_default())
+}
+
 pub(crate) fn peak_rss(argv: &[&str], dir: &Path) -> Result<(u64, String, Duration)> {
     let t = Instant::now();
     let out_path = dir.join("peak-rss.out");
@@ -588,12 +598,7 @@ pub fn run(o: &Opts) -> Result<()> {
         let mut argv = vec![tp.as_str(), "-r", syn.as_str(), "--json"];
         argv.extend(extra.split_whitespace());
         let (kib, out, d) = peak_rss(&argv, &dir)?;
-        let sum: serde_json::Value = out
-            .lines()
-            .last()
-            .map(serde_json::from_str)
-            .transpose()?
-            .unwrap_or_default();
+        let sum = json_summary(&out)?;
         let r = &sum["reassembly"];
         let _ = writeln!(
             md,

@@ -40,6 +40,19 @@ pub struct Plan<'h> {
     pub high_cardinality: &'h AtomicBool,
 }
 
+impl Plan<'_> {
+    /// Whether a chunk keeps the dictionary its first pass built: not when
+    /// the pass overflowed (then the column is remembered as
+    /// high-cardinality), and not for a column of nulls only.
+    pub fn keep_dictionary(&self, filled: bool, entries: usize) -> bool {
+        if !filled {
+            self.high_cardinality.store(true, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        entries > 0
+    }
+}
+
 /// Compresses one page body with the chunk's codec.
 struct Codec {
     compression: Compression,

@@ -131,13 +131,7 @@ where
             }
             Ok(())
         });
-        if full.is_err() {
-            plan.high_cardinality.store(true, Ordering::Relaxed);
-            use_dict = false;
-        }
-        if use_dict && dict.entries.is_empty() {
-            use_dict = false;
-        }
+        use_dict = plan.keep_dictionary(full.is_ok(), dict.entries.len());
     }
 
     let mut chunk = Chunk::new(plan.compression)?;

@@ -259,14 +259,7 @@ where
                 None => Err(()),
             }
         });
-        if full.is_err() {
-            plan.high_cardinality.store(true, Ordering::Relaxed);
-            use_dict = false;
-        }
-        // A column of nulls only has nothing to look up: PLAIN, no dictionary.
-        if use_dict && dict.entries.is_empty() {
-            use_dict = false;
-        }
+        use_dict = plan.keep_dictionary(full.is_ok(), dict.entries.len());
     }
 
     let mut chunk = Chunk::new(plan.compression)?;
