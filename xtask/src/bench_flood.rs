@@ -46,7 +46,13 @@ fn make_frag_flood(path: &Path, count: u64) -> Result<()> {
     let mut p = Vec::with_capacity(1100);
     for i in 0..count {
         let src = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
-        let mut h = Ipv4Header::new(payload.len() as u16, 64, IpNumber::UDP, src, [192, 0, 2, 10])?;
+        let mut h = Ipv4Header::new(
+            payload.len() as u16,
+            64,
+            IpNumber::UDP,
+            src,
+            [192, 0, 2, 10],
+        )?;
         h.identification = (i as u16) ^ 0x5555;
         h.more_fragments = true;
         h.fragment_offset = IpFragOffset::ZERO;
@@ -76,8 +82,14 @@ pub fn run(tp: &str, dir: &Path, count: u64) -> Result<String> {
     eprintln!("bench-sniff: fragment flood of {count} datagrams");
     make_frag_flood(&dir.join(&frag), count)?;
     for (label, file) in [
-        ("one datagram from each of that many UDP client address/port pairs", &udp),
-        ("a first fragment (1 KiB) of that many datagrams, none completed", &frag),
+        (
+            "one datagram from each of that many UDP client address/port pairs",
+            &udp,
+        ),
+        (
+            "a first fragment (1 KiB) of that many datagrams, none completed",
+            &frag,
+        ),
     ] {
         let (kib, out, d) = peak_rss(&[tp, "-r", file, "--json"], dir)?;
         let sum = json_summary(&out)?;

@@ -46,7 +46,8 @@ impl Plan<'_> {
     /// high-cardinality), and not for a column of nulls only.
     pub fn keep_dictionary(&self, filled: bool, entries: usize) -> bool {
         if !filled {
-            self.high_cardinality.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.high_cardinality
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return false;
         }
         entries > 0

@@ -13,9 +13,8 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{self, Chunk, Plan, NULL, DICT_LIMIT, PAGE_ROWS};
+use super::chunk::{self, Chunk, Plan, DICT_LIMIT, NULL, PAGE_ROWS};
 use super::strings::key;
-
 
 /// Distinct values in first-seen order and a table of (value, entry + 1).
 struct Dict {

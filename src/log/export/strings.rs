@@ -23,8 +23,7 @@ use parquet::errors::ParquetError;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnDescPtr;
 
-use super::chunk::{self, Chunk, Plan, NULL, DICT_LIMIT, PAGE_BYTES, PAGE_ROWS};
-
+use super::chunk::{self, Chunk, Plan, DICT_LIMIT, NULL, PAGE_BYTES, PAGE_ROWS};
 
 /// A process-wide random key, so that crafted log lines cannot aim at
 /// one hash slot.
