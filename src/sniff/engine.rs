@@ -1,6 +1,6 @@
 //! The engine: packets in, findings out. It never prints.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use hdrhistogram::Histogram;
@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
 use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
-use super::flow::{Dir, End, Flow, FlowTable, Limits};
+use super::flow::{Dir, End, Flow, FlowTable, HalfStream, Limits, WireMap, WireSet};
 use super::link::{self, Decoded, LinkType, TcpSegment, UdpDatagram};
 use super::proto::{self, http, kerberos, ldap, radius, redis, sip, snmp, tls, Hit, Kind};
 
@@ -60,8 +60,8 @@ type CredKey = (
 struct Ctx {
     cfg: Config,
     sum: Summary,
-    seen: HashSet<CredKey>,
-    latency: HashMap<SocketAddr, Histogram<u64>>,
+    seen: WireSet<CredKey>,
+    latency: WireMap<SocketAddr, Histogram<u64>>,
 }
 
 /// The sniffer: feed it packets, collect findings.
@@ -88,8 +88,8 @@ impl Sniffer {
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
-                seen: HashSet::new(),
-                latency: HashMap::new(),
+                seen: WireSet::default(),
+                latency: WireMap::default(),
             },
         }
     }
@@ -313,6 +313,33 @@ fn mail_error(app: &mut App, errors: &mut BTreeMap<String, u64>) {
     };
     if let Some(e) = e {
         bump(errors, &e);
+    }
+}
+
+/// Tells reassembly which coming bytes no parser will read, so that they
+/// are passed over instead of copied: HTTP response bodies of known length
+/// (and responses no longer read), a TLS direction once its hello is read,
+/// flows of no known protocol.
+fn discard_unread(app: &mut App, half: &mut [HalfStream; 2]) {
+    let [to_server, to_client] = half;
+    match app {
+        App::Http(h) if to_client.data.is_empty() => match h.server_unread() {
+            0 => {}
+            n => to_client.discard(n),
+        },
+        App::Tls(t) => {
+            for (r, half) in [(&t.client, to_server), (&t.server, to_client)] {
+                if r.is_done() {
+                    half.data.clear();
+                    half.discard(u64::MAX);
+                }
+            }
+        }
+        App::Other => {
+            to_server.discard(u64::MAX);
+            to_client.discard(u64::MAX);
+        }
+        _ => {}
     }
 }
 
@@ -605,6 +632,7 @@ impl Ctx {
                 }
             }
         }
+        discard_unread(&mut flow.app, &mut flow.half);
         for h in hits {
             self.credential(flow.client, flow.server, ts, h, out);
         }

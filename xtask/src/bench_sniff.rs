@@ -62,6 +62,13 @@ pub struct Opts {
     /// Only the UDP and fragment floods: print their table, write nothing.
     #[arg(long = "only-floods")]
     only_floods: bool,
+    /// Packets in the small-packet capture (per-packet cost against ngrep).
+    #[arg(long, value_name = "N", default_value_t = 600_000)]
+    small_packets: u64,
+    /// Only tpsniff against ngrep, on the small-packet and the mixed
+    /// capture: print the tables, write nothing.
+    #[arg(long)]
+    speed: bool,
     /// The file whose tpsniff part is rewritten (default: BENCHMARKS.md).
     #[arg(short = 'o', value_name = "FILE")]
     out: Option<PathBuf>,
@@ -294,7 +301,7 @@ fn make_syn_flood(path: &Path, count: u64) -> Result<()> {
     Ok(())
 }
 
-fn sh_out(script: &str, dir: &Path) -> Result<String> {
+pub(crate) fn sh_out(script: &str, dir: &Path) -> Result<String> {
     let o = Command::new("sh")
         .arg("-c")
         .arg(script)
@@ -329,7 +336,7 @@ fn tshark_passwords(file: &str, dir: &Path) -> Result<BTreeSet<String>> {
 }
 
 /// The passwords tpsniff reports (JSON), and its summary object.
-fn tpsniff_passwords(
+pub(crate) fn tpsniff_passwords(
     tpsniff: &str,
     file: &str,
     dir: &Path,
@@ -429,11 +436,23 @@ pub fn run(o: &Opts) -> Result<()> {
         println!("{}", crate::bench_flood::run(&tp, &dir, o.flows)?);
         return Ok(());
     }
+    let small = crate::bench_small::run(&tp, &dir, o.small_packets, o.runs)?;
     let name = format!("mixed-{}.pcap", o.size);
     let file = dir.join(&name);
     eprintln!("bench-sniff: generating {}", file.display());
     let t = Instant::now();
     let made = make_mixed(&file, o.size)?;
+    if o.speed {
+        let rows =
+            crate::bench_small::versus_ngrep(&tp, &name, &dir, o.runs, made.bytes, made.packets)?;
+        println!(
+            "{small}\n`{name}` ({} packets, {:.2} GiB), {} alternated runs, medians:\n\n{rows}",
+            made.packets,
+            made.bytes as f64 / (1u64 << 30) as f64,
+            o.runs
+        );
+        return Ok(());
+    }
     eprintln!(
         "bench-sniff: {} bytes, {} packets, {} logins ({} split), {} downloads, {} TLS sessions in {:.1} s",
         made.bytes,
@@ -569,6 +588,7 @@ pub fn run(o: &Opts) -> Result<()> {
         );
     }
     md.push('\n');
+    md.push_str(&small);
 
     if o.live {
         eprintln!("bench-sniff: live replay in the lab");
@@ -613,7 +633,7 @@ pub fn run(o: &Opts) -> Result<()> {
     }
     md.push('\n');
     md.push_str(&crate::bench_flood::run(&tp, &dir, o.flows)?);
-    let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --no-live --no-tshark`; `--only-floods` for the flood tables alone).");
+    let _ = writeln!(md, "Reproduce: `cargo xtask bench-sniff` (options: `--size SIZE --runs N --flows N --small-packets N --no-live --no-tshark`; `--only-floods` for the flood tables alone, `--speed` for the two tables against ngrep alone).");
 
     crate::write_bench_part(&md_file, &md, true)?;
     println!("{md}");

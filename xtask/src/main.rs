@@ -8,6 +8,7 @@ mod bench;
 mod bench_export;
 mod bench_flood;
 mod bench_sniff;
+mod bench_small;
 mod deb;
 mod fuzz;
 mod gen_pcap;

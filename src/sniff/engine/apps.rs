@@ -5,8 +5,7 @@ use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
     ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
-    smtp, snmp,
-    socks, tds, telnet, tls, vnc,
+    smtp, snmp, socks, tds, telnet, tls, vnc,
 };
 
 #[derive(Debug, Default)]

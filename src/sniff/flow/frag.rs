@@ -24,8 +24,10 @@
 //! dropped as invalid. Every fragment dropped is counted in
 //! [`FragStats`], by reason.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::WireMap;
 
 /// Why an IP packet's header could not be read (counted by the caller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -295,7 +297,7 @@ impl Pending {
 #[derive(Debug)]
 pub struct Reassembler {
     /// SipHash on purpose: the keys are the sender's choice.
-    pending: HashMap<FragKey, Pending>,
+    pending: WireMap<FragKey, Pending>,
     /// Pending datagrams by creation, oldest first.
     order: BTreeMap<u64, FragKey>,
     serial: u64,
@@ -313,7 +315,7 @@ impl Default for Reassembler {
 impl Reassembler {
     pub fn new(limits: FragLimits) -> Self {
         Reassembler {
-            pending: HashMap::new(),
+            pending: WireMap::default(),
             order: BTreeMap::new(),
             serial: 0,
             held: 0,

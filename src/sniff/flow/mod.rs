@@ -3,8 +3,9 @@
 //! flows and what they hold, evicting idle and then least recently seen
 //! flows, and count what they did.
 
-use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use super::link::TcpSegment;
 
@@ -13,6 +14,13 @@ pub mod reassembly;
 pub mod udp;
 
 pub use reassembly::{HalfStream, Pushed};
+
+/// A map whose keys come off the wire: keyed with a per-process random
+/// seed (so crafted addresses and ports cannot be made to collide) by a
+/// hash far cheaper than std's SipHash.
+pub type WireMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+/// The set of [`WireMap`].
+pub type WireSet<K> = std::collections::HashSet<K, ahash::RandomState>;
 
 /// Limits on what reassembly may hold.
 #[derive(Debug, Clone, Copy)]
@@ -120,8 +128,27 @@ impl<S: AppState> Flow<S> {
 }
 
 /// Key of a flow, the same in both directions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key(SocketAddr, SocketAddr);
+
+impl Hash for Key {
+    /// Two IPv4 ends are one 96-bit word (one write instead of a dozen);
+    /// anything else hashes field by field.
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match (self.0.ip(), self.1.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => h.write_u128(
+                (u32::from(a) as u128) << 64
+                    | (u32::from(b) as u128) << 32
+                    | (self.0.port() as u128) << 16
+                    | self.1.port() as u128,
+            ),
+            _ => {
+                self.0.hash(h);
+                self.1.hash(h);
+            }
+        }
+    }
+}
 
 impl Key {
     fn of(a: SocketAddr, b: SocketAddr) -> Key {
@@ -146,10 +173,10 @@ pub enum End {
 /// The flow table. `S` is the application state of a flow.
 #[derive(Debug)]
 pub struct FlowTable<S> {
-    /// std's SipHash on purpose: the keys are chosen by whoever sends the
+    /// Keyed hashing on purpose: the keys are chosen by whoever sends the
     /// packets, and a fixed hash (FxHash) would let a flood of crafted
     /// addresses and ports collide.
-    flows: HashMap<Key, Flow<S>>,
+    flows: WireMap<Key, Flow<S>>,
     /// Flows in the order they were queued (when created, or re-queued
     /// when found active at eviction time), with the time they were
     /// queued at. Eviction pops the front: a flow seen since is re-queued
@@ -158,7 +185,7 @@ pub struct FlowTable<S> {
     /// a million-flow SYN flood take minutes).
     order: VecDeque<(i64, Key)>,
     /// Recently closed flows and when they closed.
-    time_wait: HashMap<Key, i64>,
+    time_wait: WireMap<Key, i64>,
     limits: Limits,
     held: usize,
     last_sweep: i64,
@@ -168,9 +195,9 @@ pub struct FlowTable<S> {
 impl<S: AppState> FlowTable<S> {
     pub fn new(limits: Limits) -> Self {
         FlowTable {
-            flows: HashMap::new(),
+            flows: WireMap::default(),
             order: VecDeque::new(),
-            time_wait: HashMap::new(),
+            time_wait: WireMap::default(),
             limits,
             held: 0,
             last_sweep: i64::MIN,

@@ -20,6 +20,10 @@ pub struct HalfStream {
     pub gap: bool,
     /// Stream offset where the FIN was sent, once seen.
     fin_at: Option<u64>,
+    /// Bytes of sequence space still to come that the consumer will not
+    /// read (a body it skips, the rest of a TLS session): passed over
+    /// without being copied, and missing ones are no gap.
+    discard: u64,
 }
 
 /// A buffered segment: the bytes captured and the sequence space it covers.
@@ -48,6 +52,11 @@ impl HalfStream {
     /// Bytes delivered in order so far (including skipped gaps).
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The next `n` bytes (`u64::MAX`: all the rest) are not wanted.
+    pub fn discard(&mut self, n: u64) {
+        self.discard = self.discard.saturating_add(n);
     }
 
     /// A SYN fixes the initial sequence number.
@@ -138,12 +147,15 @@ impl HalfStream {
     /// Delivers a segment from `skip` bytes in; the part the capture lacks
     /// is skipped and flagged as a gap.
     fn deliver(&mut self, data: &[u8], wire: usize, skip: usize) -> usize {
-        let have = data.len().saturating_sub(skip);
-        if have > 0 {
-            self.data.extend_from_slice(&data[skip..]);
-        }
         let advance = wire - skip;
-        if advance > have {
+        let unwanted = self.discard.min(advance as u64) as usize;
+        self.discard -= unwanted as u64;
+        let from = skip + unwanted;
+        let have = data.len().saturating_sub(from);
+        if have > 0 {
+            self.data.extend_from_slice(&data[from..]);
+        }
+        if advance - unwanted > have {
             self.gap = true;
         }
         self.offset += advance as u64;
@@ -175,7 +187,9 @@ impl HalfStream {
         let skipped = start.saturating_sub(self.offset);
         if skipped > 0 {
             self.offset = start;
-            self.gap = true;
+            let unwanted = self.discard.min(skipped);
+            self.discard -= unwanted;
+            self.gap |= skipped > unwanted;
         }
         skipped
     }
@@ -195,6 +209,46 @@ impl HalfStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discarded_bytes_are_passed_over_and_missing_ones_are_no_gap() {
+        let mut h = HalfStream::default();
+        h.syn(999);
+        h.push(1000, b"head", 1 << 20);
+        assert_eq!(h.data, b"head");
+        h.data.clear();
+        h.discard(10);
+        // 6 unwanted bytes, then 4 more of them and the next message.
+        h.push(1004, b"bodyby", 1 << 20);
+        assert!(h.data.is_empty());
+        h.push(1010, b"tailNEXT", 1 << 20);
+        assert_eq!(h.data, b"NEXT");
+        assert!(!h.gap);
+        // A lost segment inside the unwanted part is no gap...
+        h.data.clear();
+        h.discard(8);
+        h.push(1022, b"xxxxMORE", 1 << 20);
+        h.flush();
+        assert_eq!(h.data, b"MORE");
+        assert!(!h.gap);
+        assert_eq!(h.offset(), 30);
+        // ...one past it is.
+        h.data.clear();
+        h.discard(2);
+        h.push(1034, b"late", 1 << 20);
+        h.flush();
+        assert_eq!(h.data, b"late");
+        assert!(h.gap);
+        // All the rest, out of order too.
+        let mut h = HalfStream::default();
+        h.syn(0);
+        h.discard(u64::MAX);
+        h.push(11, b"second", 1 << 20);
+        h.push(1, b"first12345", 1 << 20);
+        assert!(h.data.is_empty());
+        assert_eq!(h.offset(), 16);
+        assert!(!h.gap);
+    }
 
     #[test]
     fn in_order_out_of_order_retransmitted_and_overlapping() {

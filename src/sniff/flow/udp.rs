@@ -3,10 +3,10 @@
 //! least recently seen. A datagram is handed to its flow's protocol at once,
 //! so a UDP flow holds no bytes: only its small application state.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use super::{orient, Dir, Flags, Key, Limits};
+use super::{orient, Dir, Flags, Key, Limits, WireMap};
 
 /// Counters of the UDP table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct UdpFlow<S> {
 #[derive(Debug)]
 pub struct UdpTable<S> {
     /// SipHash on purpose, as for TCP: the keys are the sender's choice.
-    flows: HashMap<Key, UdpFlow<S>>,
+    flows: WireMap<Key, UdpFlow<S>>,
     /// Flows in the order they were (re)queued, with the time they were
     /// queued at; eviction pops the front, re-queueing flows seen since.
     order: VecDeque<(i64, Key)>,
@@ -45,7 +45,7 @@ pub struct UdpTable<S> {
 impl<S: Default> UdpTable<S> {
     pub fn new(limits: Limits) -> Self {
         UdpTable {
-            flows: HashMap::new(),
+            flows: WireMap::default(),
             order: VecDeque::new(),
             limits,
             last_sweep: i64::MIN,

@@ -183,6 +183,12 @@ pub struct HelloReader {
 }
 
 impl HelloReader {
+    /// The first handshake message was read (or reading gave up): the
+    /// rest of this direction is not read.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// Consumes complete records from `buf`. Returns the first handshake
     /// message (type, body) once complete; after that all bytes are
     /// consumed unread.

@@ -178,6 +178,21 @@ impl HttpStream {
         buf.drain(..pos);
     }
 
+    /// Response bytes still to come that nothing reads: the rest of a body
+    /// of known length (counted as read: the next response head is
+    /// expected after it), or all of them once responses are no longer
+    /// read. The caller drops them unseen.
+    pub fn server_unread(&mut self) -> u64 {
+        match self.resp {
+            Resp::Skip(left) => {
+                self.resp = Resp::Head;
+                left
+            }
+            Resp::Done | Resp::UntilClose => u64::MAX,
+            _ => 0,
+        }
+    }
+
     /// Consumes server bytes; returns request-to-response latencies (µs).
     pub fn server(&mut self, buf: &mut Vec<u8>, ts: i64) -> Vec<i64> {
         let mut lat = Vec::new();
