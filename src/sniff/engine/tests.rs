@@ -444,21 +444,50 @@ fn radius_requests_go_by_content_their_sender_is_the_client_and_bad_ones_count()
             .unwrap();
         ip
     };
-    let out = sn.feed(LinkType::Raw, 1, &udp(&pkt));
+    let reply = |payload: &[u8]| {
+        let mut ip = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 9, 7, 2], [10, 9, 7, 1], 64)
+            .udp(41812, 1000)
+            .write(&mut ip, payload)
+            .unwrap();
+        ip
+    };
+    // Held until the reply: an Access-Reject with the request's
+    // Identifier, signed with the secret.
+    assert!(sn.feed(LinkType::Raw, 1, &udp(&pkt)).is_empty());
+    let mut reject = vec![3, 9, 0, 20];
+    reject.extend(proto::md5::md5(&[&reject, &auth, b"s3cret"]));
+    let out = sn.feed(LinkType::Raw, 5, &reply(&reject));
     let [Finding::Credential(c)] = &out[..] else {
         panic!("{out:?}")
     };
     assert_eq!(c.proto, Proto::Radius);
     assert_eq!(c.user.as_deref(), Some(&b"alice"[..]));
     assert_eq!(c.password.as_deref(), Some(&b"pw-pap"[..]));
+    assert_eq!(c.detail.as_deref(), Some("Access-Request PAP, rejected"));
+    assert_eq!(c.ts, 1, "the request's time");
     assert_eq!(c.client, "10.9.7.1:1000".parse().unwrap());
     assert_eq!(c.server, "10.9.7.2:41812".parse().unwrap());
+    // Another request (Identifier 10) never answered: at the end.
+    let mut again = pkt.clone();
+    again[1] = 10;
+    again[4] ^= 1;
+    assert!(sn.feed(LinkType::Raw, 6, &udp(&again)).is_empty());
     // A User-Password that is not whole blocks, on the same flow.
     let mut bad = pkt.clone();
     bad[28] = 17;
     bad.truncate(bad.len() - 1);
     bad[3] -= 1;
-    assert!(sn.feed(LinkType::Raw, 2, &udp(&bad)).is_empty());
+    assert!(sn.feed(LinkType::Raw, 7, &udp(&bad)).is_empty());
+    let out = sn.finish();
+    let [Finding::Credential(c)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        c.detail.as_deref(),
+        Some("Access-Request PAP, (reply not seen)")
+    );
+    assert_eq!(c.ts, 6);
     let s = sn.summary();
     assert_eq!(s.flows_by_proto.get("radius"), Some(&1));
     assert_eq!(
