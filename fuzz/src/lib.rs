@@ -564,6 +564,11 @@ pub mod postgres_auth {
         super::pieces::two_way(data, |c, s| {
             let _ = p.feed(c, s);
         });
+        // A login held for its verdict comes out once, at the end.
+        if let Some(h) = p.finish() {
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(p.finish().is_none());
     }
 }
 
@@ -575,6 +580,11 @@ pub mod mysql_auth {
         super::pieces::two_way(data, |c, s| {
             let _ = m.feed(c, s);
         });
+        // A login held for its verdict comes out once, at the end.
+        if let Some(h) = m.finish() {
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(m.finish().is_none());
     }
 }
 
