@@ -678,13 +678,14 @@ impl Ctx {
     }
 
     /// A flow left the table: report its TLS session, or a login (VNC,
-    /// SMB, PostgreSQL, MySQL) whose result was not seen.
+    /// SMB, PostgreSQL, MySQL, MSSQL) whose result was not seen.
     fn finish_flow(&mut self, mut flow: Flow<App>, out: &mut Vec<Finding>) {
         let late = match &mut flow.app {
             App::Vnc(v) => v.finish().into_iter().collect(),
             App::Smb(p) => p.finish(),
             App::Postgres(p) => p.finish().into_iter().collect(),
             App::Mysql(m) => m.finish().into_iter().collect(),
+            App::Tds(p) => p.finish().into_iter().collect(),
             _ => Vec::new(),
         };
         for h in late {
