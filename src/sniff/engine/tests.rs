@@ -496,3 +496,66 @@ fn radius_requests_go_by_content_their_sender_is_the_client_and_bad_ones_count()
         Some(&1)
     );
 }
+
+#[test]
+fn a_login_whose_verdict_never_came_is_reported_when_its_flow_closes() {
+    // PostgreSQL cleartext logins: one the server accepts, one whose
+    // connection closes after the password, before any answer.
+    let msg = |ty: u8, body: &[u8]| {
+        let mut m = vec![ty];
+        m.extend(((body.len() + 4) as u32).to_be_bytes());
+        m.extend(body);
+        m
+    };
+    let mut startup = 0x0003_0000u32.to_be_bytes().to_vec();
+    startup.extend(b"user\0amy\0database\0shop\0\0");
+    let mut s = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
+    s.extend(startup);
+    let startup = s;
+    let mut rng = Rng::new(9);
+    let mut packets = Vec::new();
+    for (port, password, verdict) in [
+        (40001u16, &b"pw-ok\0"[..], true),
+        (40002, b"pw-cut\0", false),
+    ] {
+        let client = format!("10.9.8.1:{port}").parse().unwrap();
+        let server = "10.9.8.2:5432".parse().unwrap();
+        let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
+        c.send(true, &startup, 1460);
+        c.send(false, &msg(b'R', &3u32.to_be_bytes()), 1460);
+        c.send(true, &msg(b'p', password), 1460);
+        if verdict {
+            c.send(false, &msg(b'R', &0u32.to_be_bytes()), 1460);
+        }
+        c.close();
+        packets.extend(c.packets);
+    }
+    let mut sn = Sniffer::default();
+    let found = feed_all(&mut sn, &packets);
+    assert!(
+        sn.finish().is_empty(),
+        "both reported as their flows closed"
+    );
+    let details: Vec<_> = found
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Credential(c) => {
+                Some((c.password.clone().unwrap(), c.detail.clone().unwrap()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            (
+                b"pw-ok".to_vec(),
+                "cleartext password, database shop, accepted".to_string()
+            ),
+            (
+                b"pw-cut".to_vec(),
+                "cleartext password, database shop, (result not seen)".to_string()
+            ),
+        ]
+    );
+}
