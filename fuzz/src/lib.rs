@@ -564,6 +564,11 @@ pub mod postgres_auth {
         super::pieces::two_way(data, |c, s| {
             let _ = p.feed(c, s);
         });
+        // A login held for its verdict comes out once, at the end.
+        if let Some(h) = p.finish() {
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(p.finish().is_none());
     }
 }
 
@@ -575,6 +580,11 @@ pub mod mysql_auth {
         super::pieces::two_way(data, |c, s| {
             let _ = m.feed(c, s);
         });
+        // A login held for its verdict comes out once, at the end.
+        if let Some(h) = m.finish() {
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(m.finish().is_none());
     }
 }
 
@@ -620,6 +630,12 @@ pub mod tds_login {
         super::pieces::two_way(data, |c, s| {
             let _ = t.feed(c, s);
         });
+        // A LOGIN7 held for its answer comes out once, at the end.
+        if let Some(h) = t.finish() {
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(t.finish().is_none());
+        let _ = tds::login_verdict(data);
     }
 }
 
@@ -956,8 +972,18 @@ pub mod smb_session {
                 }
             }
         });
+        // Findings still waiting for the server's answer come out at the
+        // end, with the same invariant.
+        for h in s.finish() {
+            if let Some(line) = h.hash {
+                assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
+            }
+            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
+        }
+        assert!(s.finish().is_empty(), "reported once");
         let _ = smb::looks_like(data);
         let _ = smb::client_message(data, Some(*b"ABCDEFGH"));
+        let _ = smb::setup_outcome(data);
     }
 }
 
@@ -977,6 +1003,23 @@ pub mod radius_packet {
             }
         }
         let _ = radius::looks_like(data);
+        // The datagram as a request and back as its reply: a request with
+        // a credential is reported once, whatever the reply.
+        let c = "10.0.0.1:1000".parse().unwrap();
+        let sv = "10.0.0.2:1812".parse().unwrap();
+        let mut reply = data.to_vec();
+        if let Some(code) = reply.first_mut() {
+            *code = 2;
+        }
+        for secret in [None, Some(&b"s3cret"[..])] {
+            let request = matches!(radius::parse(data, secret), Ok(Some(_)));
+            let mut x = radius::Exchanges::default();
+            let mut out = Vec::new();
+            let _ = x.datagram(0, c, sv, data, secret, &mut out);
+            let _ = x.datagram(1, sv, c, &reply, secret, &mut out);
+            out.extend(x.finish());
+            assert_eq!(out.len(), request as usize, "{out:?}");
+        }
     }
 }
 

@@ -71,6 +71,8 @@ pub struct Sniffer {
     udp: UdpTable<UdpApp>,
     frag: Reassembler,
     ctx: Ctx,
+    /// RADIUS requests waiting for their Accept or Reject.
+    radius: radius::Exchanges,
 }
 
 impl Default for Sniffer {
@@ -82,6 +84,7 @@ impl Default for Sniffer {
 impl Sniffer {
     pub fn new(cfg: Config) -> Self {
         Sniffer {
+            radius: radius::Exchanges::default(),
             flows: FlowTable::new(cfg.limits),
             udp: UdpTable::new(cfg.limits),
             frag: Reassembler::new(cfg.frag),
@@ -191,14 +194,27 @@ impl Sniffer {
                 }
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("sip: {e}")),
             },
-            UdpApp::Radius => match radius::parse(d.payload, self.ctx.cfg.radius_secret.as_deref())
-            {
-                // The sender of a request is the client whatever the ports
-                // say (the lower port is taken as the service).
-                Ok(Some(h)) => self.ctx.credential(d.src, d.dst, ts, h, out),
-                Ok(None) => {}
-                Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("radius: {e}")),
-            },
+            UdpApp::Radius => {
+                // A request is reported when its reply comes (or never
+                // will); the sender of a request is the client whatever
+                // the ports say (the lower port is taken as the service).
+                let mut done = Vec::new();
+                let ctx = &mut self.ctx;
+                let r = self.radius.datagram(
+                    ts,
+                    d.src,
+                    d.dst,
+                    d.payload,
+                    ctx.cfg.radius_secret.as_deref(),
+                    &mut done,
+                );
+                for (client, server, at, h) in done {
+                    ctx.credential(client, server, at, h, out);
+                }
+                if let Err(e) = r {
+                    bump(&mut ctx.sum.parse_errors, &format!("radius: {e}"));
+                }
+            }
             UdpApp::Kerberos => match kerberos::parse(d.payload) {
                 Ok(m) => {
                     if m.kind.is_request() && dir == Dir::ToClient {
@@ -233,6 +249,9 @@ impl Sniffer {
             self.ctx.finish_flow(f, &mut out);
         }
         self.udp.drain_all();
+        for (client, server, at, h) in self.radius.finish() {
+            self.ctx.credential(client, server, at, h, &mut out);
+        }
         self.frag.finish();
         out
     }
@@ -686,13 +705,19 @@ impl Ctx {
         }));
     }
 
-    /// A flow left the table: report its TLS session, or a VNC response
-    /// whose result was not seen.
+    /// A flow left the table: report its TLS session, or a login (VNC,
+    /// SMB, PostgreSQL, MySQL, MSSQL) whose result was not seen.
     fn finish_flow(&mut self, mut flow: Flow<App>, out: &mut Vec<Finding>) {
-        if let App::Vnc(v) = &mut flow.app {
-            if let Some(h) = v.finish() {
-                self.credential(flow.client, flow.server, flow.last_ts, h, out);
-            }
+        let late = match &mut flow.app {
+            App::Vnc(v) => v.finish().into_iter().collect(),
+            App::Smb(p) => p.finish(),
+            App::Postgres(p) => p.finish().into_iter().collect(),
+            App::Mysql(m) => m.finish().into_iter().collect(),
+            App::Tds(p) => p.finish().into_iter().collect(),
+            _ => Vec::new(),
+        };
+        for h in late {
+            self.credential(flow.client, flow.server, flow.last_ts, h, out);
         }
         if let App::Undecided = flow.app {
             let what = if flow.payload_bytes == 0 {

@@ -5,7 +5,9 @@
 //! ENCRYPT_NOT_SUP, which (MS-TDS 2.2.6.5) makes the client send LOGIN7
 //! unencrypted, reads that LOGIN7 and closes. What is judged is the real
 //! client's LOGIN7 as tpsniff decodes it from the capture: exactly the
-//! user, database and password the client was given.
+//! user, database and password the client was given. The stand-in answers
+//! no LOGIN7 (it has no verdict to give), so each finding must say its
+//! result was not seen, and still come out (at the flow's end).
 
 use super::*;
 use std::io::Read;
@@ -119,6 +121,7 @@ fn python_tds_login7_password_is_decoded() {
     let head =
         format!("LOGIN7 (TDS 7.4), database {DATABASE}, server 127.0.0.1, app pytds-test, host ");
     assert!(detail.starts_with(&head), "{detail}");
+    assert!(detail.ends_with(", (result not seen)"), "{detail}");
 }
 
 #[test]
@@ -157,6 +160,7 @@ fn tsql_login7_password_is_decoded() {
         let head =
             format!("LOGIN7 (TDS {v}), database {DATABASE}, server 127.0.0.1, app TSQL, host ");
         assert!(detail.starts_with(&head), "{detail}");
+        assert!(detail.ends_with(", (result not seen)"), "{detail}");
         assert_eq!(c["hash"], Value::Null);
     }
     assert_eq!(s.summary["flows_by_proto"]["mssql"], 5);

@@ -1,8 +1,10 @@
 //! MariaDB (Debian's mariadb-server, a data directory made by
 //! mariadb-install-db in a temporary directory, on a loopback port with no
 //! name resolution) with the mariadb client logging in with
-//! mysql_native_password: each response becomes a hashcat 11200 line that
-//! cracks to the password that made it.
+//! mysql_native_password, with the right password and a wrong one: each
+//! response becomes a hashcat 11200 line that cracks to the password that
+//! made it, and each finding carries the server's verdict (accepted; the
+//! ERR packet's message for the wrong one).
 
 use super::*;
 
@@ -114,14 +116,22 @@ fn mariadb_native_password_cracks_with_hashcat_11200() {
     assert!(!login(port, "wrong-one"), "a wrong password is refused");
     let pcap = dump.stop();
     let s = Sniffed::of("mysql", dir.path(), &pcap);
-    assert_eq!(
-        s.seen(),
-        BTreeSet::from([seen(
-            USER,
-            None,
-            "mysql_native_password challenge-response, database mysql"
-        )])
+    // The server's verdict on each: the OK, and the ERR with its message.
+    let what = "mysql_native_password challenge-response, database mysql";
+    let details: Vec<&str> = s
+        .creds
+        .iter()
+        .map(|c| c["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(details.len(), 2, "{details:?}");
+    assert_eq!(details[0], format!("{what}, accepted"));
+    assert!(
+        details[1].starts_with(&format!(
+            "{what}, failed: Access denied for user '{USER}'@'"
+        )),
+        "{details:?}"
     );
+    assert!(s.creds.iter().all(|c| c["user"] == USER));
     let lines: Vec<&str> = s
         .creds
         .iter()

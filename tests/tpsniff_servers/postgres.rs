@@ -4,7 +4,9 @@
 //! ask for a cleartext password, an MD5 response and SCRAM-SHA-256, and once
 //! with `sslmode=require` (to the name `pg.lab.test`, at 127.0.0.1): the
 //! SSLRequest accepted, that flow is a TLS session (reported as such, with
-//! that name as SNI, and no credential).
+//! that name as SNI, and no credential). Each login's finding must carry
+//! the server's verdict: accepted, or for a wrong password the server's
+//! own message.
 
 use super::*;
 
@@ -180,17 +182,24 @@ fn postgres_cleartext_md5_scram_and_starttls_logins() {
             seen(
                 "clear_user",
                 Some(PASSWORD),
-                "cleartext password, database postgres"
+                "cleartext password, database postgres, accepted"
             ),
             seen(
                 "md5_user",
                 None,
-                "md5 challenge-response, database postgres"
+                "md5 challenge-response, database postgres, accepted"
+            ),
+            // The server's verdict on the wrong password, its message.
+            seen(
+                "md5_user",
+                None,
+                "md5 challenge-response, database postgres, \
+                 failed: password authentication failed for user \"md5_user\""
             ),
             seen(
                 "scram_user",
                 None,
-                "SCRAM-SHA-256: password not visible, database postgres"
+                "SCRAM-SHA-256: password not visible, database postgres, accepted"
             ),
         ]),
     );

@@ -4,7 +4,9 @@
 //! radclient sending a PAP Access-Request, a CHAP one and a PAP one with a
 //! wrong password. With `--radius-secret` tpsniff must decode both PAP
 //! passwords exactly; without it, report the users and that a password was
-//! sent. The CHAP response's hashcat 4800 line must crack to the password.
+//! sent. Each finding must say what freeradius answered (the first two
+//! accepted, the wrong password rejected). The CHAP response's hashcat
+//! 4800 line must crack to the password.
 
 use super::*;
 
@@ -107,9 +109,13 @@ fn radclient_pap_decoded_with_the_secret_and_chap_cracks_with_hashcat_4800() {
     assert_eq!(
         s.seen(),
         BTreeSet::from([
-            seen(USER, Some(PASSWORD), "Access-Request PAP"),
-            seen(USER, None, "Access-Request CHAP"),
-            seen(WRONG_USER, Some(WRONG_PASSWORD), "Access-Request PAP"),
+            seen(USER, Some(PASSWORD), "Access-Request PAP, accepted"),
+            seen(USER, None, "Access-Request CHAP, accepted"),
+            seen(
+                WRONG_USER,
+                Some(WRONG_PASSWORD),
+                "Access-Request PAP, rejected"
+            ),
         ])
     );
     for c in &s.creds {
@@ -117,17 +123,52 @@ fn radclient_pap_decoded_with_the_secret_and_chap_cracks_with_hashcat_4800() {
     }
     assert_eq!(s.summary["flows_by_proto"]["radius"], 3);
     crack_all(&s.hash_dir, 4800, PASSWORD);
-    // Without the secret: the users, and the remark.
+    // Without the secret: the users, the outcome, and the remark.
     let plain = d.join("no-secret");
     std::fs::create_dir(&plain).unwrap();
     let s = Sniffed::of("radius", &plain, &pcap);
-    let hidden = "Access-Request PAP: password sent, not decoded (give --radius-secret)";
+    let hidden = |outcome: &str| {
+        format!("Access-Request PAP, {outcome}; password sent, not decoded (give --radius-secret)")
+    };
     assert_eq!(
         s.seen(),
         BTreeSet::from([
-            seen(USER, None, hidden),
-            seen(USER, None, "Access-Request CHAP"),
-            seen(WRONG_USER, None, hidden),
+            seen(USER, None, &hidden("accepted")),
+            seen(USER, None, "Access-Request CHAP, accepted"),
+            seen(WRONG_USER, None, &hidden("rejected")),
         ])
+    );
+    // A wrong secret: the replies do not verify, and that is said.
+    let wrong = d.join("wrong-secret");
+    std::fs::create_dir(&wrong).unwrap();
+    let s = Sniffed::with_args("radius", &wrong, &pcap, &["--radius-secret", "not-it"]);
+    let unverified = |d: &str| {
+        s.creds
+            .iter()
+            .filter(|c| {
+                c["detail"].as_str()
+                    == Some(&*format!(
+                        "{d} (Response Authenticator does not match the secret)"
+                    ))
+            })
+            .count()
+    };
+    assert_eq!(
+        unverified("Access-Request PAP, accepted"),
+        1,
+        "{:?}",
+        s.creds
+    );
+    assert_eq!(
+        unverified("Access-Request CHAP, accepted"),
+        1,
+        "{:?}",
+        s.creds
+    );
+    assert_eq!(
+        unverified("Access-Request PAP, rejected"),
+        1,
+        "{:?}",
+        s.creds
     );
 }

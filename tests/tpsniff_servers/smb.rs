@@ -5,12 +5,16 @@
 //! over SMB1 (NT1, extended security): NTLMSSP inside SPNEGO in the
 //! SESSION_SETUP (SESSION_SETUP_ANDX) exchange. tpsniff must report the user, domain and
 //! client host, and the hashcat 5600 line of each (the challenge from the server's
-//! response) must crack to the password.
+//! response) must crack to the password. Both logins must be reported as
+//! accepted; a further one with a wrong password (smbd refuses it) as
+//! rejected with STATUS_LOGON_FAILURE, its line cracking to the wrong
+//! password.
 
 use super::*;
 
 const USER_PREFIX: &str = "tpsmb";
 const PASSWORD: &str = "smb-Pw-41";
+const WRONG_PASSWORD: &str = "not-smb-Pw-14";
 const DOMAIN: &str = "TPLAB";
 const CLIENT_HOST: &str = "TPCLIENT";
 
@@ -137,13 +141,14 @@ fn smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600() {
     }
     let pcap = dump.stop();
     let s = Sniffed::of("smb", d, &pcap);
-    let detail =
-        |v: &str| format!("{v} session setup: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}");
+    let detail = |v: &str, outcome: &str| {
+        format!("{v} session setup: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}, {outcome}")
+    };
     assert_eq!(
         s.seen(),
         BTreeSet::from([
-            seen(&user.0, None, &detail("SMB2")),
-            seen(&user.0, None, &detail("SMB1")),
+            seen(&user.0, None, &detail("SMB2", "accepted")),
+            seen(&user.0, None, &detail("SMB1", "accepted")),
         ])
     );
     assert_eq!(s.creds.len(), 2, "{:?}", s.creds);
@@ -158,4 +163,41 @@ fn smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600() {
     }
     assert_eq!(s.summary["flows_by_proto"]["smb"], 2);
     crack_all(&s.hash_dir, 5600, PASSWORD);
+
+    // The wrong password, in a capture of its own (its line cracks to
+    // that password, not to the right one).
+    let wrong = d.join("wrong");
+    std::fs::create_dir(&wrong).unwrap();
+    let dump = Tcpdump::start(&wrong, &format!("tcp port {port}"));
+    let out = isolated(
+        Command::new("smbclient")
+            .arg("-s")
+            .arg(&client_conf)
+            .args(["//127.0.0.1/share", "-p", &port.to_string()])
+            .args(["-U", &format!("{}%{WRONG_PASSWORD}", user.0)])
+            .arg("--use-kerberos=off")
+            .arg("--option=client min protocol=SMB2")
+            .args(["-c", "ls"]),
+    )
+    .output()
+    .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && said.contains("NT_STATUS_LOGON_FAILURE"),
+        "{said}"
+    );
+    let pcap = dump.stop();
+    let s = Sniffed::of("smb", &wrong, &pcap);
+    assert_eq!(
+        s.seen(),
+        BTreeSet::from([seen(
+            &user.0,
+            None,
+            &detail("SMB2", "rejected (STATUS_LOGON_FAILURE)")
+        )]),
+        "{:?}",
+        s.creds
+    );
+    crack_all(&s.hash_dir, 5600, WRONG_PASSWORD);
 }

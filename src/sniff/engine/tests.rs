@@ -444,26 +444,118 @@ fn radius_requests_go_by_content_their_sender_is_the_client_and_bad_ones_count()
             .unwrap();
         ip
     };
-    let out = sn.feed(LinkType::Raw, 1, &udp(&pkt));
+    let reply = |payload: &[u8]| {
+        let mut ip = Vec::new();
+        etherparse::PacketBuilder::ipv4([10, 9, 7, 2], [10, 9, 7, 1], 64)
+            .udp(41812, 1000)
+            .write(&mut ip, payload)
+            .unwrap();
+        ip
+    };
+    // Held until the reply: an Access-Reject with the request's
+    // Identifier, signed with the secret.
+    assert!(sn.feed(LinkType::Raw, 1, &udp(&pkt)).is_empty());
+    let mut reject = vec![3, 9, 0, 20];
+    reject.extend(proto::md5::md5(&[&reject, &auth, b"s3cret"]));
+    let out = sn.feed(LinkType::Raw, 5, &reply(&reject));
     let [Finding::Credential(c)] = &out[..] else {
         panic!("{out:?}")
     };
     assert_eq!(c.proto, Proto::Radius);
     assert_eq!(c.user.as_deref(), Some(&b"alice"[..]));
     assert_eq!(c.password.as_deref(), Some(&b"pw-pap"[..]));
+    assert_eq!(c.detail.as_deref(), Some("Access-Request PAP, rejected"));
+    assert_eq!(c.ts, 1, "the request's time");
     assert_eq!(c.client, "10.9.7.1:1000".parse().unwrap());
     assert_eq!(c.server, "10.9.7.2:41812".parse().unwrap());
+    // Another request (Identifier 10) never answered: at the end.
+    let mut again = pkt.clone();
+    again[1] = 10;
+    again[4] ^= 1;
+    assert!(sn.feed(LinkType::Raw, 6, &udp(&again)).is_empty());
     // A User-Password that is not whole blocks, on the same flow.
     let mut bad = pkt.clone();
     bad[28] = 17;
     bad.truncate(bad.len() - 1);
     bad[3] -= 1;
-    assert!(sn.feed(LinkType::Raw, 2, &udp(&bad)).is_empty());
+    assert!(sn.feed(LinkType::Raw, 7, &udp(&bad)).is_empty());
+    let out = sn.finish();
+    let [Finding::Credential(c)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        c.detail.as_deref(),
+        Some("Access-Request PAP, (reply not seen)")
+    );
+    assert_eq!(c.ts, 6);
     let s = sn.summary();
     assert_eq!(s.flows_by_proto.get("radius"), Some(&1));
     assert_eq!(
         s.parse_errors
             .get("radius: User-Password not a multiple of 16 bytes"),
         Some(&1)
+    );
+}
+
+#[test]
+fn a_login_whose_verdict_never_came_is_reported_when_its_flow_closes() {
+    // PostgreSQL cleartext logins: one the server accepts, one whose
+    // connection closes after the password, before any answer.
+    let msg = |ty: u8, body: &[u8]| {
+        let mut m = vec![ty];
+        m.extend(((body.len() + 4) as u32).to_be_bytes());
+        m.extend(body);
+        m
+    };
+    let mut startup = 0x0003_0000u32.to_be_bytes().to_vec();
+    startup.extend(b"user\0amy\0database\0shop\0\0");
+    let mut s = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
+    s.extend(startup);
+    let startup = s;
+    let mut rng = Rng::new(9);
+    let mut packets = Vec::new();
+    for (port, password, verdict) in [
+        (40001u16, &b"pw-ok\0"[..], true),
+        (40002, b"pw-cut\0", false),
+    ] {
+        let client = format!("10.9.8.1:{port}").parse().unwrap();
+        let server = "10.9.8.2:5432".parse().unwrap();
+        let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, 0);
+        c.send(true, &startup, 1460);
+        c.send(false, &msg(b'R', &3u32.to_be_bytes()), 1460);
+        c.send(true, &msg(b'p', password), 1460);
+        if verdict {
+            c.send(false, &msg(b'R', &0u32.to_be_bytes()), 1460);
+        }
+        c.close();
+        packets.extend(c.packets);
+    }
+    let mut sn = Sniffer::default();
+    let found = feed_all(&mut sn, &packets);
+    assert!(
+        sn.finish().is_empty(),
+        "both reported as their flows closed"
+    );
+    let details: Vec<_> = found
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Credential(c) => {
+                Some((c.password.clone().unwrap(), c.detail.clone().unwrap()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            (
+                b"pw-ok".to_vec(),
+                "cleartext password, database shop, accepted".to_string()
+            ),
+            (
+                b"pw-cut".to_vec(),
+                "cleartext password, database shop, (result not seen)".to_string()
+            ),
+        ]
     );
 }

@@ -90,6 +90,41 @@ impl Hit {
     }
 }
 
+impl Hit {
+    /// The finding with the server's verdict on the login after its
+    /// detail (`..., accepted`, `..., failed: REASON`, `..., (result not
+    /// seen)`).
+    pub fn with_outcome(mut self, outcome: &str) -> Hit {
+        self.detail = Some(match self.detail.take() {
+            Some(d) => format!("{d}, {outcome}"),
+            None => outcome.to_string(),
+        });
+        self
+    }
+}
+
+/// A server's reason as text fit for a detail: control characters as
+/// spaces, at most 200 characters, trimmed.
+pub fn printable(r: &[u8]) -> String {
+    String::from_utf8_lossy(r)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// `accepted`, or `failed: REASON` (`failed` without one).
+pub fn failed(reason: &[u8]) -> String {
+    let why = printable(reason);
+    if why.is_empty() {
+        "failed".to_string()
+    } else {
+        format!("failed: {why}")
+    }
+}
+
 /// What a flow carries, decided from its first bytes (and its port when
 /// the bytes do not tell).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

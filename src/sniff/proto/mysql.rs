@@ -3,7 +3,12 @@
 //! (user, database, auth data), an auth switch request and its answer. A
 //! `mysql_native_password` response becomes a hashcat 11200 line
 //! (`$mysqlna$scramble*response`, hex); other plugins are reported with the
-//! user only; an SSL request turns the flow into TLS. Nothing is read after
+//! user only; an SSL request turns the flow into TLS. The finding waits for
+//! the server's verdict: an OK packet (the detail ends `accepted`) or an
+//! ERR packet (`failed: MESSAGE`); a response the server answers with an
+//! auth switch is reported at once (`auth switch to PLUGIN`), the switched
+//! one then waits in its turn; one whose verdict never came is reported at
+//! the flow's end with `(result not seen)`. Nothing is read after
 //! authentication.
 
 use super::{Crackable, Hit};
@@ -77,6 +82,8 @@ pub struct Mysql {
     plugin: Vec<u8>,
     user: Vec<u8>,
     database: Option<Vec<u8>>,
+    /// The login's finding, waiting for the server's OK or ERR.
+    pending: Option<Hit>,
     /// The client asked for TLS: the rest of the flow is a TLS session.
     pub tls: bool,
 }
@@ -103,14 +110,14 @@ impl Mysql {
             };
             let step = match self.stage {
                 Stage::Greeting => self.greeting(payload),
-                Stage::Response => self.response(payload).map(|h| hits.extend(h)),
+                Stage::Response => self.response(payload).map(|h| self.pending = h),
                 Stage::SwitchResponse => {
-                    hits.extend(self.auth_hit(payload));
+                    self.pending = self.auth_hit(payload);
                     self.stage = Stage::Result;
                     Ok(())
                 }
                 Stage::Result => {
-                    self.result(payload);
+                    self.result(payload, &mut hits);
                     Ok(())
                 }
                 Stage::Done => Ok(()),
@@ -211,10 +218,12 @@ impl Mysql {
     }
 
     /// After the client's answer: OK, error, or a request to switch plugin.
-    fn result(&mut self, p: &[u8]) {
+    fn result(&mut self, p: &[u8], hits: &mut Vec<Hit>) {
         match p.first() {
             Some(0xfe) if p.len() > 1 => {
                 if let Some((plugin, data)) = cstr(&p[1..]) {
+                    let to = format!("auth switch to {}", String::from_utf8_lossy(plugin));
+                    hits.extend(self.pending.take().map(|h| h.with_outcome(&to)));
                     self.plugin = plugin.to_vec();
                     self.scramble = data.strip_suffix(b"\0").unwrap_or(data).to_vec();
                     self.stage = Stage::SwitchResponse;
@@ -222,9 +231,32 @@ impl Mysql {
                 }
                 self.stage = Stage::Done;
             }
-            // More data for multi-step plugins: not followed.
+            Some(0x00) => {
+                hits.extend(self.pending.take().map(|h| h.with_outcome("accepted")));
+                self.stage = Stage::Done;
+            }
+            Some(0xff) => {
+                // Error code (2 bytes), then `#` and the SQL state (5),
+                // then the message.
+                let msg = p.get(3..).unwrap_or_default();
+                let msg = match msg.strip_prefix(b"#") {
+                    Some(m) => m.get(5..).unwrap_or_default(),
+                    None => msg,
+                };
+                let why = super::failed(msg);
+                hits.extend(self.pending.take().map(|h| h.with_outcome(&why)));
+                self.stage = Stage::Done;
+            }
+            // More data of a multi-step plugin (caching_sha2_password's
+            // fast-auth answer, its public key): the verdict follows.
+            Some(0x01) => {}
             _ => self.stage = Stage::Done,
         }
+    }
+
+    /// At the flow's end: a login whose verdict was not seen.
+    pub fn finish(&mut self) -> Option<Hit> {
+        Some(self.pending.take()?.with_outcome("(result not seen)"))
     }
 
     fn detail(&self, what: &str) -> String {
@@ -306,7 +338,14 @@ mod tests {
         let mut sc = greeting(&scramble);
         let mut cs = response("amy", &[0x11; 20], Some("shop"));
         let mut m = Mysql::default();
+        assert!(
+            m.feed(&mut cs, &mut sc).unwrap().is_empty(),
+            "the verdict first"
+        );
+        // The OK ends the reading.
+        sc.extend(pkt(2, &[0, 0, 0, 2, 0, 0, 0]));
         let h = m.feed(&mut cs, &mut sc).unwrap();
+        assert!(m.done() && sc.is_empty());
         assert_eq!(h.len(), 1);
         let c = h[0].hash.as_ref().unwrap();
         assert_eq!(
@@ -315,12 +354,40 @@ mod tests {
         );
         assert_eq!(
             h[0].detail.as_deref(),
-            Some("mysql_native_password challenge-response, database shop")
+            Some("mysql_native_password challenge-response, database shop, accepted")
         );
-        // The OK ends the reading.
-        sc.extend(pkt(2, &[0, 0, 0, 2, 0, 0, 0]));
-        m.feed(&mut cs, &mut sc).unwrap();
-        assert!(m.done() && sc.is_empty());
+        assert_eq!(m.finish(), None, "reported once");
+    }
+
+    #[test]
+    fn a_refused_login_says_why_and_one_without_a_verdict_says_so() {
+        let scramble = *b"abcdefghijklmnopqrst";
+        let mut sc = greeting(&scramble);
+        let mut cs = response("amy", &[0x11; 20], None);
+        let mut err = vec![0xff, 0x15, 0x04];
+        err.extend(b"#28000Access denied for user 'amy'@'localhost' (using password: YES)");
+        sc.extend(pkt(2, &err));
+        let mut m = Mysql::default();
+        let h = m.feed(&mut cs, &mut sc).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("mysql_native_password challenge-response, failed: Access denied for user 'amy'@'localhost' (using password: YES)")
+        );
+        assert!(m.done() && m.finish().is_none());
+        // No verdict: at the end. A fast-auth answer (0x01) is not one.
+        let mut sc = greeting(&scramble);
+        sc.extend(pkt(2, &[0x01, 0x04]));
+        let mut cs = response("amy", &[0x11; 20], None);
+        let mut m = Mysql::default();
+        assert!(m.feed(&mut cs, &mut sc).unwrap().is_empty());
+        assert!(!m.done());
+        let h = m.finish().unwrap();
+        assert_eq!(
+            h.detail.as_deref(),
+            Some("mysql_native_password challenge-response, (result not seen)")
+        );
+        assert_eq!(m.finish(), None);
     }
 
     #[test]
@@ -331,14 +398,26 @@ mod tests {
         let mut sc = Vec::new();
         assert!(m.feed(&mut cs, &mut sc).unwrap().is_empty());
         sc.extend(greeting(b"abcdefghijklmnopqrst"));
-        let h = m.feed(&mut cs, &mut sc).unwrap();
-        assert!(h[0].hash.is_none(), "32 bytes is not a native response");
+        assert!(m.feed(&mut cs, &mut sc).unwrap().is_empty());
         let mut sw = vec![0xfe];
         sw.extend(b"mysql_native_password\0ABCDEFGHIJKLMNOPQRST\0");
         sc.extend(pkt(2, &sw));
         cs.extend(pkt(3, &[0x22; 20]));
+        sc.extend(pkt(4, &[0, 0, 0, 2, 0, 0, 0]));
         let h = m.feed(&mut cs, &mut sc).unwrap();
-        assert!(h[0]
+        assert_eq!(h.len(), 2);
+        assert!(h[0].hash.is_none(), "32 bytes is not a native response");
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some(
+                "mysql_native_password: password not visible, auth switch to mysql_native_password"
+            )
+        );
+        assert_eq!(
+            h[1].detail.as_deref(),
+            Some("mysql_native_password challenge-response, accepted")
+        );
+        assert!(h[1]
             .hash
             .as_ref()
             .unwrap()

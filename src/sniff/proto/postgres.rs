@@ -4,7 +4,10 @@
 //! crackable `$postgres$user*salt*response` line, hashcat mode 11100, with
 //! the salt from the server's request), or SASL/SCRAM (only the user is
 //! visible). An `SSLRequest` the server accepts turns the flow into TLS.
-//! After `AuthenticationOk` nothing more is read.
+//! The finding waits for the server's verdict: `AuthenticationOk` (the
+//! detail ends `accepted`) or an `ErrorResponse` (`failed: MESSAGE`); one
+//! whose verdict never came is reported at the flow's end with `(result
+//! not seen)`. After the verdict nothing more is read.
 
 use super::{Crackable, Hit};
 use crate::sniff::finding::Proto;
@@ -62,6 +65,8 @@ pub struct Postgres {
     database: Option<Vec<u8>>,
     auth: Auth,
     sasl_reported: bool,
+    /// The login's finding, waiting for AuthenticationOk or an error.
+    pending: Option<Hit>,
     /// The server accepted TLS: the rest of the flow is a TLS session.
     pub tls: bool,
     /// Authentication ended (or the stream is unreadable): nothing more to read.
@@ -90,6 +95,22 @@ fn typed(buf: &[u8]) -> Result<Option<Message<'_>>, PgError> {
         return Ok(None);
     }
     Ok(Some((buf[0], &buf[5..end], end)))
+}
+
+/// The `M` (message) field of an ErrorResponse: fields of a type byte
+/// and a C string, ended by a 0.
+fn error_message(mut body: &[u8]) -> &[u8] {
+    while let Some((&field, rest)) = body.split_first() {
+        if field == 0 {
+            break;
+        }
+        let value = cstr(rest);
+        if field == b'M' {
+            return value;
+        }
+        body = rest.get(value.len() + 1..).unwrap_or_default();
+    }
+    &[]
 }
 
 fn cstr(b: &[u8]) -> &[u8] {
@@ -144,7 +165,7 @@ impl Postgres {
                 Ok(None) => {}
                 Err(e) => break Err(e),
             }
-            match self.server_step(&sc[s..]) {
+            match self.server_step(&sc[s..], hits) {
                 Ok(Some(n)) => s += n,
                 Ok(None) => break Ok(()),
                 Err(e) => break Err(e),
@@ -191,7 +212,11 @@ impl Postgres {
             return Ok(None);
         };
         if ty == b'p' {
-            hits.extend(self.password_message(body));
+            if let Some(h) = self.password_message(body) {
+                if let Some(old) = self.pending.replace(h) {
+                    hits.push(old.with_outcome("(result not seen)"));
+                }
+            }
         }
         Ok(Some(n))
     }
@@ -261,8 +286,13 @@ impl Postgres {
         }
     }
 
+    /// At the flow's end: a login whose verdict was not seen.
+    pub fn finish(&mut self) -> Option<Hit> {
+        Some(self.pending.take()?.with_outcome("(result not seen)"))
+    }
+
     /// One server message; the bytes used, `None` when incomplete.
-    fn server_step(&mut self, b: &[u8]) -> Result<Option<usize>, PgError> {
+    fn server_step(&mut self, b: &[u8], hits: &mut Vec<Hit>) -> Result<Option<usize>, PgError> {
         if self.encryption_asked {
             let Some(&answer) = b.first() else {
                 return Ok(None);
@@ -288,7 +318,10 @@ impl Postgres {
                 return Err(PgError::AuthRequest);
             }
             match be32(body) {
-                0 => self.done = true,
+                0 => {
+                    hits.extend(self.pending.take().map(|h| h.with_outcome("accepted")));
+                    self.done = true;
+                }
                 3 => self.auth = Auth::Cleartext,
                 5 => {
                     let salt: [u8; 4] = body
@@ -300,6 +333,15 @@ impl Postgres {
                 10 => self.auth = Auth::Sasl,
                 _ => {}
             }
+        } else if ty == b'E' {
+            // The login refused (or the connection): the server closes.
+            let why = error_message(body);
+            hits.extend(
+                self.pending
+                    .take()
+                    .map(|h| h.with_outcome(&super::failed(why))),
+            );
+            self.done = true;
         }
         Ok(Some(n))
     }
@@ -341,6 +383,9 @@ mod tests {
         let mut sc = Vec::new();
         assert!(p.feed(&mut cs, &mut sc).unwrap().is_empty());
         sc.extend(msg(b'R', b"\0\0\0\x05\x01\x02\x03\xff"));
+        // Then held until the server's verdict.
+        assert!(p.feed(&mut cs, &mut sc).unwrap().is_empty());
+        sc.extend(msg(b'R', b"\0\0\0\0"));
         let h = p.feed(&mut cs, &mut sc).unwrap();
         assert_eq!(h.len(), 1);
         let c = h[0].hash.as_ref().unwrap();
@@ -351,8 +396,55 @@ mod tests {
         );
         assert_eq!(
             h[0].detail.as_deref(),
-            Some("md5 challenge-response, database shop")
+            Some("md5 challenge-response, database shop, accepted")
         );
+        assert_eq!(p.finish(), None, "reported once");
+    }
+
+    /// An ErrorResponse as PostgreSQL sends it for a wrong password.
+    fn auth_error() -> Vec<u8> {
+        msg(
+            b'E',
+            b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"amy\"\0Fauth.c\0\0",
+        )
+    }
+
+    #[test]
+    fn a_refused_login_says_why_and_one_without_a_verdict_says_so() {
+        let mut p = Postgres::default();
+        let mut cs = startup("amy", "shop");
+        cs.extend(msg(b'p', b"md5aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\0"));
+        let mut sc = msg(b'R', b"\0\0\0\x05\x01\x02\x03\xff");
+        sc.extend(auth_error());
+        let h = p.feed(&mut cs, &mut sc).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("md5 challenge-response, database shop, failed: password authentication failed for user \"amy\"")
+        );
+        assert!(p.done && p.finish().is_none());
+        // SCRAM: reported once, at the end when the verdict never came.
+        let mut p = Postgres::default();
+        let mut cs = startup("amy", "shop");
+        cs.extend(msg(b'p', b"SCRAM-SHA-256\0\0\0\0\x05n,,n="));
+        cs.extend(msg(b'p', b"c=biws,r=x,p=y"));
+        let mut sc = msg(b'R', b"\0\0\0\x0aSCRAM-SHA-256\0\0");
+        sc.extend(msg(b'R', b"\0\0\0\x0br=x,s=c2FsdA==,i=4096"));
+        assert!(p.feed(&mut cs, &mut sc).unwrap().is_empty());
+        let h = p.finish().unwrap();
+        assert_eq!(
+            h.detail.as_deref(),
+            Some("SCRAM-SHA-256: password not visible, database shop, (result not seen)")
+        );
+        assert_eq!(p.finish(), None);
+        // An error before any password (no pg_hba.conf entry): nothing.
+        let mut p = Postgres::default();
+        let mut cs = startup("amy", "shop");
+        let mut sc = auth_error();
+        assert!(p.feed(&mut cs, &mut sc).unwrap().is_empty());
+        assert!(p.done && p.finish().is_none());
+        assert_eq!(error_message(b"Mtrunc"), b"trunc");
+        assert_eq!(error_message(b"Sx"), b"");
     }
 
     #[test]
@@ -367,6 +459,10 @@ mod tests {
         sc.extend(msg(b'R', b"\0\0\0\0"));
         let h = p.feed(&mut cs, &mut sc).unwrap();
         assert_eq!(h[0].password.as_deref(), Some(&b"hunter2"[..]));
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("cleartext password, database db, accepted")
+        );
         assert!(p.done && !p.tls);
         cs.extend(msg(b'Q', b"select 1\0"));
         assert!(p.feed(&mut cs, &mut sc).unwrap().is_empty());

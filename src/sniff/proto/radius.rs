@@ -6,8 +6,16 @@
 //! reported with a remark that a PAP password was sent. A CHAP-Password
 //! (§5.3) becomes a hashcat 4800 line (`MD5(CHAP):challenge:id`), the
 //! challenge being the CHAP-Challenge attribute or else the Request
-//! Authenticator. Other packets (Accept, Reject, accounting) carry no
-//! credential.
+//! Authenticator. Other packets (accounting) carry no credential.
+//!
+//! [`Exchanges`] ties each Access-Request to its reply (Access-Accept,
+//! -Reject or -Challenge from the request's server, with its Identifier) so
+//! that a finding says whether the login was accepted: a request is held
+//! until its reply, and reported `(reply not seen)` when none comes. With
+//! the secret the reply's Response Authenticator is checked too.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 
 use super::md5::md5;
 use super::{Crackable, Hit};
@@ -84,13 +92,9 @@ pub fn decode_password(
     Ok(out)
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The credential of one datagram: `Ok(None)` for packets other than an
-/// Access-Request and for requests without a user or password.
-pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, RadiusError> {
+/// The packet's length field, checked against the header and the
+/// datagram (UDP padding after the packet is allowed).
+fn packet_len(datagram: &[u8]) -> Result<usize, RadiusError> {
     if datagram.len() < HEADER {
         return Err(RadiusError::Truncated);
     }
@@ -98,6 +102,19 @@ pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, Radi
     if !(HEADER..=datagram.len()).contains(&len) {
         return Err(RadiusError::Truncated);
     }
+    Ok(len)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The credential of one datagram: `Ok(None)` for packets other than an
+/// Access-Request and for requests without a user or password.
+/// (The detail says what was sent, not the outcome: [`Exchanges`] adds
+/// that.)
+pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, RadiusError> {
+    let len = packet_len(datagram)?;
     let attrs = attributes(&datagram[HEADER..len])?;
     if datagram[0] != ACCESS_REQUEST {
         return Ok(None);
@@ -144,6 +161,182 @@ pub fn parse(datagram: &[u8], secret: Option<&[u8]>) -> Result<Option<Hit>, Radi
         return Ok(Some(h));
     }
     Ok(None)
+}
+
+/// Access-Requests waiting for their reply longer than this (capture time,
+/// µs) are reported without it: a RADIUS client gives up after a few
+/// seconds of retransmissions.
+pub const REPLY_TIMEOUT: i64 = 30_000_000;
+/// Requests waiting at once, over all flows; past it the oldest is
+/// reported without its reply (a flood of unanswered requests holds no
+/// more than this).
+pub const MAX_PENDING: usize = 4096;
+
+const ACCESS_ACCEPT: u8 = 2;
+const ACCESS_REJECT: u8 = 3;
+const ACCESS_CHALLENGE: u8 = 11;
+
+/// A finding: the client, the server, the request's time and the hit.
+pub type Sighting = (SocketAddr, SocketAddr, i64, Hit);
+
+/// A request is known by its flow and its Identifier.
+type Key = (SocketAddr, SocketAddr, u8);
+
+#[derive(Debug)]
+struct Pending {
+    ts: i64,
+    authenticator: [u8; 16],
+    hit: Hit,
+}
+
+/// The Access-Requests of every RADIUS flow whose Access-Accept, -Reject
+/// or -Challenge was not seen yet: a request is reported when its reply
+/// arrives (the reply from the request's server to its client with the
+/// request's Identifier), with the outcome in its detail, or without one
+/// (`(reply not seen)`) when it waited [`REPLY_TIMEOUT`], when its
+/// Identifier was reused for another request, or at the capture's end.
+#[derive(Debug, Default)]
+pub struct Exchanges {
+    pending: HashMap<Key, Pending>,
+    /// Keys in the order their requests came, with the request's time and
+    /// authenticator (an entry whose request was answered since is stale).
+    order: VecDeque<(i64, Key, [u8; 16])>,
+}
+
+impl Exchanges {
+    /// One datagram from `src` to `dst` at `ts`: a request is held, a reply
+    /// completes its request's finding; what completed is appended to
+    /// `out`.
+    pub fn datagram(
+        &mut self,
+        ts: i64,
+        src: SocketAddr,
+        dst: SocketAddr,
+        datagram: &[u8],
+        secret: Option<&[u8]>,
+        out: &mut Vec<Sighting>,
+    ) -> Result<(), RadiusError> {
+        self.expire(ts, out);
+        match datagram.first() {
+            Some(&ACCESS_REQUEST) => {
+                let Some(hit) = parse(datagram, secret)? else {
+                    return Ok(());
+                };
+                let authenticator: [u8; 16] = datagram[4..HEADER].try_into().expect("16 bytes");
+                let key = (src, dst, datagram[1]);
+                if let Some(p) = self.pending.get(&key) {
+                    if p.authenticator == authenticator {
+                        // A retransmission: the same request.
+                        return Ok(());
+                    }
+                    // The Identifier reused: the first request's reply
+                    // will not come (or cannot be told from the second's).
+                    let p = self.pending.remove(&key).expect("present");
+                    out.push(sighting(key, p, "(reply not seen)"));
+                }
+                while self.pending.len() >= MAX_PENDING {
+                    self.pop_oldest(out);
+                }
+                self.order.push_back((ts, key, authenticator));
+                self.pending.insert(
+                    key,
+                    Pending {
+                        ts,
+                        authenticator,
+                        hit,
+                    },
+                );
+                Ok(())
+            }
+            Some(&(ACCESS_ACCEPT | ACCESS_REJECT | ACCESS_CHALLENGE)) => {
+                let len = packet_len(datagram)?;
+                attributes(&datagram[HEADER..len])?;
+                let key = (dst, src, datagram[1]);
+                let Some(p) = self.pending.remove(&key) else {
+                    // No request seen for it (or one without a credential).
+                    return Ok(());
+                };
+                let mut outcome = match datagram[0] {
+                    ACCESS_ACCEPT => "accepted",
+                    ACCESS_REJECT => "rejected",
+                    _ => "challenged (Access-Challenge)",
+                }
+                .to_string();
+                if let Some(s) = secret {
+                    if !reply_authentic(&datagram[..len], &p.authenticator, s) {
+                        outcome.push_str(" (Response Authenticator does not match the secret)");
+                    }
+                }
+                out.push(sighting(key, p, &outcome));
+                Ok(())
+            }
+            _ => parse(datagram, secret).map(|_| ()),
+        }
+    }
+
+    /// Requests that waited too long for their reply.
+    fn expire(&mut self, ts: i64, out: &mut Vec<Sighting>) {
+        while let Some(&(t, ..)) = self.order.front() {
+            if ts.saturating_sub(t) <= REPLY_TIMEOUT {
+                break;
+            }
+            self.pop_oldest(out);
+        }
+    }
+
+    /// The oldest entry of `order`, reported if its request still waits.
+    fn pop_oldest(&mut self, out: &mut Vec<Sighting>) {
+        let Some((t, key, auth)) = self.order.pop_front() else {
+            return;
+        };
+        if self
+            .pending
+            .get(&key)
+            .is_some_and(|p| p.ts == t && p.authenticator == auth)
+        {
+            let p = self.pending.remove(&key).expect("present");
+            out.push(sighting(key, p, "(reply not seen)"));
+        }
+    }
+
+    /// At the capture's end: every request still waiting, oldest first.
+    pub fn finish(&mut self) -> Vec<Sighting> {
+        let mut out = Vec::new();
+        while !self.order.is_empty() {
+            self.pop_oldest(&mut out);
+        }
+        debug_assert!(self.pending.is_empty());
+        out
+    }
+
+    /// Requests waiting for their reply.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// The request's finding with the outcome in its detail, before a note
+/// (`Access-Request PAP, rejected; password sent, not decoded ...`).
+fn sighting((client, server, _): Key, p: Pending, outcome: &str) -> Sighting {
+    let mut hit = p.hit;
+    let detail = hit.detail.take().unwrap_or_default();
+    hit.detail = Some(match detail.split_once(": ") {
+        Some((what, note)) => format!("{what}, {outcome}; {note}"),
+        None => format!("{detail}, {outcome}"),
+    });
+    (client, server, p.ts, hit)
+}
+
+/// RFC 2865 §3: a reply's Response Authenticator is MD5(Code + Identifier
+/// + Length + the request's Request Authenticator + the reply's attributes
+/// + the secret).
+pub fn reply_authentic(reply: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+    reply.len() >= HEADER
+        && md5(&[&reply[..4], request_authenticator, &reply[HEADER..], secret]) == reply[4..HEADER]
 }
 
 #[cfg(test)]
@@ -237,5 +430,183 @@ mod tests {
             let _ = parse(&full[..cut], Some(b"s"));
         }
         assert!(!looks_like(b"GET / HTTP/1.1\r\n\r\n"));
+    }
+
+    /// A reply to `req` (its Identifier and Request Authenticator), with
+    /// the Response Authenticator computed with `secret`.
+    fn reply(code: u8, req: &[u8], attrs: &[(u8, &[u8])], secret: &[u8]) -> Vec<u8> {
+        let auth: [u8; 16] = req[4..20].try_into().unwrap();
+        let mut b = request(&auth, attrs);
+        b[0] = code;
+        b[1] = req[1];
+        let ra = md5(&[&b[..4], &auth, &b[20..], secret]);
+        b[4..20].copy_from_slice(&ra);
+        b
+    }
+
+    const SECRET: &[u8] = b"s3cret";
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// A PAP request for alice from the client to the server.
+    fn pap(auth: &[u8; 16]) -> Vec<u8> {
+        request(
+            auth,
+            &[
+                (USER_NAME, b"alice"),
+                (USER_PASSWORD, &hide(b"pw", SECRET, auth)),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_request_is_reported_with_its_reply() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:1812"));
+        for (code, outcome) in [
+            (ACCESS_ACCEPT, "accepted"),
+            (ACCESS_REJECT, "rejected"),
+            (ACCESS_CHALLENGE, "challenged (Access-Challenge)"),
+        ] {
+            let mut x = Exchanges::default();
+            let mut out = Vec::new();
+            let req = pap(&[9; 16]);
+            x.datagram(10, c, s, &req, Some(SECRET), &mut out).unwrap();
+            assert!(out.is_empty(), "held until the reply");
+            assert_eq!(x.len(), 1);
+            let rep = reply(code, &req, &[(18, b"hello")], SECRET);
+            x.datagram(20, s, c, &rep, Some(SECRET), &mut out).unwrap();
+            assert_eq!(out.len(), 1);
+            let (client, server, ts, h) = out.remove(0);
+            assert_eq!((client, server, ts), (c, s, 10), "the request's time");
+            assert_eq!(h.password.as_deref(), Some(&b"pw"[..]));
+            assert_eq!(
+                h.detail.as_deref(),
+                Some(&*format!("Access-Request PAP, {outcome}"))
+            );
+            assert!(x.is_empty() && x.finish().is_empty(), "reported once");
+        }
+    }
+
+    #[test]
+    fn without_the_secret_the_outcome_precedes_the_note() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:1812"));
+        let mut x = Exchanges::default();
+        let mut out = Vec::new();
+        let req = pap(&[9; 16]);
+        x.datagram(0, c, s, &req, None, &mut out).unwrap();
+        let rep = reply(ACCESS_REJECT, &req, &[], SECRET);
+        x.datagram(1, s, c, &rep, None, &mut out).unwrap();
+        assert_eq!(
+            out[0].3.detail.as_deref(),
+            Some("Access-Request PAP, rejected; password sent, not decoded (give --radius-secret)")
+        );
+    }
+
+    #[test]
+    fn a_reply_must_match_flow_identifier_and_secret() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:1812"));
+        let other = addr("10.0.0.1:40001");
+        let mut x = Exchanges::default();
+        let mut out = Vec::new();
+        let req = pap(&[1; 16]);
+        x.datagram(0, c, s, &req, Some(SECRET), &mut out).unwrap();
+        // Another Identifier, another client port: not this request's.
+        let mut wrong_id = reply(ACCESS_ACCEPT, &req, &[], SECRET);
+        wrong_id[1] ^= 1;
+        x.datagram(1, s, c, &wrong_id, Some(SECRET), &mut out)
+            .unwrap();
+        let rep = reply(ACCESS_ACCEPT, &req, &[], SECRET);
+        x.datagram(1, s, other, &rep, Some(SECRET), &mut out)
+            .unwrap();
+        assert!(out.is_empty());
+        // Signed with another secret: reported, with the mismatch said.
+        let forged = reply(ACCESS_ACCEPT, &req, &[], b"other");
+        x.datagram(2, s, c, &forged, Some(SECRET), &mut out)
+            .unwrap();
+        assert_eq!(
+            out[0].3.detail.as_deref(),
+            Some("Access-Request PAP, accepted (Response Authenticator does not match the secret)")
+        );
+        assert!(reply_authentic(&rep, &[1; 16], SECRET));
+        assert!(!reply_authentic(&forged, &[1; 16], SECRET));
+    }
+
+    #[test]
+    fn unanswered_requests_are_reported_without_the_reply() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:1812"));
+        let mut x = Exchanges::default();
+        let mut out = Vec::new();
+        let req = pap(&[1; 16]);
+        x.datagram(0, c, s, &req, Some(SECRET), &mut out).unwrap();
+        // A retransmission is the same request.
+        x.datagram(5, c, s, &req, Some(SECRET), &mut out).unwrap();
+        assert_eq!(x.len(), 1);
+        // Another request with the same Identifier: the first is given up.
+        let req2 = pap(&[2; 16]);
+        x.datagram(6, c, s, &req2, Some(SECRET), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].2, 0);
+        assert_eq!(
+            out[0].3.detail.as_deref(),
+            Some("Access-Request PAP, (reply not seen)")
+        );
+        // Past the timeout, at the next datagram.
+        let mut req3 = pap(&[3; 16]);
+        req3[1] = 8;
+        x.datagram(7 + REPLY_TIMEOUT, c, s, &req3, Some(SECRET), &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].2, 6);
+        // At the end of the capture.
+        let rest = x.finish();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].2, 7 + REPLY_TIMEOUT);
+        assert_eq!(
+            rest[0].3.detail.as_deref(),
+            Some("Access-Request PAP, (reply not seen)")
+        );
+        // A reply to a request no longer held: nothing.
+        let rep = reply(ACCESS_ACCEPT, &req3, &[], SECRET);
+        x.datagram(8 + REPLY_TIMEOUT, s, c, &rep, Some(SECRET), &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn pending_requests_are_bounded() {
+        let s = addr("10.0.0.2:1812");
+        let mut x = Exchanges::default();
+        let mut out = Vec::new();
+        for i in 0..MAX_PENDING + 10 {
+            let c = SocketAddr::new(addr("10.0.0.1:1").ip(), 1000 + i as u16);
+            x.datagram(i as i64, c, s, &pap(&[1; 16]), Some(SECRET), &mut out)
+                .unwrap();
+        }
+        assert_eq!(x.len(), MAX_PENDING);
+        assert_eq!(out.len(), 10);
+        assert_eq!(x.finish().len(), MAX_PENDING);
+    }
+
+    #[test]
+    fn requests_without_a_credential_and_bad_replies() {
+        let (c, s) = (addr("10.0.0.1:40000"), addr("10.0.0.2:1812"));
+        let mut x = Exchanges::default();
+        let mut out = Vec::new();
+        let req = request(&[0; 16], &[(USER_NAME, b"eap-user")]);
+        x.datagram(0, c, s, &req, None, &mut out).unwrap();
+        assert!(x.is_empty());
+        let mut bad = reply(ACCESS_ACCEPT, &req, &[(18, b"x")], SECRET);
+        bad[21] = 0;
+        assert_eq!(
+            x.datagram(1, s, c, &bad, None, &mut out),
+            Err(RadiusError::Attribute)
+        );
+        assert_eq!(
+            x.datagram(1, s, c, b"\x02\x01", None, &mut out),
+            Err(RadiusError::Truncated)
+        );
+        assert!(out.is_empty());
     }
 }

@@ -14,6 +14,13 @@
 //! search is bounded by the security buffer's length. Kerberos tokens have
 //! no such signature and are passed over.
 //!
+//! The AUTHENTICATE's finding waits for the server's answer to it (the
+//! session setup response with the request's MessageId, SMB1: MID): its
+//! status says whether the login was accepted (`STATUS_SUCCESS`, as a
+//! guest when the server says so) or rejected (`STATUS_LOGON_FAILURE`
+//! and the like, named in the detail); a finding whose answer was never
+//! seen is reported at the flow's end with `(result not seen)`.
+//!
 //! Other SMB messages (reads, writes, however large) are skipped without
 //! being held.
 
@@ -43,6 +50,118 @@ const SMB1_SESSION_SETUP_ANDX: u8 = 0x73;
 const SMB1_FLAGS2_EXTENDED_SECURITY: u16 = 0x0800;
 const SMB1_FLAGS_REPLY: u8 = 0x80;
 const SMB1_HEADER: usize = 32;
+const SMB1_FLAGS2_NT_STATUS: u16 = 0x4000;
+const SMB2_FLAGS_ASYNC: u32 = 0x2;
+const SMB2_SESSION_FLAG_IS_GUEST: u16 = 0x1;
+const SMB2_SESSION_FLAG_IS_NULL: u16 = 0x2;
+const STATUS_SUCCESS: u32 = 0;
+/// An interim answer (SMB2 async): the final one follows.
+const STATUS_PENDING: u32 = 0x0000_0103;
+/// The session setup goes on: the answer to a NEGOTIATE (with the
+/// CHALLENGE), not a verdict.
+const STATUS_MORE_PROCESSING_REQUIRED: u32 = 0xC000_0016;
+/// AUTHENTICATEs (and early answers) held per flow; past it the oldest
+/// is given up.
+const MAX_HELD: usize = 16;
+
+/// The names of the NT statuses a session setup is refused with.
+fn status_name(status: u32) -> Option<&'static str> {
+    Some(match status {
+        0xC000_000D => "STATUS_INVALID_PARAMETER",
+        0xC000_0022 => "STATUS_ACCESS_DENIED",
+        0xC000_0064 => "STATUS_NO_SUCH_USER",
+        0xC000_006A => "STATUS_WRONG_PASSWORD",
+        0xC000_006D => "STATUS_LOGON_FAILURE",
+        0xC000_006E => "STATUS_ACCOUNT_RESTRICTION",
+        0xC000_006F => "STATUS_INVALID_LOGON_HOURS",
+        0xC000_0070 => "STATUS_INVALID_WORKSTATION",
+        0xC000_0071 => "STATUS_PASSWORD_EXPIRED",
+        0xC000_0072 => "STATUS_ACCOUNT_DISABLED",
+        0xC000_009A => "STATUS_INSUFFICIENT_RESOURCES",
+        0xC000_00BB => "STATUS_NOT_SUPPORTED",
+        0xC000_015B => "STATUS_LOGON_TYPE_NOT_GRANTED",
+        0xC000_0193 => "STATUS_ACCOUNT_EXPIRED",
+        0xC000_0203 => "STATUS_USER_SESSION_DELETED",
+        0xC000_0224 => "STATUS_PASSWORD_MUST_CHANGE",
+        0xC000_0234 => "STATUS_ACCOUNT_LOCKED_OUT",
+        0xC000_035C => "STATUS_NETWORK_SESSION_EXPIRED",
+        _ => return None,
+    })
+}
+
+/// A session setup request and its response are paired by this: the
+/// dialect (SMB1 or not) and the MessageId (SMB1: the MID).
+type MessageKey = (bool, u64);
+
+/// The MessageId of an SMB2 message, the MID of an SMB1 one.
+fn message_key(msg: &[u8]) -> Option<MessageKey> {
+    match msg.get(..4)? {
+        b"\xfeSMB" => Some((false, u64::from_le_bytes(msg.get(24..32)?.try_into().ok()?))),
+        b"\xffSMB" => Some((true, u16_at(msg, 30)? as u64)),
+        _ => None,
+    }
+}
+
+/// A session setup response's verdict on the request it answers:
+/// `Some((key, outcome))` for a final one (`accepted`, `rejected
+/// (STATUS_LOGON_FAILURE)`); `None` for other messages and for answers
+/// that are not final (more processing required, pending).
+pub fn setup_outcome(msg: &[u8]) -> Option<(MessageKey, String)> {
+    let key = message_key(msg)?;
+    let (status, guest, null) = if key.0 {
+        if *msg.get(4)? != SMB1_SESSION_SETUP_ANDX || msg.get(9)? & SMB1_FLAGS_REPLY == 0 {
+            return None;
+        }
+        let flags2 = u16_at(msg, 10)?;
+        let status = if flags2 & SMB1_FLAGS2_NT_STATUS != 0 {
+            u32_at(msg, 5)?
+        } else {
+            // A DOS error: class (byte 5, 0 for success) and code.
+            let (class, code) = (*msg.get(5)?, u16_at(msg, 7)?);
+            if class != 0 {
+                return Some((key, format!("rejected (DOS error {class}/{code})")));
+            }
+            STATUS_SUCCESS
+        };
+        // Action (word 2 of the response): bit 0, logged in as guest.
+        let words = *msg.get(SMB1_HEADER)?;
+        let action = if words >= 3 {
+            u16_at(msg, SMB1_HEADER + 1 + 4)?
+        } else {
+            0
+        };
+        (status, action & 1 != 0, false)
+    } else {
+        if u16_at(msg, 12)? != SMB2_SESSION_SETUP {
+            return None;
+        }
+        let flags = u32_at(msg, 16)?;
+        if flags & SMB2_FLAGS_SERVER_TO_REDIR == 0 {
+            return None;
+        }
+        let status = u32_at(msg, 8)?;
+        if status == STATUS_PENDING && flags & SMB2_FLAGS_ASYNC != 0 {
+            return None;
+        }
+        let session = u16_at(msg, SMB2_HEADER + 2).unwrap_or(0);
+        (
+            status,
+            session & SMB2_SESSION_FLAG_IS_GUEST != 0,
+            session & SMB2_SESSION_FLAG_IS_NULL != 0,
+        )
+    };
+    let outcome = match status {
+        STATUS_MORE_PROCESSING_REQUIRED | STATUS_PENDING => return None,
+        STATUS_SUCCESS if null => "accepted as anonymous".to_string(),
+        STATUS_SUCCESS if guest => "accepted as guest".to_string(),
+        STATUS_SUCCESS => "accepted".to_string(),
+        s => match status_name(s) {
+            Some(n) => format!("rejected ({n})"),
+            None => format!("rejected (status {s:#010X})"),
+        },
+    };
+    Some((key, outcome))
+}
 
 /// A client's first bytes: a NetBIOS session message holding an SMB1 or
 /// SMB2 header.
@@ -177,14 +296,35 @@ pub struct Smb {
     /// The last server challenge seen (CHALLENGE in a session setup
     /// response); the client's AUTHENTICATE answers it.
     challenge: Option<[u8; 8]>,
+    /// AUTHENTICATE findings waiting for the response to their request.
+    pending: Vec<(MessageKey, Hit)>,
+    /// Verdicts read before their request (both directions arrive in
+    /// one call and the server's is read first).
+    early: Vec<(MessageKey, String)>,
     /// The stream could not be read: the rest is dropped.
     broken: bool,
 }
 
+/// The finding with the verdict on it.
+fn with_outcome(mut h: Hit, outcome: &str) -> Hit {
+    let what = h.detail.take().unwrap_or_default();
+    h.detail = Some(format!("{what}, {outcome}"));
+    h
+}
+
 impl Smb {
-    /// Bytes were lost in either direction: stop reading the flow.
+    /// Bytes were lost in either direction: stop reading the flow (an
+    /// AUTHENTICATE already read is kept for [`Smb::finish`]).
     pub fn gap(&mut self) {
         self.broken = true;
+    }
+
+    /// At the flow's end: the AUTHENTICATEs whose answer was never seen.
+    pub fn finish(&mut self) -> Vec<Hit> {
+        std::mem::take(&mut self.pending)
+            .into_iter()
+            .map(|(_, h)| with_outcome(h, "(result not seen)"))
+            .collect()
     }
 
     /// Reads both directions (the server's first: its challenge precedes
@@ -196,18 +336,56 @@ impl Smb {
             sc.clear();
             return Ok(hits);
         }
-        let challenge = &mut self.challenge;
-        let r = self.to_client.read(sc, |m| {
+        let Smb {
+            to_server,
+            to_client,
+            challenge,
+            pending,
+            early,
+            ..
+        } = self;
+        let r = to_client.read(sc, |m| {
             if let Some((_, true, buf)) = security_buffer(m)? {
                 if let Some(c) = find_ntlmssp(buf).and_then(ntlm::challenge) {
                     *challenge = Some(c);
                 }
             }
+            if let Some((key, outcome)) = setup_outcome(m) {
+                match pending.iter().position(|(k, _)| *k == key) {
+                    Some(i) => hits.push(with_outcome(pending.remove(i).1, &outcome)),
+                    None => {
+                        if early.len() >= MAX_HELD {
+                            early.remove(0);
+                        }
+                        early.push((key, outcome));
+                    }
+                }
+            }
             Ok(())
         });
         let r = r.and_then(|()| {
-            self.to_server.read(cs, |m| {
-                hits.extend(client_message(m, self.challenge)?);
+            to_server.read(cs, |m| {
+                let Some(h) = client_message(m, *challenge)? else {
+                    return Ok(());
+                };
+                let Some(key) = message_key(m) else {
+                    return Ok(());
+                };
+                if let Some(i) = early.iter().position(|(k, _)| *k == key) {
+                    hits.push(with_outcome(h, &early.remove(i).1));
+                    return Ok(());
+                }
+                if pending.len() >= MAX_HELD {
+                    let (_, old) = pending.remove(0);
+                    hits.push(with_outcome(old, "(result not seen)"));
+                }
+                // A request with the MessageId of one still waiting (a
+                // client's retry): the first's answer will not come.
+                if let Some(i) = pending.iter().position(|(k, _)| *k == key) {
+                    let (_, old) = pending.remove(i);
+                    hits.push(with_outcome(old, "(result not seen)"));
+                }
+                pending.push((key, h));
                 Ok(())
             })
         });
@@ -294,18 +472,34 @@ mod tests {
         b
     }
 
+    /// An SMB2 session setup: a request, or a response whose status says
+    /// more processing is required (the answer carrying a CHALLENGE).
     fn smb2(reply: bool, blob: &[u8]) -> Vec<u8> {
+        let status = if reply {
+            STATUS_MORE_PROCESSING_REQUIRED
+        } else {
+            0
+        };
+        smb2_at(reply, 0, status, 0, blob)
+    }
+
+    /// An SMB2 session setup with this MessageId, status and (response)
+    /// SessionFlags.
+    fn smb2_at(reply: bool, id: u64, status: u32, session: u16, blob: &[u8]) -> Vec<u8> {
         let mut h = b"\xfeSMB".to_vec();
         h.extend(64u16.to_le_bytes());
-        h.extend([0; 6]); // credit charge, status
+        h.extend([0; 2]); // credit charge
+        h.extend(status.to_le_bytes());
         h.extend(SMB2_SESSION_SETUP.to_le_bytes());
         h.extend([0; 2]);
         h.extend((reply as u32).to_le_bytes());
+        h.extend([0; 4]); // next command
+        h.extend(id.to_le_bytes());
         h.resize(SMB2_HEADER, 0);
         let off = if reply { 72u16 } else { 88 };
         if reply {
             h.extend(9u16.to_le_bytes());
-            h.extend([0; 2]);
+            h.extend(session.to_le_bytes());
         } else {
             h.extend(25u16.to_le_bytes());
             h.extend([0; 10]);
@@ -318,20 +512,48 @@ mod tests {
     }
 
     fn smb1(reply: bool, blob: &[u8]) -> Vec<u8> {
+        let status = if reply {
+            STATUS_MORE_PROCESSING_REQUIRED
+        } else {
+            0
+        };
+        smb1_at(reply, 0, status, 0, blob)
+    }
+
+    /// An SMB1 SESSION_SETUP_ANDX (NT status) with this MID, status and
+    /// (response) Action.
+    fn smb1_at(reply: bool, mid: u16, status: u32, action: u16, blob: &[u8]) -> Vec<u8> {
         let mut h = b"\xffSMB".to_vec();
         h.push(SMB1_SESSION_SETUP_ANDX);
-        h.extend([0; 4]);
+        h.extend(status.to_le_bytes());
         h.push(if reply { SMB1_FLAGS_REPLY } else { 0 });
-        h.extend((SMB1_FLAGS2_EXTENDED_SECURITY | 0x8000).to_le_bytes());
-        h.resize(SMB1_HEADER, 0);
+        h.extend((SMB1_FLAGS2_EXTENDED_SECURITY | SMB1_FLAGS2_NT_STATUS | 0x8000).to_le_bytes());
+        h.resize(30, 0);
+        h.extend(mid.to_le_bytes());
         let words = if reply { 4 } else { 12 };
         h.push(words);
         let mut w = vec![0u8; 2 * words as usize];
+        if reply {
+            w[4..6].copy_from_slice(&action.to_le_bytes());
+        }
         let at = if reply { 6 } else { 14 };
         w[at..at + 2].copy_from_slice(&(blob.len() as u16).to_le_bytes());
         h.extend(w);
         h.extend((blob.len() as u16).to_le_bytes());
         h.extend(blob);
+        netbios(&h)
+    }
+
+    /// An SMB1 error response: no words, no bytes.
+    fn smb1_error(mid: u16, status: u32) -> Vec<u8> {
+        let mut h = b"\xffSMB".to_vec();
+        h.push(SMB1_SESSION_SETUP_ANDX);
+        h.extend(status.to_le_bytes());
+        h.push(SMB1_FLAGS_REPLY);
+        h.extend((SMB1_FLAGS2_EXTENDED_SECURITY | SMB1_FLAGS2_NT_STATUS).to_le_bytes());
+        h.resize(30, 0);
+        h.extend(mid.to_le_bytes());
+        h.extend([0, 0, 0]);
         netbios(&h)
     }
 
@@ -362,15 +584,19 @@ mod tests {
         let tail = auth.split_off(40);
         assert_eq!(s.feed(&mut auth, &mut rest2).unwrap(), vec![]);
         auth.extend(tail);
-        let hits = s.feed(&mut auth, &mut rest2).unwrap();
+        // Held until the server's answer.
+        assert_eq!(s.feed(&mut auth, &mut rest2).unwrap(), vec![]);
+        let mut ok = smb2_at(true, 0, STATUS_SUCCESS, 0, &[]);
+        let hits = s.feed(&mut Vec::new(), &mut ok).unwrap();
         assert_eq!(hits.len(), 1);
         let h = &hits[0];
         assert_eq!(h.proto, Proto::Smb);
         assert_eq!(h.user.as_deref(), Some(&b"amy"[..]));
         assert_eq!(
             h.detail.as_deref(),
-            Some("SMB2 session setup: NTLM NetNTLMv2, domain LAB, host WS1")
+            Some("SMB2 session setup: NTLM NetNTLMv2, domain LAB, host WS1, accepted")
         );
+        assert_eq!(s.finish(), vec![], "reported once");
         let hash = h.hash.as_ref().unwrap();
         assert_eq!(hash.mode, Some(5600));
         assert!(
@@ -386,13 +612,14 @@ mod tests {
         let mut s = Smb::default();
         let mut sc = smb1(true, &wrapped(&type2(&c)));
         let mut cs = smb1(false, &wrapped(&type3("D", "bob", "H")));
-        let hits = s.feed(&mut cs, &mut sc).unwrap();
+        assert_eq!(s.feed(&mut cs, &mut sc).unwrap(), vec![]);
+        // The flow ends before the answer.
+        let hits = s.finish();
         assert_eq!(hits.len(), 1);
-        assert!(hits[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .starts_with("SMB1 session setup: NTLM NetNTLMv2"));
+        assert_eq!(
+            hits[0].detail.as_deref(),
+            Some("SMB1 session setup: NTLM NetNTLMv2, domain D, host H, (result not seen)")
+        );
         assert!(hits[0]
             .hash
             .as_ref()
@@ -401,14 +628,13 @@ mod tests {
             .contains(":4142434445464748:"));
         // Without the server's side: the user, no line.
         let mut cs = smb2(false, &wrapped(&type3("D", "bob", "H")));
-        let h = Smb::default()
-            .feed(&mut cs, &mut Vec::new())
-            .unwrap()
-            .remove(0);
+        let mut s = Smb::default();
+        assert_eq!(s.feed(&mut cs, &mut Vec::new()).unwrap(), vec![]);
+        let h = s.finish().remove(0);
         assert!(h.hash.is_none());
         assert_eq!(
             h.detail.as_deref(),
-            Some("SMB2 session setup: NTLM NetNTLMv2, challenge not seen, domain D, host H")
+            Some("SMB2 session setup: NTLM NetNTLMv2, challenge not seen, domain D, host H, (result not seen)")
         );
     }
 
@@ -447,5 +673,130 @@ mod tests {
         let mut ka = b"\x85\0\0\0".to_vec();
         assert_eq!(Smb::default().feed(&mut ka, &mut Vec::new()), Ok(vec![]));
         assert!(!looks_like(b"\0\0\0\x08\x04\xd2\x16\x2f"));
+    }
+
+    /// The detail of the one finding of an SMB2 AUTHENTICATE (MessageId
+    /// 2) answered by `answer`, both directions in one call.
+    fn smb2_verdict(answer: &[u8]) -> Vec<String> {
+        let c = *b"\x01\x02\x03\x04\x05\x06\x07\x08";
+        let mut s = Smb::default();
+        let mut cs = smb2_at(false, 1, 0, 0, &wrapped(b"NTLMSSP\0\x01\0\0\0"));
+        let mut sc = smb2_at(
+            true,
+            1,
+            STATUS_MORE_PROCESSING_REQUIRED,
+            0,
+            &wrapped(&type2(&c)),
+        );
+        assert_eq!(s.feed(&mut cs, &mut sc).unwrap(), vec![]);
+        let mut cs = smb2_at(false, 2, 0, 0, &wrapped(&type3("LAB", "amy", "WS1")));
+        let mut sc = answer.to_vec();
+        let mut hits = s.feed(&mut cs, &mut sc).unwrap();
+        hits.extend(s.finish());
+        hits.into_iter().map(|h| h.detail.unwrap()).collect()
+    }
+
+    #[test]
+    fn smb2_verdicts_accepted_guest_rejected_and_not_seen() {
+        let d = |o: &str| {
+            vec![format!(
+                "SMB2 session setup: NTLM NetNTLMv2, domain LAB, host WS1, {o}"
+            )]
+        };
+        assert_eq!(smb2_verdict(&smb2_at(true, 2, 0, 0, &[])), d("accepted"));
+        assert_eq!(
+            smb2_verdict(&smb2_at(true, 2, 0, SMB2_SESSION_FLAG_IS_GUEST, &[])),
+            d("accepted as guest")
+        );
+        assert_eq!(
+            smb2_verdict(&smb2_at(true, 2, 0xC000_006D, 0, &[])),
+            d("rejected (STATUS_LOGON_FAILURE)")
+        );
+        assert_eq!(
+            smb2_verdict(&smb2_at(true, 2, 0xC000_0234, 0, &[])),
+            d("rejected (STATUS_ACCOUNT_LOCKED_OUT)")
+        );
+        assert_eq!(
+            smb2_verdict(&smb2_at(true, 2, 0xC012_3456, 0, &[])),
+            d("rejected (status 0xC0123456)")
+        );
+        // The answer to another request, an interim one, none at all.
+        assert_eq!(
+            smb2_verdict(&smb2_at(true, 7, 0xC000_006D, 0, &[])),
+            d("(result not seen)")
+        );
+        let mut interim = smb2_at(true, 2, STATUS_PENDING, 0, &[]);
+        interim[4 + 16] |= SMB2_FLAGS_ASYNC as u8;
+        assert_eq!(smb2_verdict(&interim), d("(result not seen)"));
+        assert_eq!(smb2_verdict(&[]), d("(result not seen)"));
+    }
+
+    #[test]
+    fn smb1_verdicts_by_mid() {
+        let c = *b"ABCDEFGH";
+        let auth = || smb1_at(false, 5, 0, 0, &wrapped(&type3("D", "bob", "H")));
+        let verdict = |answer: Vec<u8>| {
+            let mut s = Smb::default();
+            let mut sc = smb1(true, &wrapped(&type2(&c)));
+            let mut hits = s.feed(&mut auth(), &mut sc).unwrap();
+            assert_eq!(hits, vec![]);
+            hits = s.feed(&mut Vec::new(), &mut answer.clone()).unwrap();
+            hits.extend(s.finish());
+            assert_eq!(hits.len(), 1);
+            hits.remove(0).detail.unwrap()
+        };
+        let d = |o: &str| format!("SMB1 session setup: NTLM NetNTLMv2, domain D, host H, {o}");
+        assert_eq!(verdict(smb1_at(true, 5, 0, 0, &[])), d("accepted"));
+        assert_eq!(verdict(smb1_at(true, 5, 0, 1, &[])), d("accepted as guest"));
+        assert_eq!(
+            verdict(smb1_error(5, 0xC000_006D)),
+            d("rejected (STATUS_LOGON_FAILURE)")
+        );
+        assert_eq!(verdict(smb1_error(6, 0xC000_006D)), d("(result not seen)"));
+        // A DOS error (no NT status flag): class 1 (ERRDOS), code 5.
+        let mut dos = smb1_error(5, 0);
+        dos[4 + 5] = 1;
+        dos[4 + 7] = 5;
+        dos[4 + 10] &= !(SMB1_FLAGS2_NT_STATUS as u8);
+        dos[4 + 11] &= !((SMB1_FLAGS2_NT_STATUS >> 8) as u8);
+        assert_eq!(verdict(dos), d("rejected (DOS error 1/5)"));
+    }
+
+    #[test]
+    fn an_answer_read_before_its_request_and_after_a_gap() {
+        // Both in one call: the server's side is read first.
+        let mut s = Smb::default();
+        let mut cs = smb2_at(false, 3, 0, 0, &wrapped(&type3("D", "u", "h")));
+        let mut sc = smb2_at(true, 3, 0xC000_006D, 0, &[]);
+        let hits = s.feed(&mut cs, &mut sc).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with(", rejected (STATUS_LOGON_FAILURE)"));
+        // A gap after the AUTHENTICATE: reported at the end.
+        let mut s = Smb::default();
+        let mut cs = smb2_at(false, 3, 0, 0, &wrapped(&type3("D", "u", "h")));
+        assert_eq!(s.feed(&mut cs, &mut Vec::new()).unwrap(), vec![]);
+        s.gap();
+        let mut sc = smb2_at(true, 3, 0, 0, &[]);
+        assert_eq!(s.feed(&mut Vec::new(), &mut sc).unwrap(), vec![]);
+        let hits = s.finish();
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with(", (result not seen)"));
+        // Held AUTHENTICATEs are bounded: the oldest given up.
+        let mut s = Smb::default();
+        let mut given_up = Vec::new();
+        for id in 0..MAX_HELD as u64 + 2 {
+            let mut cs = smb2_at(false, 100 + id, 0, 0, &wrapped(&type3("D", "u", "h")));
+            given_up.extend(s.feed(&mut cs, &mut Vec::new()).unwrap());
+        }
+        assert_eq!(given_up.len(), 2);
+        assert_eq!(s.finish().len(), MAX_HELD);
     }
 }

@@ -5,7 +5,11 @@
 //! nibbles swapped, then XOR 0xA5; UTF-16LE): decoded. When the server's
 //! PRELOGIN answer turns encryption on, LOGIN7 travels in TLS: that is
 //! reported (no password). An integrated (SSPI) login is reported without
-//! a password. Nothing is read after LOGIN7.
+//! a password. The LOGIN7 finding waits for the server's answer: a
+//! LOGINACK token (the detail ends `accepted`) or an ERROR token (`failed:
+//! MESSAGE`, e.g. 18456's "Login failed for user"); one whose answer never
+//! came (or held neither) is reported at the flow's end with `(result not
+//! seen)`. Nothing is read after that answer.
 
 use super::Hit;
 use crate::sniff::finding::Proto;
@@ -58,6 +62,8 @@ enum Stage {
     ClientPrelogin,
     ServerPrelogin,
     Login,
+    /// The server's answer to LOGIN7.
+    LoginResponse,
     Done,
 }
 
@@ -66,6 +72,36 @@ pub struct Tds {
     stage: Stage,
     /// The client's ENCRYPTION option, when it sent one.
     client_enc: Option<u8>,
+    /// The LOGIN7 finding, waiting for LOGINACK or ERROR.
+    pending: Option<Hit>,
+}
+
+const LOGINACK: u8 = 0xAD;
+const ERROR: u8 = 0xAA;
+/// Tokens before the verdict that carry a u16 length: INFO, ENVCHANGE.
+const INFO: u8 = 0xAB;
+const ENVCHANGE: u8 = 0xE3;
+
+/// The verdict in the token stream answering LOGIN7: `accepted` at a
+/// LOGINACK, `failed: MESSAGE` at an ERROR (number, state, class, then
+/// the message as a u16 count of UTF-16 units); `None` when another token
+/// (an SSPI challenge) comes first or the stream is cut short.
+pub fn login_verdict(mut p: &[u8]) -> Option<String> {
+    loop {
+        let (&token, rest) = p.split_first()?;
+        let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+        let body = rest.get(2..2 + len)?;
+        match token {
+            LOGINACK => return Some("accepted".into()),
+            ERROR => {
+                let n = u16::from_le_bytes([*body.get(6)?, *body.get(7)?]) as usize;
+                let text = body.get(8..8 + 2 * n).unwrap_or_default();
+                return Some(super::failed(&utf16(text)));
+            }
+            INFO | ENVCHANGE => p = &rest[2 + len..],
+            _ => return None,
+        }
+    }
 }
 
 /// One whole message at the front of `b` (its packets' payloads joined):
@@ -199,7 +235,7 @@ impl Tds {
             let client_turn = match self.stage {
                 Stage::Done => break Ok(()),
                 Stage::ClientPrelogin | Stage::Login => true,
-                Stage::ServerPrelogin => false,
+                Stage::ServerPrelogin | Stage::LoginResponse => false,
             };
             let buf = if client_turn { &cs[c..] } else { &sc[s..] };
             let (kind, payload, n) = match message(buf) {
@@ -234,7 +270,13 @@ impl Tds {
                 Stage::ServerPrelogin
             }
             (Stage::ClientPrelogin | Stage::Login, LOGIN7) => {
-                hits.push(login7(p)?);
+                self.pending = Some(login7(p)?);
+                Stage::LoginResponse
+            }
+            (Stage::LoginResponse, RESPONSE) => {
+                if let Some(v) = login_verdict(p) {
+                    hits.extend(self.pending.take().map(|h| h.with_outcome(&v)));
+                }
                 Stage::Done
             }
             (Stage::ServerPrelogin, RESPONSE) => match encryption(p)? {
@@ -260,9 +302,15 @@ impl Tds {
         Ok(())
     }
 
-    /// A gap in either direction: the packets cannot be framed further.
+    /// A gap in either direction: the packets cannot be framed further
+    /// (a LOGIN7 already read is kept for [`Tds::finish`]).
     pub fn gap(&mut self) {
         self.stage = Stage::Done;
+    }
+
+    /// At the flow's end: a LOGIN7 whose answer was not seen.
+    pub fn finish(&mut self) -> Option<Hit> {
+        Some(self.pending.take()?.with_outcome("(result not seen)"))
     }
 }
 
@@ -332,6 +380,11 @@ mod tests {
         assert!(looks_like(&packet(LOGIN7, true, &login)));
         let mut sc = packet(RESPONSE, true, &prelogin(ENCRYPT_NOT_SUP));
         let mut t = Tds::default();
+        assert!(
+            t.feed(&mut cs, &mut sc).unwrap().is_empty(),
+            "the answer first"
+        );
+        let mut sc = packet(RESPONSE, true, &accept());
         let h = t.feed(&mut cs, &mut sc).unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].proto, Proto::Mssql);
@@ -339,9 +392,72 @@ mod tests {
         assert_eq!(h[0].password.as_deref(), Some("Pä55-wörd".as_bytes()));
         assert_eq!(
             h[0].detail.as_deref(),
-            Some("LOGIN7 (TDS 7.4), database shop, server db1, app tsql, host box")
+            Some("LOGIN7 (TDS 7.4), database shop, server db1, app tsql, host box, accepted")
         );
         assert!(t.done() && cs.is_empty() && sc.is_empty());
+        assert_eq!(t.finish(), None, "reported once");
+    }
+
+    /// A token with a u16 length.
+    fn token(t: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![t];
+        v.extend((body.len() as u16).to_le_bytes());
+        v.extend(body);
+        v
+    }
+
+    /// A server's answer to a login it accepts: ENVCHANGE (database),
+    /// INFO, LOGINACK, DONE.
+    fn accept() -> Vec<u8> {
+        let mut p = token(ENVCHANGE, b"\x01\x04s\0h\0o\0p\0\x06m\0a\0s\0t\0e\0r\0");
+        p.extend(token(INFO, &[0x45, 0x16, 0, 0, 1, 0, 0, 0]));
+        p.extend(token(LOGINACK, &[1, 0x74, 0, 0, 4, 0, 0, 0, 0, 0]));
+        p.extend([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+
+    /// The answer to a refused login: ERROR 18456, then DONE.
+    fn refuse(msg: &str) -> Vec<u8> {
+        let mut e = 18456u32.to_le_bytes().to_vec();
+        e.extend([1, 14]);
+        e.extend((msg.encode_utf16().count() as u16).to_le_bytes());
+        e.extend(ucs2(msg));
+        e.extend([0, 0, 0, 0, 0, 0, 0]);
+        let mut p = token(ERROR, &e);
+        p.extend([0xfd, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn a_refused_login_says_why_and_one_unanswered_says_so() {
+        let mut cs = packet(LOGIN7, true, &login("sa", "nope", ""));
+        let mut sc = packet(RESPONSE, true, &refuse("Login failed for user 'sa'."));
+        let mut t = Tds::default();
+        let h = t.feed(&mut cs, &mut sc).unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].detail.as_deref(),
+            Some("LOGIN7 (TDS 7.4), server db1, app tsql, host box, failed: Login failed for user 'sa'.")
+        );
+        assert!(t.done() && t.finish().is_none());
+        // No answer, an SSPI challenge (not a verdict), a cut answer.
+        for answer in [
+            Vec::new(),
+            packet(RESPONSE, true, &token(0xED, b"NTLMSSP\0")),
+            packet(RESPONSE, true, &accept()[..20]),
+        ] {
+            let mut cs = packet(LOGIN7, true, &login("sa", "pw", ""));
+            let mut sc = answer;
+            let mut t = Tds::default();
+            assert!(t.feed(&mut cs, &mut sc).unwrap().is_empty());
+            assert_eq!(
+                t.finish().unwrap().detail.as_deref(),
+                Some("LOGIN7 (TDS 7.4), server db1, app tsql, host box, (result not seen)")
+            );
+            assert_eq!(t.finish(), None);
+        }
+        assert_eq!(login_verdict(&accept()).as_deref(), Some("accepted"));
+        assert_eq!(login_verdict(&[LOGINACK, 9]), None);
     }
 
     #[test]
@@ -355,11 +471,12 @@ mod tests {
             let mut hits = t.feed(&mut cs, &mut sc).unwrap();
             cs.extend(&all[at..]);
             hits.extend(t.feed(&mut cs, &mut sc).unwrap());
+            hits.extend(t.finish());
             assert_eq!(hits.len(), 1, "split at {at}");
             assert_eq!(hits[0].password.as_deref(), Some(&b"pw"[..]));
             assert_eq!(
                 hits[0].detail.as_deref(),
-                Some("LOGIN7 (TDS 7.4), server db1, app tsql, host box")
+                Some("LOGIN7 (TDS 7.4), server db1, app tsql, host box, (result not seen)")
             );
         }
     }
