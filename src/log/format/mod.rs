@@ -16,6 +16,7 @@ pub mod nginx;
 pub mod presets;
 pub mod program;
 pub mod realip;
+mod shape;
 pub mod w3c;
 
 use crate::log::parse::{parse_line, ParseError};

@@ -5,6 +5,7 @@
 //! every field from the line.
 
 use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
+use super::shape::{fast_combined, shape_of, Shape};
 use super::FormatError;
 use crate::log::parse::{ParseError, Reason};
 use crate::log::record::{Ext, Record, RequestLine, Rich};
@@ -68,6 +69,8 @@ pub struct Program {
     has_host: bool,
     has_referer: bool,
     has_agent: bool,
+    /// A hand-tuned parser that reads this format's lines first.
+    pub(super) shape: Shape,
 }
 
 /// Merges adjacent literals and drops empty ones.
@@ -135,6 +138,7 @@ impl Program {
         }
         let has = |s: Slot| items.iter().any(|i| matches!(i, Item::Field(f) if f.slot == s));
         Ok(Program {
+            shape: shape_of(&items, trailing_ok, squeeze),
             trailing_ok,
             squeeze,
             has_host: has(Slot::Host) || has(Slot::HostPort),
@@ -154,6 +158,16 @@ impl Program {
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
     pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
+        if self.shape == Shape::Combined {
+            if let Some(r) = fast_combined(line) {
+                return Ok(r);
+            }
+        }
+        self.parse_general(line)
+    }
+
+    /// Parses one line by the field program alone.
+    pub fn parse_general<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
         let s = match line.last() {
             Some(b'\r') => &line[..line.len() - 1],
             _ => line,
