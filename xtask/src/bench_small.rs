@@ -16,7 +16,7 @@ use anyhow::Result;
 use tplab::testgen::pcap::{login_post, Conn, Link, Rng};
 
 use crate::bench::{median, time_once};
-use crate::bench_sniff::PcapOut;
+use crate::bench_sniff::{client_addr, PcapOut};
 
 /// What the small-packet capture holds.
 #[derive(Default)]
@@ -54,14 +54,7 @@ pub(crate) fn make_small(path: &Path, packets: u64) -> Result<Small> {
         let mut batch: Vec<(i64, Vec<u8>)> = Vec::new();
         for k in 0..32u64 {
             n += 1;
-            let client: SocketAddr = format!(
-                "10.{}.{}.{}:{}",
-                (n >> 16) & 0xff,
-                (n >> 8) & 0xff,
-                (n & 0xff).max(1),
-                20_000 + (n % 40_000)
-            )
-            .parse()?;
+            let client = client_addr(n);
             let server: SocketAddr = format!("192.0.2.{}:80", 10 + n % 4).parse()?;
             let mut c = Conn::open(Link::Ethernet, client, server, &mut rng, ts + k as i64 * 37);
             let get = b"GET /login.html HTTP/1.1\r\nHost: files.lab.test\r\nUser-Agent: Mozilla/5.0\r\n\r\n";

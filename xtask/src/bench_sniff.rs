@@ -181,14 +181,7 @@ fn make_mixed(path: &Path, size: u64) -> Result<Made> {
         let mut batch: Vec<(i64, Vec<u8>)> = Vec::new();
         for k in 0..32u64 {
             n += 1;
-            let client: SocketAddr = format!(
-                "10.{}.{}.{}:{}",
-                (n >> 16) & 0xff,
-                (n >> 8) & 0xff,
-                (n & 0xff).max(1),
-                20_000 + (n % 40_000)
-            )
-            .parse()?;
+            let client = client_addr(n);
             let server_ip = format!("192.0.2.{}", 10 + n % 4);
             let kind = rng.below(10);
             let start = ts + (k as i64) * 37;
@@ -275,6 +268,12 @@ fn make_mixed(path: &Path, size: u64) -> Result<Made> {
     made.bytes = bytes;
     made.packets = packets;
     Ok(made)
+}
+
+/// The client of the `n`th conversation: its own 10.x.y.z address and port.
+pub(crate) fn client_addr(n: u64) -> SocketAddr {
+    let ip = std::net::Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, (n as u8).max(1));
+    SocketAddr::new(ip.into(), 20_000 + (n % 40_000) as u16)
 }
 
 /// `count` bare SYNs, each from its own client address and port.

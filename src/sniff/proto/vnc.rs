@@ -11,7 +11,7 @@
 //! session. None reports nothing. Nothing is read after the handshake (the
 //! framebuffer).
 
-use super::{Crackable, Hit};
+use super::{printable, Crackable, Hit};
 use crate::sniff::finding::Proto;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -117,18 +117,6 @@ fn reason(b: &[u8]) -> Result<Option<(&[u8], usize)>, VncError> {
         return Err(VncError::Reason);
     }
     Ok(b.get(4..4 + len).map(|r| (r, 4 + len)))
-}
-
-/// A server's reason as text fit for a detail: printable, at most 200
-/// characters.
-fn printable(r: &[u8]) -> String {
-    String::from_utf8_lossy(r)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect::<String>()
-        .trim()
-        .to_string()
 }
 
 fn hex(b: &[u8]) -> String {
