@@ -451,7 +451,7 @@ mod tests {
             t => panic!("{t:?}"),
         }
         match parse(&["bench-sniff", "--size", "500M", "--no-live"]) {
-            Task::BenchSniff(o) => assert_eq!(format!("{o:?}"), "Opts { size: 524288000, runs: 3, flows: 1000000, live: false, tshark: true, only_floods: false, out: None }"),
+            Task::BenchSniff(o) => assert_eq!(format!("{o:?}"), "Opts { size: 524288000, runs: 3, flows: 1000000, live: false, tshark: true, only_floods: false, small_packets: 600000, speed: false, out: None }"),
             t => panic!("{t:?}"),
         }
         match parse(&["gen-log", "--size", "1G", "--plain"]) {
