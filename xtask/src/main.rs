@@ -271,8 +271,14 @@ fn report_demo(tplog: &std::path::Path, log: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a whole `cargo xtask test` run takes on disk, from a fresh clone on
+/// a fresh machine: target/ (debug, fuzz and release builds), the Debian
+/// packages, the Python venvs and the npm modules (measured: see BENCHMARKS.md).
+const TEST_RUN_DISK: u64 = 12 << 30;
+
 /// Installs what the tests need, then runs every test.
 fn test(args: &[String]) -> Result<()> {
+    sys::report_disk(&root(), TEST_RUN_DISK);
     sys::ensure_packages(sys::TEST_PACKAGES)?;
     // The real libvirtd + QEMU end-to-end test: only root can install and
     // run it; without root the test says what it skipped.

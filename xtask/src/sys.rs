@@ -247,3 +247,30 @@ pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
     args.extend(&missing);
     apt(&args)
 }
+
+/// Free bytes on the file system holding `path` (`df`), if it can be read.
+pub fn disk_free(path: &std::path::Path) -> Option<u64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let kib: u64 = text.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Says how much disk is free where the tests build, and warns when it is
+/// less than a whole run needs: a run that fills the disk fails in the
+/// linker with "No space left on device", far from the cause.
+pub fn report_disk(path: &std::path::Path, needed: u64) {
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    match disk_free(path) {
+        Some(free) if free < needed => eprintln!(
+            "xtask: warning: only {:.1} GiB free under {}; a whole test run needs about {:.0} GiB \
+             (build, Debian packages, Python venvs, Spark). Free some space if it fails with \
+             \"No space left on device\".",
+            gib(free),
+            path.display(),
+            gib(needed)
+        ),
+        Some(free) => eprintln!("xtask: {:.1} GiB free under {}", gib(free), path.display()),
+        None => eprintln!("xtask: could not read the free space under {} (df)", path.display()),
+    }
+}
