@@ -288,6 +288,22 @@ pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
         None | Some(0) => return None,
         _ => {}
     }
+    let (rec, i) = fused_fields(s)?;
+    let end = match s.get(i) {
+        None => i,
+        Some(b'\n') => i,
+        Some(b'\r') if s.get(i + 1).is_none_or(|&b| b == b'\n') => i + 1,
+        _ => return None,
+    };
+    Some((rec, start + end))
+}
+
+/// The fields of combined from `s[0]` (the host) to the agent's closing
+/// quote, checked as [`parse_fused`] checks them; returns the record and
+/// the index just after that quote, whatever follows it. A format that
+/// writes fields before or after combined's reads its middle with this.
+#[inline(always)]
+pub(crate) fn fused_fields(s: &[u8]) -> Option<(Record<'_>, usize)> {
     let h = fused_token(s, 0)?;
     let host = &s[..h];
     let u0 = fused_token(s, h + 1)?;
@@ -343,13 +359,6 @@ pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
     i += 1;
     let ae = fused_quoted(s, i)?;
     let agent = &s[i + 1..ae];
-    i = ae + 1;
-    let end = match s.get(i) {
-        None => i,
-        Some(b'\n') => i,
-        Some(b'\r') if s.get(i + 1).is_none_or(|&b| b == b'\n') => i + 1,
-        _ => return None,
-    };
     Some((
         Record {
             host,
@@ -363,7 +372,7 @@ pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
             referer: Some(referer),
             agent: Some(agent),
         },
-        start + end,
+        ae + 1,
     ))
 }
 

@@ -5,7 +5,8 @@
 //! every field from the line.
 
 use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
-use super::shape::{fast_combined, shape_of, Shape};
+use super::shape::{fast_combined, shape_of, Shape, COMBINED_ITEMS};
+use crate::log::parse::fused_fields;
 use super::FormatError;
 use crate::log::parse::{ParseError, Reason};
 use crate::log::record::{Ext, Record, RequestLine, Rich};
@@ -158,12 +159,51 @@ impl Program {
 
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
     pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
-        if self.shape == Shape::Combined {
-            if let Some(r) = fast_combined(line) {
-                return Ok(r);
+        match self.shape {
+            Shape::Combined => {
+                if let Some(r) = fast_combined(line) {
+                    return Ok(r);
+                }
             }
+            Shape::Embedded { at } => {
+                if let Some(r) = self.parse_embedded(line, at) {
+                    return Ok(r);
+                }
+            }
+            Shape::General => {}
         }
         self.parse_general(line)
+    }
+
+    /// A line whose middle is combined (items `at..at + 18`): the fields
+    /// around it by the program, the middle by the fast path's parser.
+    /// None where either declines; the general program then reads the
+    /// line again and names what is wrong.
+    #[inline]
+    pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize) -> Option<Rich<'a>> {
+        let s = match line.last() {
+            Some(b'\r') => &line[..line.len() - 1],
+            _ => line,
+        };
+        if s.first().is_none_or(|&c| c == 0) {
+            return None;
+        }
+        let mut r = Fill::new(s);
+        let i = self.run(s, &mut r, 0, 0, at).ok()?;
+        let (rec, n) = fused_fields(&s[i..])?;
+        let mut i = i + n;
+        let Op::Lit(close) = &self.ops[at + COMBINED_ITEMS - 1] else {
+            return None;
+        };
+        // The closing quote was the fast path's; the rest of that literal
+        // leads into the suffix.
+        let tail = &close[1..];
+        if !lit_at(s, i, tail) {
+            return None;
+        }
+        i += tail.len();
+        let i = self.run(s, &mut r, i, at + COMBINED_ITEMS, self.ops.len()).ok()?;
+        (i == s.len()).then_some(Rich { rec, ext: r.ext })
     }
 
     /// Parses one line by the field program alone.
@@ -179,10 +219,18 @@ impl Program {
             return Err(err(0, Reason::Nul));
         }
         let mut r = Fill::new(s);
-        let mut i = 0usize;
+        let i = self.run(s, &mut r, 0, 0, self.ops.len())?;
+        if i != s.len() && !self.trailing_ok {
+            return Err(err(i, Reason::Expected("the end of the line")));
+        }
+        Ok(r.record(self))
+    }
+
+    /// Runs ops `k..to` from `s[i]`, filling `r`; returns where they ended.
+    #[inline(always)]
+    fn run<'a>(&self, s: &'a [u8], r: &mut Fill<'a>, mut i: usize, mut k: usize, to: usize) -> Result<usize, ParseError> {
         let last = self.ops.len() - 1;
-        let mut k = 0;
-        while k < self.ops.len() {
+        while k < to {
             match &self.ops[k] {
                 Op::Lit(l) => {
                     if !lit_at(s, i, l) {
@@ -218,10 +266,7 @@ impl Program {
             }
             k += 1;
         }
-        if i != s.len() && !self.trailing_ok {
-            return Err(err(i, Reason::Expected("the end of the line")));
-        }
-        Ok(r.record(self))
+        Ok(i)
     }
 }
 

@@ -20,9 +20,35 @@ use crate::log::record::{Ext, Rich};
 pub(super) enum Shape {
     /// The fields and literals of combined, nothing before or after.
     Combined,
+    /// Combined's fields and literals starting at item `at`, with fields
+    /// before or after them that only add to the record's extras (a
+    /// virtual host and port before, a duration after: `vhost_combined`,
+    /// `combined` + `%D`). The middle is read by the fast path's parser.
+    Embedded { at: usize },
     /// Anything else: the general program.
     General,
 }
+
+/// Fields that may stand around an embedded combined: they set none of
+/// the fields combined sets, so the fast path's record stays whole.
+fn extra_only(s: &Slot) -> bool {
+    matches!(
+        s,
+        Slot::Vhost
+            | Slot::HostHeader
+            | Slot::Port
+            | Slot::Micros(_)
+            | Slot::Xff
+            | Slot::TlsProtocol
+            | Slot::TlsCipher
+            | Slot::Count
+            | Slot::Skip
+    )
+}
+
+/// Items in combined's window, the last literal of which may run on into
+/// what follows (`" ` before a trailing `%D`).
+pub(super) const COMBINED_ITEMS: usize = 18;
 
 /// The shape of normalized items (adjacent literals merged).
 pub(super) fn shape_of(items: &[Item], trailing_ok: bool, squeeze: bool) -> Shape {
@@ -55,14 +81,39 @@ pub(super) fn shape_of(items: &[Item], trailing_ok: bool, squeeze: bool) -> Shap
         P::F(Slot::Agent),
         P::L(b"\""),
     ];
-    let same = items.len() == combined.len()
-        && items.iter().zip(&combined).all(|(i, p)| match (i, p) {
-            (Item::Field(f), P::F(s)) => f.slot == *s && !f.list,
-            (Item::Lit(l), P::L(w)) => l.as_slice() == *w,
-            _ => false,
+    debug_assert_eq!(combined.len(), COMBINED_ITEMS);
+    let window_at = |at: usize| {
+        items.len() >= at + COMBINED_ITEMS
+            && items[at..at + COMBINED_ITEMS].iter().zip(&combined).enumerate().all(|(k, (i, p))| {
+                match (i, p) {
+                    (Item::Field(f), P::F(s)) => f.slot == *s && !f.list,
+                    // The closing quote may be followed by the suffix's text.
+                    (Item::Lit(l), P::L(w)) if k + 1 == COMBINED_ITEMS => {
+                        l.starts_with(w) && (l.len() == 1) == (at + COMBINED_ITEMS == items.len())
+                    }
+                    (Item::Lit(l), P::L(w)) => l.as_slice() == *w,
+                    _ => false,
+                }
+            })
+    };
+    let Some(at) = (0..items.len()).find(|&a| window_at(a)) else {
+        return Shape::General;
+    };
+    if at == 0 && items.len() == COMBINED_ITEMS {
+        return Shape::Combined;
+    }
+    // What stands around the window adds extras only, and text before it
+    // ends in a literal (the host then starts right after it).
+    let around_ok = items[..at]
+        .iter()
+        .chain(&items[at + COMBINED_ITEMS..])
+        .all(|i| match i {
+            Item::Field(f) => extra_only(&f.slot),
+            Item::Lit(_) => true,
         });
-    if same {
-        Shape::Combined
+    let before_ok = at == 0 || matches!(items[at - 1], Item::Lit(_));
+    if around_ok && before_ok {
+        Shape::Embedded { at }
     } else {
         Shape::General
     }
@@ -124,13 +175,96 @@ mod tests {
         }
         for f in [
             r#"%h %l %u %t "%r" %>s %b"#,
-            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D"#,
-            r#"%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#,
             r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{X-Forwarded-For}i""#,
+            // Around combined, fields that combined sets: not embedded.
+            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %t"#,
+            r#"%u %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#,
+            // A field glued to the closing quote.
+            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"%D"#,
         ] {
             assert_eq!(program(f).shape, Shape::General, "{f}");
         }
         assert_eq!(program(COMBINED).shape, Shape::Combined);
+        for (f, at) in [
+            (VHOST_D, 4),
+            (r#"%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#, 2),
+            (r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D"#, 0),
+            (r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i" %T"#, 0),
+        ] {
+            assert_eq!(program(f).shape, Shape::Embedded { at }, "{f}");
+        }
+    }
+
+    /// Debian's vhost_combined with the time taken after it.
+    const VHOST_D: &str = r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i" %D"#;
+
+    #[test]
+    fn embedded_combined_agrees_with_the_program() {
+        let formats = [
+            VHOST_D,
+            r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#,
+            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i" %T"#,
+        ];
+        let ok: &[u8] =
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "ua""#;
+        let mut middles: Vec<Vec<u8>> = vec![
+            ok.to_vec(),
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET /a" HTTP/1.1" 200 5 "r"x" "a\""#.to_vec(),
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "a" b""#.to_vec(),
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "a" 7 "b""#.to_vec(),
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 - "-" "-""#.to_vec(),
+            br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5"#.to_vec(),
+            br#"1.2.3.4  - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
+            br#"1.2.3.4 - - [31/Feb/2014:25:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
+            b"1.2.3.4 \xc3\xa9 - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 1 \"-\" \"\xff\t\"".to_vec(),
+            b"\0\0\0".to_vec(),
+            b"".to_vec(),
+        ];
+        middles.push([&b"a".repeat(60)[..], &ok[7..]].concat());
+        let befores: [&[u8]; 6] = [b"www.example.org:443 ", b"a:1 ", b":443 ", b"a:b ", b"a:443  ", b""];
+        let afters: [&[u8]; 8] = [b" 1234", b" -", b"", b" 12 34", b" x", b" \"-\" 0.004", b" \"9.9.9.9, 10.0.0.1\" 1", b"\r"];
+        for f in formats {
+            let p = program(f);
+            let mut embedded = 0;
+            for m in &middles {
+                for b in befores {
+                    for a in afters {
+                        let line = [b, &m[..], a].concat();
+                        assert_eq!(p.parse(&line), p.parse_general(&line), "{f}: {:?}", String::from_utf8_lossy(&line));
+                        embedded += p.parse(&line).is_ok() as usize;
+                    }
+                }
+            }
+            assert!(embedded > 0, "{f}: no line read");
+        }
+    }
+
+    #[test]
+    fn embedded_combined_agrees_on_generated_logs() {
+        use crate::testgen::log::{write_log, GenOpts};
+        let p = program(VHOST_D);
+        let mut data = Vec::new();
+        let opts = GenOpts {
+            seed: 11,
+            lines: Some(20_000),
+            traps: true,
+            malformed: true,
+            ..Default::default()
+        };
+        write_log(&opts, &mut data).unwrap();
+        let (mut read, mut n) = (0, 0);
+        for (k, line) in data.split(|&b| b == b'\n').enumerate() {
+            let line = [format!("v{}.example.org:{} ", k % 3, 80 + k % 2).as_bytes(), line, format!(" {k}").as_bytes()].concat();
+            n += 1;
+            let r = p.parse(&line);
+            assert_eq!(r, p.parse_general(&line), "{:?}", String::from_utf8_lossy(&line));
+            if let Ok(r) = r {
+                read += p.parse_embedded(&line, 4).is_some() as usize;
+                assert_eq!(r.ext.micros, Some(k as u64));
+                assert_eq!(r.ext.port, Some(80 + (k % 2) as u16));
+            }
+        }
+        assert!(read * 100 > n * 95, "{read} of {n}");
     }
 
     #[test]
