@@ -6,9 +6,8 @@
 
 use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
 use super::shape::{fast_combined, shape_of, Shape, COMBINED_ITEMS};
-use crate::log::parse::fused_fields;
 use super::FormatError;
-use crate::log::parse::{ParseError, Reason};
+use crate::log::parse::{fused_fields, ParseError, Reason};
 use crate::log::record::{Ext, Record, RequestLine, Rich};
 
 /// A field of a format as written by the user.
@@ -181,10 +180,7 @@ impl Program {
     /// line again and names what is wrong.
     #[inline]
     pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize) -> Option<Rich<'a>> {
-        let s = match line.last() {
-            Some(b'\r') => &line[..line.len() - 1],
-            _ => line,
-        };
+        let s = without_cr(line);
         if s.first().is_none_or(|&c| c == 0) {
             return None;
         }
@@ -208,10 +204,7 @@ impl Program {
 
     /// Parses one line by the field program alone.
     pub fn parse_general<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
-        let s = match line.last() {
-            Some(b'\r') => &line[..line.len() - 1],
-            _ => line,
-        };
+        let s = without_cr(line);
         if s.is_empty() {
             return Err(err(0, Reason::Empty));
         }
@@ -268,6 +261,12 @@ impl Program {
         }
         Ok(i)
     }
+}
+
+/// The line without one trailing `\r`.
+#[inline(always)]
+fn without_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[inline]
