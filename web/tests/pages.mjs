@@ -25,7 +25,9 @@ if (mode === 'logs') {
   await until('the IP panel', async () => (await page.locator('[data-testid="log-ips-key"]').count()) > 0, 10000);
   const ips = await page.locator('[data-log-panel="ips"] tr').evaluateAll((rows) => rows.map((r) => ({ count: Number(r.children[0].textContent), key: r.children[1].textContent })));
   assert.deepEqual(ips, expect.ips.slice(0, ips.length));
-  // Hostile agents are shown as written, as text.
+  // Hostile agents are shown as written, as text. Each panel is its own
+  // request, so the agents panel may fill after the IP panel.
+  await until('the agents panel', async () => (await page.locator('[data-testid="log-agents-key"]').count()) > 0, 10000);
   const agents = await page.locator('[data-testid="log-agents-key"]').allTextContents();
   for (const evil of expect.hostile) assert.ok(agents.includes(evil), `agent ${evil} shown as text: ${agents}`);
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'no script from the log ran');
