@@ -581,7 +581,7 @@ fn logs_page_equals_tplog_and_shows_hostile_values_as_text() {
     let o = browser(
         "pages.mjs",
         &c,
-        &[("MODE", "logs"), ("EXPECT", &expect.to_string())],
+        &[("MODE", "logs"), ("EXPECT", &expect.to_string()), ("LOG", log.to_str().unwrap())],
     );
     assert!(String::from_utf8_lossy(&o.stdout)
         .contains("logs: overview, IPs and the --page filter equal tplog"));

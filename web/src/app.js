@@ -453,35 +453,63 @@ async function renderLogs(main) {
   main.append(el('div', { class: 'row' }, pick, el('span', { class: 'muted' }, 'tplog\'s answers, redone when the log grows')),
     form([{ name: 'page', label: '--page', value: f.page }, { name: 'ip', label: '--ip', value: f.ip }, { name: 'from', label: '--from', value: f.from }, { name: 'to', label: '--to', value: f.to }, { name: 'status', label: '--status', value: f.status, size: 5 }],
       (v) => { S.logFilter = v; renderLogs(main); }, 'Filter'));
-  const grid = el('div', { class: 'grid' });
+  const grid = el('div', { class: 'grid', id: 'log-panels' });
   main.append(grid);
-  const qs = new URLSearchParams(Object.entries(S.logFilter || {}).filter(([, v]) => v)).toString();
+  const qs = logQuery();
   // tplog report's page, framed: sandboxed (its script runs, in an origin of
-  // its own, with no access to the console), redone with the filters.
+  // its own, with no access to the console), redone with the filters. When
+  // the log grows the panels are redone but the frame is not (that would
+  // drop the reader's narrowing): it offers a reload instead.
   const reportUrl = `/logs/${S.logFile}/report${qs ? `?${qs}` : ''}`;
+  const frame = el('iframe', { src: reportUrl, sandbox: 'allow-scripts', title: 'tplog report', 'data-testid': 'log-report' });
+  const reload = el('button', { class: 'act', hidden: true, 'data-testid': 'log-report-reload', onclick: () => { reload.hidden = true; frame.src = reportUrl; } }, 'the log grew: redo the report');
   main.append(el('section', { class: 'log-report' },
     el('div', { class: 'row' }, el('h3', {}, 'Report'), el('a', { href: reportUrl, target: '_blank', rel: 'noopener' }, 'open in its own tab'),
-      el('span', { class: 'muted' }, 'tplog report: charts, every panel, drag or click to narrow')),
-    el('iframe', { src: reportUrl, sandbox: 'allow-scripts', title: 'tplog report', 'data-testid': 'log-report' })));
+      el('span', { class: 'muted' }, 'tplog report: charts, every panel, drag or click to narrow'), reload),
+    frame));
+  fillLogPanels(grid, qs);
+}
+
+function logQuery() {
+  return new URLSearchParams(Object.entries(S.logFilter || {}).filter(([, v]) => v)).toString();
+}
+
+// The log grew: redo the panels in place, and offer to redo the report.
+function logsGrew() {
+  const grid = document.getElementById('log-panels');
+  if (!grid) return;
+  fillLogPanels(grid, logQuery());
+  const reload = document.querySelector('[data-testid="log-report-reload"]');
+  if (reload) reload.hidden = false;
+}
+
+function fillLogPanels(grid, qs) {
   const panels = [['stats', 'Overview'], ['ips', 'Client IPs'], ['pages', 'Pages'], ['status', 'Status codes'], ['days', 'Days'], ['hours', 'Hours'], ['agents', 'User agents'], ['referers', 'Referers']];
-  for (const [q, title] of panels) {
-    const box = el('div', { class: 'chart', 'data-log-panel': q }, el('h3', {}, title), el('p', { class: 'muted' }, '…'));
-    grid.append(box);
-    api(`/api/logs/${S.logFile}/${q}?${qs}`).then((r) => {
-      box.lastChild.remove();
+  return Promise.all(panels.map(([q, title]) => {
+    // aria-busy until its answer is in: the panels fill in any order. A
+    // panel being redone keeps its old answer until the new one is in.
+    let box = grid.querySelector(`[data-log-panel="${q}"]`);
+    if (!box) grid.append(box = el('div', { class: 'chart', 'data-log-panel': q }, el('h3', {}, title), el('p', { class: 'muted' }, '…')));
+    box.setAttribute('aria-busy', 'true');
+    const show = (...body) => {
+      const now = grid.querySelector(`[data-log-panel="${q}"]`);
+      const fresh = el('div', { class: 'chart', 'data-log-panel': q }, el('h3', {}, title), ...body);
+      if (now) now.replaceWith(fresh); else grid.append(fresh);
+    };
+    return api(`/api/logs/${S.logFile}/${q}?${qs}`).then((r) => {
       if (q === 'stats') {
         const a = r.answer;
-        box.append(el('div', { class: 'kpis' },
+        show(el('div', { class: 'kpis' },
           ...[['requests', a.requests], ['distinct IPs', a.distinct_ips], ['distinct pages', a.distinct_pages], ['malformed', a.malformed],
             ['first', a.first], ['last', a.last], ['bytes p50', a.bytes_sent && a.bytes_sent.p50], ['bytes p99', a.bytes_sent && a.bytes_sent.p99]].map(([k, v]) =>
-            el('div', {}, el('span', {}, k), el('b', { 'data-testid': `log-${k.replace(/ /g, '-')}` }, v == null ? '–' : String(v))))));
-        if (r.first_malformed) box.append(el('p', { class: 'muted' }, `first malformed line: ${r.first_malformed}`));
+            el('div', {}, el('span', {}, k), el('b', { 'data-testid': `log-${k.replace(/ /g, '-')}` }, v == null ? '–' : String(v))))),
+        ...(r.first_malformed ? [el('p', { class: 'muted' }, `first malformed line: ${r.first_malformed}`)] : []));
         return;
       }
       const rows = Array.isArray(r.answer) ? r.answer : [];
-      box.append(el('table', {}, el('tbody', {}, ...rows.map((row) => el('tr', {}, el('td', { class: 'num' }, String(row.count)), el('td', { 'data-testid': `log-${q}-key` }, String(row.key)))))));
-    }).catch((e) => { box.lastChild.remove(); box.append(el('p', { class: 'muted' }, e.message)); });
-  }
+      show(el('table', {}, el('tbody', {}, ...rows.map((row) => el('tr', {}, el('td', { class: 'num' }, String(row.count)), el('td', { 'data-testid': `log-${q}-key` }, String(row.key)))))));
+    }).catch((e) => show(el('p', { class: 'muted' }, e.message)));
+  }));
 }
 
 // ---------- traffic ----------
@@ -550,7 +578,7 @@ function connect() {
     if (w) w.end = e;
     if (S.tab === 'watch') render();
   });
-  es.addEventListener('logs', () => { if (S.tab === 'logs') throttle('logs', render, 1000); });
+  es.addEventListener('logs', () => { if (S.tab === 'logs') throttle('logs', logsGrew, 1000); });
   es.addEventListener('traffic', (m) => {
     S.traffic.push(JSON.parse(m.data));
     if (S.traffic.length > 1000) S.traffic.shift();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { readFileSync, appendFileSync } from 'node:fs';
 import { browser, open, shots, until, log } from './harness.mjs';
 
 const shot = shots();
@@ -43,11 +43,22 @@ if (mode === 'logs') {
   const framedAgents = await frame.locator('[data-panel="agents"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.key));
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'no script from the log ran in the report');
   assert.equal(await frame.locator('img, iframe').count(), 0, 'nothing from the log became an element in the report');
+  // The panels above the frame fill in any order and move it: click once
+  // they are all in.
+  await until('every panel', async () => (await page.locator('[data-log-panel][aria-busy]').count()) === 0, 10000);
   await frame.locator('[data-panel="clients"] tbody tr').first().click();
   await until('the report narrowed by a click', async () => (await frame.locator('[data-narrow="client"]').count()) === 1, 5000);
   await page.locator('iframe[data-testid="log-report"]').scrollIntoViewIfNeeded();
   await shot(page, 'console-logs');
-  log(`logs: overview, IPs and the --page filter equal tplog; hostile values are text; the framed report shows ${expect.truc_requests} requests for --page truc.html and narrows by a click (agents: ${framedAgents.length})`);
+  // The log grows: the panels are redone, the framed report keeps its
+  // narrowing and offers to be redone.
+  appendFileSync(process.env.LOG, '10.7.7.7 - - [10/Feb/2014:00:00:01 +0100] "GET /truc.html HTTP/1.1" 200 5 "-" "grower"\n'.repeat(2));
+  await until('the grown overview', async () => (await kpi('requests')) === String(expect.truc_requests + 2), 10000);
+  await until('the offer to redo the report', async () => page.locator('[data-testid="log-report-reload"]').isVisible(), 5000);
+  assert.equal(await frame.locator('[data-narrow="client"]').count(), 1, 'the framed report kept its narrowing');
+  await page.locator('[data-testid="log-report-reload"]').click();
+  await until('the redone report', async () => (await frame.locator('[data-narrow="client"]').count()) === 0 && (await reqs()) === expect.truc_requests + 2, 10000);
+  log(`logs: overview, IPs and the --page filter equal tplog; hostile values are text; the framed report shows ${expect.truc_requests} requests for --page truc.html and narrows by a click (agents: ${framedAgents.length}); 2 lines appended: the panels redone, the report kept its narrowing until redone`);
 }
 
 if (mode === 'traffic') {
