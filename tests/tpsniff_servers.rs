@@ -304,6 +304,49 @@ fn seen(u: &str, p: Option<&str>, d: &str) -> (String, Option<String>, String) {
     (u.into(), p.map(String::from), d.into())
 }
 
+/// A tool `cargo xtask test` puts under target/ (and names in `var`).
+fn tool(var: &str, under_target: &str) -> String {
+    std::env::var(var)
+        .unwrap_or_else(|_| format!("{}/target/{under_target}", env!("CARGO_MANIFEST_DIR")))
+}
+
+/// John the Ripper (`--format=FORMAT`) on one line with a one-word
+/// wordlist: it must crack it, `--show` printing `login:password`.
+fn john_cracks(
+    john: &str,
+    format: &str,
+    dir: &Path,
+    n: usize,
+    line: &str,
+    login: &str,
+    password: &str,
+) {
+    let d = dir.join(format!("john-{format}-{n}"));
+    std::fs::create_dir_all(&d).unwrap();
+    let (hashes, words, pot) = (d.join("hashes"), d.join("words"), d.join("john.pot"));
+    std::fs::write(&hashes, format!("{line}\n")).unwrap();
+    std::fs::write(&words, format!("{password}\n")).unwrap();
+    let out = isolated(Command::new(john).env("OMP_NUM_THREADS", "1"))
+        .args([&format!("--format={format}"), "--no-log"])
+        .arg(format!("--wordlist={}", words.display()))
+        .arg(format!("--pot={}", pot.display()))
+        .arg(format!("--session={}", d.join("session").display()))
+        .arg(&hashes)
+        .output()
+        .expect("run john");
+    let show = run_ok(
+        Command::new(john)
+            .args(["--show", &format!("--format={format}")])
+            .arg(format!("--pot={}", pot.display()))
+            .arg(&hashes),
+    );
+    assert!(
+        show.lines().any(|l| l == format!("{login}:{password}"))
+            && show.contains("1 password hash cracked, 0 left"),
+        "john must crack {line} to {password}\n--show: {show}\nrun: {out:?}"
+    );
+}
+
 /// hashcat on `DIR/MODE.txt` with a wordlist of one word: every line must
 /// crack to `password`.
 fn crack_all(dir: &Path, mode: u32, password: &str) {
@@ -378,7 +421,9 @@ fn run_ok(cmd: &mut Command) -> String {
 fn self_signed(dir: &Path, cn: &str) {
     run_ok(
         Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
             .args(["-subj", &format!("/CN={cn}"), "-keyout"])
             .arg(dir.join("key.pem"))
             .arg("-out")

@@ -8,8 +8,11 @@
 //!   key. RC4 (etype 23) → hashcat 7500, AES128/AES256 (17, 18) → 19800 and
 //!   19900, which salt with realm + user (the default salt).
 //! - AS-REP: its enc-part is encrypted with the client's key too (AS-REP
-//!   roasting): RC4 → 18200. hashcat 6.2.6 (Debian bookworm) has no AES
-//!   AS-REP mode (32100/32200 came later): the principal only.
+//!   roasting): RC4 → hashcat 18200, the same line John's `krb5asrep`
+//!   reads. hashcat 6.2.6 misses MIT's replies (MIT tags the decrypted
+//!   part EncTGSRepPart, 26, where hashcat looks for 25); John checks the
+//!   HMAC only and cracks them. No cracker of Debian bookworm has an AES AS-REP mode
+//!   (hashcat's 32100/32200 came later): the principal only.
 //! - TGS-REP: the ticket is encrypted with the service's key
 //!   (Kerberoasting): RC4 → 13100, AES → 19600/19700. The user is the
 //!   service, the detail names the client. No line for tickets of krbtgt
@@ -307,8 +310,9 @@ fn reply(kind: MsgType, f: &Fields<'_>) -> Result<Option<Hit>, KrbError> {
     if kind == MsgType::AsRep {
         let (c, user) = (enc_part.cipher, clean(&client));
         let hash = (enc_part.etype == 23 && RC4_REP.contains(&c.len())).then(|| {
-            Crackable::hashcat(
+            Crackable::both(
                 18200,
+                "krb5asrep",
                 format!("$krb5asrep$23${user}:{}${}", hex(&c[..16]), hex(&c[16..])),
             )
         });

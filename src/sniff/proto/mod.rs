@@ -68,6 +68,16 @@ impl Crackable {
         }
     }
 
+    /// A line both crackers read as it is: `hashcat -m MODE` and
+    /// `john --format=FORMAT`.
+    pub fn both(mode: u32, format: &'static str, line: String) -> Crackable {
+        Crackable {
+            mode: Some(mode),
+            john: Some(format),
+            line,
+        }
+    }
+
     /// A line for `john --format=FORMAT` that hashcat has no mode for.
     pub fn john(format: &'static str, line: String) -> Crackable {
         Crackable {

@@ -158,6 +158,7 @@ fn as_rep_and_tgs_rep_lines() {
     assert_eq!(h.detail.as_deref(), Some("AS-REP, etype 23 (rc4-hmac)"));
     let hash = h.hash.unwrap();
     assert_eq!(hash.mode, Some(18200));
+    assert_eq!(hash.john, Some("krb5asrep"), "John reads the same line");
     assert_eq!(
         hash.line,
         format!(
