@@ -2,7 +2,7 @@
 //! packet captures or live traffic. Arguments → checked configuration →
 //! library → exit code.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -151,9 +151,12 @@ fn config(a: &Args) -> anyhow::Result<Config> {
     })
 }
 
-/// Prints findings as they come (flushed at once: also through a pipe).
+/// Prints findings as they come: each flushed at once when live or on a
+/// terminal (also through a pipe, for `tpsniff --iface br0 | grep`); a
+/// file read into a pipe or a file is written in blocks.
 struct Out {
     w: BufWriter<io::StdoutLock<'static>>,
+    flush_each: bool,
     json: bool,
     style: Style,
     /// `--hashcat`'s and `--john`'s directories.
@@ -171,7 +174,10 @@ impl Out {
         } else {
             writeln!(self.w, "{}", report::text_line(f, self.style))?;
         }
-        self.w.flush()
+        if self.flush_each {
+            self.w.flush()?;
+        }
+        Ok(())
     }
 
     /// The summary (JSON: the last object, with the live capture's kernel
@@ -237,7 +243,8 @@ fn run(a: &Args) -> anyhow::Result<bool> {
     }
     let cfg = config(a)?;
     let mut out = Out {
-        w: BufWriter::new(io::stdout().lock()),
+        w: BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        flush_each: a.iface.is_some() || io::stdout().is_terminal(),
         json: a.json,
         style: Style { redact: a.redact },
         hashes: [(&a.hashcat, Cracker::Hashcat), (&a.john, Cracker::John)]

@@ -47,20 +47,31 @@ use apps::{App, UdpApp};
 /// are counted in [`Summary::latency_untimed`], not timed (memory bound).
 pub const MAX_TIMED_SERVERS: usize = 1024;
 
-type CredKey = (
-    Proto,
-    SocketAddr,
-    Option<Vec<u8>>,
-    Option<Vec<u8>>,
-    Option<proto::Crackable>,
-);
+/// Which credentials were reported, for `dedup`: each as two independently
+/// keyed 64-bit hashes of (protocol, server, user, password, hash line),
+/// so the set holds 16 bytes a credential rather than copies of its
+/// strings, and packets cannot aim at a collision (the keys are random).
+#[derive(Debug, Default)]
+struct Seen {
+    keys: (ahash::RandomState, ahash::RandomState),
+    set: WireSet<u128>,
+}
+
+impl Seen {
+    /// True the first time this credential is offered.
+    fn first(&mut self, server: SocketAddr, h: &Hit) -> bool {
+        let what = (h.proto, server, &h.user, &h.password, &h.hash);
+        let (a, b) = (self.keys.0.hash_one(what), self.keys.1.hash_one(what));
+        self.set.insert(((a as u128) << 64) | b as u128)
+    }
+}
 
 /// Everything but the flow table (so both can be borrowed at once).
 #[derive(Debug)]
 struct Ctx {
     cfg: Config,
     sum: Summary,
-    seen: WireSet<CredKey>,
+    seen: Seen,
     latency: WireMap<SocketAddr, Histogram<u64>>,
 }
 
@@ -91,7 +102,7 @@ impl Sniffer {
             ctx: Ctx {
                 cfg,
                 sum: Summary::default(),
-                seen: WireSet::default(),
+                seen: Seen::default(),
                 latency: WireMap::default(),
             },
         }
@@ -679,17 +690,8 @@ impl Ctx {
         out: &mut Vec<Finding>,
     ) {
         self.sum.credential_sightings += 1;
-        if self.cfg.dedup {
-            let key = (
-                h.proto,
-                server,
-                h.user.clone(),
-                h.password.clone(),
-                h.hash.clone(),
-            );
-            if !self.seen.insert(key) {
-                return;
-            }
+        if self.cfg.dedup && !self.seen.first(server, &h) {
+            return;
         }
         self.sum.credentials += 1;
         bump(&mut self.sum.credentials_by_proto, h.proto.as_str());

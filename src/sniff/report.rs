@@ -78,6 +78,11 @@ fn hash_line(c: &Credential, style: Style) -> Option<String> {
 /// Bytes for a text line: printable ASCII as is, the rest `\xHH`
 /// (so a space or a tab inside a value cannot shift the columns).
 fn text_bytes(out: &mut String, b: &[u8]) {
+    // The common case: visible ASCII only, copied as is.
+    if b.iter().all(|&c| c.is_ascii_graphic() && c != b'\\') {
+        out.push_str(std::str::from_utf8(b).unwrap_or_default());
+        return;
+    }
     for chunk in b.utf8_chunks() {
         for c in chunk.valid().chars() {
             if c == ' ' || c == '\\' || c.is_control() {
@@ -103,7 +108,7 @@ fn secret(c: &Credential, style: Style) -> Option<Vec<u8>> {
 
 /// One text line (without the newline).
 pub fn text_line(f: &Finding, style: Style) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(160);
     match f {
         Finding::Credential(c) => {
             let _ = write!(

@@ -1,6 +1,8 @@
 //! Credentials in HTTP requests: form bodies, query strings and
 //! `Authorization`/`Proxy-Authorization` headers.
 
+use std::borrow::Cow;
+
 use super::Head;
 use crate::sniff::finding::Proto;
 use crate::sniff::proto::{b64, starts_with_ci, Hit};
@@ -37,7 +39,10 @@ impl Fields {
 }
 
 /// `%XX` and `+` decoding of one form or query component.
-pub fn url_decode(s: &[u8]) -> Vec<u8> {
+pub fn url_decode(s: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr2(b'%', b'+', s).is_none() {
+        return Cow::Borrowed(s);
+    }
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -57,23 +62,23 @@ pub fn url_decode(s: &[u8]) -> Vec<u8> {
         }
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `a=1&b=2` → decoded pairs (a name without `=` has an empty value).
-pub fn form_pairs(s: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn form_pairs(s: &[u8]) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
     s.split(|&c| c == b'&' || c == b';')
         .filter(|p| !p.is_empty())
         .map(|p| match memchr::memchr(b'=', p) {
             Some(e) => (url_decode(&p[..e]), url_decode(&p[e + 1..])),
-            None => (url_decode(p), Vec::new()),
+            None => (url_decode(p), Cow::Borrowed(&[][..])),
         })
         .collect()
 }
 
 /// A credential among form/query pairs: present when a secret field has a
 /// value; the user is the first user field with a value.
-pub fn fields_hit(pairs: &[(Vec<u8>, Vec<u8>)], fields: &Fields, proto: Proto) -> Option<Hit> {
+pub fn fields_hit(pairs: &[(Cow<'_, [u8]>, Cow<'_, [u8]>)], fields: &Fields, proto: Proto) -> Option<Hit> {
     let secret = pairs
         .iter()
         .find(|(n, v)| !v.is_empty() && fields.is_secret(n))?;
@@ -82,7 +87,7 @@ pub fn fields_hit(pairs: &[(Vec<u8>, Vec<u8>)], fields: &Fields, proto: Proto) -
         .find(|(n, v)| !v.is_empty() && fields.is_user(n));
     Some(Hit::new(
         proto,
-        user.map(|(_, v)| v.as_slice()),
+        user.map(|(_, v)| &v[..]),
         Some(&secret.1),
     ))
 }
@@ -267,7 +272,7 @@ mod tests {
     fn field_names_match_whole_after_decoding() {
         let f = Fields::default();
         let p = form_pairs(b"user_id=test&pass%77ord=s%20e+c%2");
-        assert_eq!(p[1], (b"password".to_vec(), b"s e c%2".to_vec()));
+        assert_eq!((&p[1].0[..], &p[1].1[..]), (&b"password"[..], &b"s e c%2"[..]));
         let hit = fields_hit(&p, &f, Proto::HttpQuery).unwrap();
         assert_eq!(hit.user, None, "user_id is not user");
         assert!(fields_hit(&form_pairs(b"user_id=test"), &f, Proto::HttpQuery).is_none());
