@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use hdrhistogram::Histogram;
 
-use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
+use super::finding::{Credential, Finding, Latency, Summary, TlsSession};
 use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
 use super::flow::{Dir, End, Flow, FlowTable, HalfStream, Limits, WireMap, WireSet};

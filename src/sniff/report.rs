@@ -16,6 +16,14 @@ pub struct Style {
 
 /// µs since the epoch → `2026-11-29T00:45:01.123456Z`.
 pub fn format_ts(us: i64) -> String {
+    let mut s = String::with_capacity(27);
+    push_ts(&mut s, us);
+    s
+}
+
+/// [`format_ts`] onto a line (digits written directly: a line per finding
+/// on big captures).
+fn push_ts(out: &mut String, us: i64) {
     let secs = us.div_euclid(1_000_000);
     let micros = us.rem_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
@@ -30,12 +38,66 @@ pub fn format_ts(us: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + (m <= 2) as i64;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
+    if !(0..=9999).contains(&y) {
+        let _ = write!(out, "{y:04}");
+    } else {
+        push_digits(out, y as u64, 4);
+    }
+    for (sep, v, n) in [
+        ('-', m as u64, 2),
+        ('-', d as u64, 2),
+        ('T', (sod / 3600) as u64, 2),
+        (':', (sod / 60 % 60) as u64, 2),
+        (':', (sod % 60) as u64, 2),
+        ('.', micros as u64, 6),
+    ] {
+        out.push(sep);
+        push_digits(out, v, n);
+    }
+    out.push('Z');
+}
+
+/// `v` in exactly `n` decimal digits (zero-padded; `v < 10^n`).
+fn push_digits(out: &mut String, v: u64, n: u32) {
+    let mut d = 10u64.pow(n - 1);
+    while d > 0 {
+        out.push((b'0' + (v / d % 10) as u8) as char);
+        d /= 10;
+    }
+}
+
+/// An address as `Display` writes it, IPv4 without the formatter's detour.
+fn push_addr(out: &mut String, a: &std::net::SocketAddr) {
+    match a {
+        std::net::SocketAddr::V4(v4) => {
+            for (i, o) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_int(out, *o as u64);
+            }
+            out.push(':');
+            push_int(out, v4.port() as u64);
+        }
+        v6 => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn push_int(out: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// Masks all but the first character, keeping the length in characters
@@ -100,10 +162,14 @@ fn text_bytes(out: &mut String, b: &[u8]) {
     }
 }
 
-fn secret(c: &Credential, style: Style) -> Option<Vec<u8>> {
-    c.password
-        .as_ref()
-        .map(|p| if style.redact { redact(p) } else { p.clone() })
+fn secret(c: &Credential, style: Style) -> Option<std::borrow::Cow<'_, [u8]>> {
+    c.password.as_deref().map(|p| {
+        if style.redact {
+            redact(p).into()
+        } else {
+            p.into()
+        }
+    })
 }
 
 /// One text line (without the newline).
@@ -111,14 +177,14 @@ pub fn text_line(f: &Finding, style: Style) -> String {
     let mut s = String::with_capacity(160);
     match f {
         Finding::Credential(c) => {
-            let _ = write!(
-                s,
-                "{} {} -> {} {} user=",
-                format_ts(c.ts),
-                c.client,
-                c.server,
-                c.proto.as_str()
-            );
+            push_ts(&mut s, c.ts);
+            s.push(' ');
+            push_addr(&mut s, &c.client);
+            s.push_str(" -> ");
+            push_addr(&mut s, &c.server);
+            s.push(' ');
+            s.push_str(c.proto.as_str());
+            s.push_str(" user=");
             match &c.user {
                 Some(u) => text_bytes(&mut s, u),
                 None => s.push('-'),
@@ -505,6 +571,27 @@ mod tests {
             format_ts(951_782_400_000_001),
             "2000-02-29T00:00:00.000001Z"
         );
+        assert_eq!(format_ts(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(
+            format_ts(253_402_300_799_999_999),
+            "9999-12-31T23:59:59.999999Z"
+        );
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.2.15:80",
+            "[::1]:443",
+            "[fe80::1%2]:22",
+        ] {
+            let a: std::net::SocketAddr = a.parse().unwrap();
+            let mut s = String::new();
+            push_addr(&mut s, &a);
+            assert_eq!(s, a.to_string());
+        }
     }
 
     #[test]

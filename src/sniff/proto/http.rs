@@ -38,25 +38,48 @@ pub enum HttpError {
     BadLength,
 }
 
-/// A request or response head.
+/// A request or response head: its bytes copied once, the method, target
+/// and header names and values as ranges of them (a header continued by
+/// obsolete line folding is joined after the head's bytes).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {
-    /// Method (request) or empty (response).
-    pub method: Vec<u8>,
-    /// Request target (request) or empty.
-    pub target: Vec<u8>,
+    raw: Vec<u8>,
+    method: Span,
+    target: Span,
     /// Status code (response) or 0.
     pub status: u16,
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    fields: Vec<(Span, Span)>,
 }
 
+/// `raw[start..end]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span(u32, u32);
+
 impl Head {
+    fn at(&self, s: Span) -> &[u8] {
+        &self.raw[s.0 as usize..s.1 as usize]
+    }
+
+    /// Method (request) or empty (response).
+    pub fn method(&self) -> &[u8] {
+        self.at(self.method)
+    }
+
+    /// Request target (request) or empty.
+    pub fn target(&self) -> &[u8] {
+        self.at(self.target)
+    }
+
+    /// The headers in order, names and values trimmed.
+    pub fn headers(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields.iter().map(|&(n, v)| (self.at(n), self.at(v)))
+    }
+
     /// The first header of that name (case-insensitive), trimmed.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
+        self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v)
     }
 
     /// How the body is delimited (RFC 9112 §6.3, for requests and for
@@ -156,29 +179,44 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-fn parse_headers<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for line in lines {
+/// A head of `head` (its bytes, `\n`-ended lines) whose first line is read:
+/// the header lines after it, as spans of a copy of `head`.
+fn parse_headers(head: &[u8], first_len: usize) -> Head {
+    let mut h = Head {
+        raw: Vec::with_capacity(head.len() + 16),
+        ..Head::default()
+    };
+    h.raw.extend_from_slice(head);
+    let span = |sub: &[u8]| {
+        // `sub` is a subslice of `head`: its offset there is its offset in raw.
+        let start = sub.as_ptr() as usize - head.as_ptr() as usize;
+        Span(start as u32, (start + sub.len()) as u32)
+    };
+    for line in head[first_len.min(head.len())..].split(|&c| c == b'\n') {
         let line = super::trim_crlf(line);
         if line.is_empty() {
             continue;
         }
         if matches!(line[0], b' ' | b'\t') {
             // Obsolete line folding: continue the previous value.
-            if let Some((_, v)) = headers.last_mut() {
-                v.push(b' ');
-                v.extend_from_slice(line.trim_ascii());
+            if let Some(&(n, v)) = h.fields.last() {
+                let start = h.raw.len();
+                h.raw.extend_from_within(v.0 as usize..v.1 as usize);
+                h.raw.push(b' ');
+                h.raw.extend_from_slice(line.trim_ascii());
+                *h.fields.last_mut().expect("a last field") =
+                    (n, Span(start as u32, h.raw.len() as u32));
             }
             continue;
         }
         if let Some(c) = memchr::memchr(b':', line) {
-            headers.push((
-                line[..c].trim_ascii().to_vec(),
-                line[c + 1..].trim_ascii().to_vec(),
+            h.fields.push((
+                span(line[..c].trim_ascii()),
+                span(line[c + 1..].trim_ascii()),
             ));
         }
     }
-    headers
+    h
 }
 
 /// Parses a request head at the start of `buf`: `Ok(None)` when incomplete,
@@ -191,8 +229,8 @@ pub fn parse_request_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError
             Ok(None)
         };
     };
-    let mut lines = buf[..end].split(|&c| c == b'\n');
-    let first = super::trim_crlf(lines.next().unwrap_or_default());
+    let first_len = memchr::memchr(b'\n', &buf[..end]).map_or(end, |i| i + 1);
+    let first = super::trim_crlf(&buf[..first_len]);
     let mut parts = first.split(|&c| c == b' ').filter(|p| !p.is_empty());
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -201,12 +239,10 @@ pub fn parse_request_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpError
     if !method.iter().all(|&c| is_token(c)) || !version.starts_with(b"HTTP/") {
         return Err(HttpError::BadRequestLine);
     }
-    let head = Head {
-        method: method.to_vec(),
-        target: target.to_vec(),
-        status: 0,
-        headers: parse_headers(lines),
-    };
+    let off = |sub: &[u8]| sub.as_ptr() as usize - buf.as_ptr() as usize;
+    let mut head = parse_headers(&buf[..end], first_len);
+    head.method = Span(off(method) as u32, (off(method) + method.len()) as u32);
+    head.target = Span(off(target) as u32, (off(target) + target.len()) as u32);
     Ok(Some((head, end)))
 }
 
@@ -222,8 +258,8 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpErro
             Ok(None)
         };
     };
-    let mut lines = buf[..end].split(|&c| c == b'\n');
-    let first = super::trim_crlf(lines.next().unwrap_or_default());
+    let first_len = memchr::memchr(b'\n', &buf[..end]).map_or(end, |i| i + 1);
+    let first = super::trim_crlf(&buf[..first_len]);
     if !first.starts_with(b"HTTP/") {
         return Err(HttpError::BadStatusLine);
     }
@@ -233,14 +269,9 @@ pub fn parse_response_head(buf: &[u8]) -> Result<Option<(Head, usize)>, HttpErro
         .and_then(|s| std::str::from_utf8(s).ok())
         .and_then(|s| s.parse().ok())
         .ok_or(HttpError::BadStatusLine)?;
-    Ok(Some((
-        Head {
-            status,
-            headers: parse_headers(lines),
-            ..Head::default()
-        },
-        end,
-    )))
+    let mut head = parse_headers(&buf[..end], first_len);
+    head.status = status;
+    Ok(Some((head, end)))
 }
 
 /// A streaming decoder of a chunked body; keeps up to [`MAX_BODY`] bytes
@@ -350,6 +381,12 @@ mod tests {
         let (head, n) = parse_request_head(req).unwrap().unwrap();
         assert_eq!(&req[n..], b"abc");
         assert_eq!(head.header("x-long"), Some(&b"a b"[..]));
+        assert_eq!(
+            (head.method(), head.target()),
+            (&b"POST"[..], &b"/x?a=1"[..])
+        );
+        let names: Vec<&[u8]> = head.headers().map(|(n, _)| n).collect();
+        assert_eq!(names, [&b"Host"[..], b"X-Long", b"Content-Length"]);
         assert_eq!(head.framing(true), Ok(Framing::Length(3)));
         let resp = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n";
         let (resp, _) = parse_response_head(resp).unwrap().unwrap();

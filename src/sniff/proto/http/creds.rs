@@ -78,18 +78,18 @@ pub fn form_pairs(s: &[u8]) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
 
 /// A credential among form/query pairs: present when a secret field has a
 /// value; the user is the first user field with a value.
-pub fn fields_hit(pairs: &[(Cow<'_, [u8]>, Cow<'_, [u8]>)], fields: &Fields, proto: Proto) -> Option<Hit> {
+pub fn fields_hit(
+    pairs: &[(Cow<'_, [u8]>, Cow<'_, [u8]>)],
+    fields: &Fields,
+    proto: Proto,
+) -> Option<Hit> {
     let secret = pairs
         .iter()
         .find(|(n, v)| !v.is_empty() && fields.is_secret(n))?;
     let user = pairs
         .iter()
         .find(|(n, v)| !v.is_empty() && fields.is_user(n));
-    Some(Hit::new(
-        proto,
-        user.map(|(_, v)| &v[..]),
-        Some(&secret.1),
-    ))
+    Some(Hit::new(proto, user.map(|(_, v)| &v[..]), Some(&secret.1)))
 }
 
 /// An `Authorization` or `Proxy-Authorization` value → credential.
@@ -159,18 +159,18 @@ pub fn auth_param(params: &[u8], name: &[u8]) -> Option<Vec<u8>> {
 /// Credentials visible in a request head (query string and auth headers).
 pub fn head_hits(head: &Head, fields: &Fields) -> Vec<Hit> {
     let mut hits = Vec::new();
-    if let Some(q) = memchr::memchr(b'?', &head.target) {
-        let query = &head.target[q + 1..];
+    if let Some(q) = memchr::memchr(b'?', head.target()) {
+        let query = &head.target()[q + 1..];
         let query = query.split(|&c| c == b'#').next().unwrap_or_default();
         hits.extend(fields_hit(&form_pairs(query), fields, Proto::HttpQuery));
     }
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers() {
         let proxy = name.eq_ignore_ascii_case(b"proxy-authorization");
         if proxy || name.eq_ignore_ascii_case(b"authorization") {
             if let Some(mut h) = authorization_hit(value) {
                 if h.proto == Proto::HttpDigest {
                     let params = value.trim_ascii().get(6..).unwrap_or_default();
-                    h.hash = crate::sniff::proto::digest::hashcat_line(&head.method, params);
+                    h.hash = crate::sniff::proto::digest::hashcat_line(head.method(), params);
                 }
                 if proxy {
                     h.detail = Some("proxy".into());
@@ -197,7 +197,7 @@ pub fn ntlm_hits(
 ) -> Result<Vec<Hit>, crate::sniff::proto::ntlm::NtlmError> {
     use crate::sniff::proto::ntlm;
     let mut hits = Vec::new();
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers() {
         let proxy = name.eq_ignore_ascii_case(b"proxy-authorization");
         if !proxy && !name.eq_ignore_ascii_case(b"authorization") {
             continue;
@@ -217,8 +217,7 @@ pub fn ntlm_hits(
 
 /// The challenge of an NTLM CHALLENGE message in a 401/407 response.
 pub fn ntlm_challenge(head: &Head) -> Option<[u8; 8]> {
-    head.headers
-        .iter()
+    head.headers()
         .filter(|(n, _)| {
             n.eq_ignore_ascii_case(b"www-authenticate")
                 || n.eq_ignore_ascii_case(b"proxy-authenticate")
@@ -247,18 +246,20 @@ pub fn body_hits(head: &Head, body: &[u8], fields: &Fields) -> Vec<Hit> {
 
 /// `POST host/path` (the query string left out).
 fn describe(head: &Head) -> String {
-    let path = head.target.split(|&c| c == b'?').next().unwrap_or_default();
+    let path = head
+        .target()
+        .split(|&c| c == b'?')
+        .next()
+        .unwrap_or_default();
     let host = head.header("host").unwrap_or_default();
-    let path = if starts_with_ci(path, b"http://") || host.is_empty() {
-        String::from_utf8_lossy(path).into_owned()
-    } else {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(host),
-            String::from_utf8_lossy(path)
-        )
-    };
-    format!("{} {}", String::from_utf8_lossy(&head.method), path)
+    let mut s = String::with_capacity(head.method().len() + 1 + host.len() + path.len());
+    s.push_str(&String::from_utf8_lossy(head.method()));
+    s.push(' ');
+    if !(starts_with_ci(path, b"http://") || host.is_empty()) {
+        s.push_str(&String::from_utf8_lossy(host));
+    }
+    s.push_str(&String::from_utf8_lossy(path));
+    s
 }
 
 #[cfg(test)]
@@ -272,7 +273,10 @@ mod tests {
     fn field_names_match_whole_after_decoding() {
         let f = Fields::default();
         let p = form_pairs(b"user_id=test&pass%77ord=s%20e+c%2");
-        assert_eq!((&p[1].0[..], &p[1].1[..]), (&b"password"[..], &b"s e c%2"[..]));
+        assert_eq!(
+            (&p[1].0[..], &p[1].1[..]),
+            (&b"password"[..], &b"s e c%2"[..])
+        );
         let hit = fields_hit(&p, &f, Proto::HttpQuery).unwrap();
         assert_eq!(hit.user, None, "user_id is not user");
         assert!(fields_hit(&form_pairs(b"user_id=test"), &f, Proto::HttpQuery).is_none());

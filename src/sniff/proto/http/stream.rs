@@ -103,7 +103,7 @@ impl HttpStream {
                                 Ok(h) => out.hits.extend(h),
                                 Err(_) => out.errors.push(HttpError::Ntlm),
                             }
-                            let head_only = head.method == b"HEAD";
+                            let head_only = head.method() == b"HEAD";
                             match head.framing(true) {
                                 Ok(Framing::Length(len)) => {
                                     let keep = len as usize <= MAX_BODY;
