@@ -294,3 +294,110 @@ fn unknown_link_type_and_missing_file_are_errors() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("nope.pcap"), "{}", r.stderr);
 }
+
+/// Read in shards (each thread takes the flows of some IP pairs), a
+/// capture gives the same lines in the same order as read by one thread:
+/// findings, summary, and the error of a truncated file.
+#[test]
+fn threads_change_nothing_in_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut files = tplab::testgen::pcap::write_all(tmp.path(), 11).unwrap();
+    files.push(interleaved(tmp.path()));
+    if let Some(dir) = captures() {
+        let mut shared: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
+            .collect();
+        shared.sort();
+        let data = std::fs::read(dir.join("credslayer-http-basic-auth.pcap")).unwrap();
+        let cut = tmp.path().join("cut.pcap");
+        std::fs::write(&cut, &data[..data.len() * 2 / 3]).unwrap();
+        files.extend(shared);
+        files.push(cut);
+    }
+    let raw = |f: &Path, threads: &str, json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tpsniff"));
+        if json {
+            c.arg("--json");
+        }
+        let o = c
+            .args(["--threads", threads, "-r"])
+            .arg(f)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let mut creds = 0;
+    for f in &files {
+        for json in [true, false] {
+            let one = raw(f, "1", json);
+            creds += one
+                .1
+                .lines()
+                .filter(|l| l.contains("password=") || l.contains("\"credential\""))
+                .count();
+            for n in ["2", "3"] {
+                assert_eq!(
+                    raw(f, n, json),
+                    one,
+                    "{} with --threads {n} (json: {json})",
+                    f.display()
+                );
+            }
+        }
+    }
+    assert!(creds > 20, "the captures hold credentials: {creds}");
+}
+
+/// 60 conversations between 60 address pairs, their small segments
+/// interleaved, some logins repeated (dedup across threads), one server
+/// reached by several clients (its latency from several threads).
+fn interleaved(dir: &Path) -> PathBuf {
+    use tplab::testgen::pcap::{login_post, pcap_bytes, Conn, Link, Rng};
+    let mut rng = Rng::new(7);
+    let mut conns: Vec<Conn> = (0..60u32)
+        .map(|i| {
+            let client = format!("10.1.{}.{}:{}", i / 200, i % 200 + 1, 40000 + i)
+                .parse()
+                .unwrap();
+            let server = if i % 3 == 0 {
+                "10.9.0.1:80".to_string()
+            } else {
+                format!("10.2.0.{}:80", i + 1)
+            };
+            let mut c = Conn::open(
+                Link::Raw,
+                client,
+                server.parse().unwrap(),
+                &mut rng,
+                1_700_000_000_000_000 + i as i64,
+            );
+            let user = format!("user{}", i % 7);
+            c.send(
+                true,
+                &login_post("files.lab", &user, &format!("pw-{}", i % 7)),
+                60,
+            );
+            c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 30);
+            c.close();
+            c
+        })
+        .collect();
+    let mut packets = Vec::new();
+    let mut t = 1_700_000_001_000_000i64;
+    while conns.iter().any(|c| !c.packets.is_empty()) {
+        for c in conns.iter_mut().filter(|c| !c.packets.is_empty()) {
+            let (_, p) = c.packets.remove(0);
+            t += 50;
+            packets.push((t, p));
+        }
+    }
+    let f = dir.join("interleaved.pcap");
+    std::fs::write(&f, pcap_bytes(Link::Raw.link_type().to_pcap(), &packets)).unwrap();
+    f
+}

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use tplab::cli;
+use tplab::sniff::finding::Summary;
 use tplab::sniff::flow::frag::FragLimits;
 use tplab::sniff::flow::Limits;
 use tplab::sniff::hashfile::{Cracker, HashFiles};
 use tplab::sniff::proto::http::Fields;
 use tplab::sniff::report::{self, Style};
+use tplab::sniff::shard;
 use tplab::sniff::source::{self, KernelStats, LiveOptions, LiveSource, SourceError};
 use tplab::sniff::{Config, Finding, Sniffer};
 
@@ -89,6 +91,12 @@ struct Args {
     /// reported and the password noted as sent but hidden.
     #[arg(long, value_name = "SECRET")]
     radius_secret: Option<String>,
+    /// Threads reading a capture file: each takes the flows of some IP
+    /// address pairs; the output is the same, in the same order (default:
+    /// the CPUs, at most 8; 1 reads in one thread; a live capture and a
+    /// --filter or pcapng read use one).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
     /// Report every sighting of a credential, not only the first.
     #[arg(long)]
     all: bool,
@@ -184,13 +192,12 @@ impl Out {
     /// counts as `"capture"`).
     fn summary(
         &mut self,
-        sniffer: &Sniffer,
+        summary: &Summary,
         err: Option<&str>,
         live: Option<(&str, KernelStats)>,
     ) -> io::Result<bool> {
-        let summary = sniffer.summary();
         if self.json {
-            let mut j = report::json_summary(&summary, err);
+            let mut j = report::json_summary(summary, err);
             if let (Some((iface, k)), Some(b'}')) = (live, j.last()) {
                 j.pop();
                 j.extend_from_slice(
@@ -207,8 +214,7 @@ impl Out {
             self.w.write_all(&j)?;
             self.w.write_all(b"\n")?;
         } else {
-            self.w
-                .write_all(report::text_summary(&summary).as_bytes())?;
+            self.w.write_all(report::text_summary(summary).as_bytes())?;
             if let Some((iface, k)) = live {
                 writeln!(
                     self.w,
@@ -252,7 +258,7 @@ fn run(a: &Args) -> anyhow::Result<bool> {
             .filter_map(|(dir, c)| dir.as_deref().map(|d| HashFiles::create(d, c)))
             .collect::<Result<_, _>>()?,
     };
-    let mut sniffer = Sniffer::new(cfg);
+    let mut sniffer = Sniffer::new(cfg.clone());
     if let Some(iface) = &a.iface {
         return live(a, iface, &mut sniffer, &mut out);
     }
@@ -261,7 +267,19 @@ fn run(a: &Args) -> anyhow::Result<bool> {
         let done = source::drop_privileges(Some(u))?;
         eprintln!("tpsniff: {done}");
     }
-    let result = source::read_file(path, a.filter.as_deref(), &mut sniffer, |f| out.finding(f));
+    let threads = a
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let sharded = (threads > 1 && a.filter.is_none())
+        .then(|| shard::open(path))
+        .flatten();
+    let (summary, result) = if let Some(src) = sharded {
+        shard::read_file(src, &cfg, threads, |f| out.finding(f))
+    } else {
+        let r = source::read_file(path, a.filter.as_deref(), &mut sniffer, |f| out.finding(f));
+        (Some(sniffer.summary()), r)
+    };
     match result {
         Err(SourceError::Output(e)) => return Err(e).context("writing output"),
         // Nothing was read: no summary to give.
@@ -269,7 +287,10 @@ fn run(a: &Args) -> anyhow::Result<bool> {
         _ => {}
     }
     let err_text = result.as_ref().err().map(|e| e.to_string());
-    let found = out.summary(&sniffer, err_text.as_deref(), None)?;
+    let found = match &summary {
+        Some(s) => out.summary(s, err_text.as_deref(), None)?,
+        None => false,
+    };
     result?;
     Ok(found)
 }
@@ -334,7 +355,11 @@ fn live(a: &Args, iface: &str, sniffer: &mut Sniffer, out: &mut Out) -> anyhow::
     }
     let stats = src.stats().unwrap_or_default();
     let err_text = result.as_ref().err().map(|e| e.to_string());
-    let found = out.summary(sniffer, err_text.as_deref(), Some((iface, stats)))?;
+    let found = out.summary(
+        &sniffer.summary(),
+        err_text.as_deref(),
+        Some((iface, stats)),
+    )?;
     result?;
     Ok(found)
 }

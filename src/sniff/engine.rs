@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use hdrhistogram::Histogram;
 
-use super::finding::{Credential, Finding, Latency, Summary, TlsSession};
+use super::finding::{Credential, Finding, Latency, Proto, Summary, TlsSession};
 use super::flow::frag::{FragLimits, Reassembler};
 use super::flow::udp::UdpTable;
 use super::flow::{Dir, End, Flow, FlowTable, HalfStream, Limits, WireMap, WireSet};
@@ -47,12 +47,13 @@ use apps::{App, UdpApp};
 /// are counted in [`Summary::latency_untimed`], not timed (memory bound).
 pub const MAX_TIMED_SERVERS: usize = 1024;
 
-/// Which credentials were reported, for `dedup`: each as two independently
+/// Which credentials were reported, for `dedup` (and for the merge of a
+/// capture read in shards): each as two independently
 /// keyed 64-bit hashes of (protocol, server, user, password, hash line),
 /// so the set holds 16 bytes a credential rather than copies of its
 /// strings, and packets cannot aim at a collision (the keys are random).
 #[derive(Debug, Default)]
-struct Seen {
+pub struct Seen {
     keys: (ahash::RandomState, ahash::RandomState),
     set: WireSet<u128>,
 }
@@ -60,7 +61,19 @@ struct Seen {
 impl Seen {
     /// True the first time this credential is offered.
     fn first(&mut self, server: SocketAddr, h: &Hit) -> bool {
-        let what = (h.proto, server, &h.user, &h.password, &h.hash);
+        self.first_of(h.proto, server, &h.user, &h.password, &h.hash)
+    }
+
+    /// True the first time this credential is offered.
+    pub fn first_of(
+        &mut self,
+        proto: Proto,
+        server: SocketAddr,
+        user: &Option<Vec<u8>>,
+        password: &Option<Vec<u8>>,
+        hash: &Option<proto::Crackable>,
+    ) -> bool {
+        let what = (proto, server, user, password, hash);
         let (a, b) = (self.keys.0.hash_one(what), self.keys.1.hash_one(what));
         self.set.insert(((a as u128) << 64) | b as u128)
     }
@@ -118,15 +131,25 @@ impl Sniffer {
     /// Feeds one captured packet (`ts` in µs since the epoch) and returns
     /// what it completed. Never fails: undecodable packets are counted.
     pub fn feed(&mut self, link: LinkType, ts: i64, bytes: &[u8]) -> Vec<Finding> {
+        self.feed_decoded(ts, bytes.len(), link::decode(link, bytes))
+    }
+
+    /// [`feed`](Self::feed) for a packet of `len` bytes the caller decoded.
+    pub fn feed_decoded(
+        &mut self,
+        ts: i64,
+        len: usize,
+        decoded: Result<Decoded<'_>, link::LinkError>,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         let sum = &mut self.ctx.sum;
         sum.packets += 1;
-        sum.bytes += bytes.len() as u64;
+        sum.bytes += len as u64;
         if !self.frag.is_empty() {
             // Capture time moves on for pending fragments too.
             self.frag.expire(ts);
         }
-        match link::decode(link, bytes) {
+        match decoded {
             Err(e) => {
                 *sum.bad_packets.entry(e.to_string()).or_default() += 1;
             }
@@ -240,6 +263,48 @@ impl Sniffer {
                 Err(e) => bump(&mut self.ctx.sum.parse_errors, &format!("kerberos: {e}")),
             },
             UdpApp::Undecided | UdpApp::Other => {}
+        }
+    }
+
+    /// A packet another sniffer takes (a capture read in shards): capture
+    /// time moves on here as that packet would have moved it, so flows and
+    /// fragments time out at the same packet as in one sniffer.
+    pub fn pass(
+        &mut self,
+        ts: i64,
+        decoded: &Result<Decoded<'_>, link::LinkError>,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        if !self.frag.is_empty() {
+            self.frag.expire(ts);
+        }
+        match decoded {
+            Ok(Decoded::Tcp(_)) => {
+                let mut ended = Vec::new();
+                self.flows.tick(ts, &mut ended);
+                self.finish_ended(ended, ts, &mut out);
+            }
+            Ok(Decoded::Udp(_)) => self.udp.tick(ts),
+            _ => {}
+        }
+        out
+    }
+
+    /// Adds the counts of another sniffer, which read other flows of the
+    /// same capture, to these.
+    pub fn absorb(&mut self, o: &Sniffer) {
+        self.ctx.sum.merge(&o.ctx.sum);
+        self.flows.stats.add(&o.flows.stats);
+        self.udp.stats.add(&o.udp.stats);
+        self.frag.stats.add(&o.frag.stats);
+        for (server, h) in &o.ctx.latency {
+            if let Some(mine) = self.ctx.latency.get_mut(server) {
+                let _ = mine.add(h);
+            } else if self.ctx.latency.len() < MAX_TIMED_SERVERS {
+                self.ctx.latency.insert(*server, h.clone());
+            } else {
+                self.ctx.sum.latency_untimed += h.len();
+            }
         }
     }
 

@@ -172,3 +172,59 @@ pub struct Summary {
     /// `MAX_TIMED_SERVERS` (1024) servers timed.
     pub latency_untimed: u64,
 }
+
+impl Summary {
+    /// Adds the counts of another sniffer's summary (the shards of one
+    /// capture). `flow`, `udp`, `ipfrag` and `latency` are the sniffer's
+    /// own (see `Sniffer::absorb`).
+    pub fn merge(&mut self, o: &Summary) {
+        let Summary {
+            packets,
+            bytes,
+            tcp_packets,
+            udp_packets,
+            other_packets,
+            fragments,
+            ipfrag: _,
+            bad_packets,
+            truncated_packets,
+            flow: _,
+            udp: _,
+            flows_by_proto,
+            http_requests,
+            parse_errors,
+            credentials,
+            credential_sightings,
+            credentials_by_proto,
+            tls_sessions,
+            tls_by_version,
+            tls_by_sni,
+            latency: _,
+            latency_untimed,
+        } = o;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_packets += tcp_packets;
+        self.udp_packets += udp_packets;
+        self.other_packets += other_packets;
+        self.fragments += fragments;
+        self.truncated_packets += truncated_packets;
+        self.http_requests += http_requests;
+        self.credentials += credentials;
+        self.credential_sightings += credential_sightings;
+        self.tls_sessions += tls_sessions;
+        self.latency_untimed += latency_untimed;
+        for (mine, theirs) in [
+            (&mut self.bad_packets, bad_packets),
+            (&mut self.flows_by_proto, flows_by_proto),
+            (&mut self.parse_errors, parse_errors),
+            (&mut self.credentials_by_proto, credentials_by_proto),
+            (&mut self.tls_by_version, tls_by_version),
+            (&mut self.tls_by_sni, tls_by_sni),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+}

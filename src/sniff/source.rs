@@ -82,7 +82,8 @@ enum Reader {
 
 /// A classic pcap file in memory: its records walked in place.
 struct Mapped {
-    map: memmap2::Mmap,
+    /// Shared by the readers of one file (see [`FileSource::again`]).
+    map: std::sync::Arc<memmap2::Mmap>,
     /// Offset of the next record header.
     off: usize,
     swapped: bool,
@@ -127,7 +128,7 @@ impl Mapped {
             _ => return Ok(None),
         };
         let m = Mapped {
-            map,
+            map: std::sync::Arc::new(map),
             off: 24,
             swapped,
             nanos,
@@ -252,6 +253,25 @@ impl FileSource {
                 Err(e) => Err(read_err(self.packets, &self.path, e.to_string())),
             },
         }
+    }
+
+    /// Another reader of the same mapped file, from its first packet (one
+    /// mapping: its pages are counted once); `None` when read by libpcap.
+    pub fn again(&self) -> Option<FileSource> {
+        let Reader::Mapped(m) = &self.reader else {
+            return None;
+        };
+        Some(FileSource {
+            reader: Reader::Mapped(Mapped {
+                map: m.map.clone(),
+                off: 24,
+                swapped: m.swapped,
+                nanos: m.nanos,
+            }),
+            linktype: self.linktype,
+            path: self.path.clone(),
+            packets: 0,
+        })
     }
 
     /// Packets read so far.

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::testgen::pcap::{Conn, Link, Rng};
-use crate::sniff::finding::Proto;
 
 fn feed_all(sn: &mut Sniffer, packets: &[(i64, Vec<u8>)]) -> Vec<Finding> {
     let mut out = Vec::new();

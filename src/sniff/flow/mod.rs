@@ -65,6 +65,36 @@ pub struct FlowStats {
     pub evicted_oldest: u64,
     pub evicted_memory: u64,
 }
+
+impl FlowStats {
+    /// Adds another table's counts.
+    pub fn add(&mut self, o: &FlowStats) {
+        let FlowStats {
+            flows,
+            segments,
+            no_flow,
+            retransmitted,
+            overlaps_trimmed,
+            out_of_order,
+            gaps_skipped,
+            bytes_skipped,
+            evicted_idle,
+            evicted_oldest,
+            evicted_memory,
+        } = *o;
+        self.flows += flows;
+        self.segments += segments;
+        self.no_flow += no_flow;
+        self.retransmitted += retransmitted;
+        self.overlaps_trimmed += overlaps_trimmed;
+        self.out_of_order += out_of_order;
+        self.gaps_skipped += gaps_skipped;
+        self.bytes_skipped += bytes_skipped;
+        self.evicted_idle += evicted_idle;
+        self.evicted_oldest += evicted_oldest;
+        self.evicted_memory += evicted_memory;
+    }
+}
 /// Direction of a segment relative to the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
@@ -348,6 +378,12 @@ impl<S: AppState> FlowTable<S> {
     }
 
     /// Idle sweep (once a second of capture time) and the memory bound.
+    /// What a segment of a flow another table tracks would do here: idle
+    /// flows time out.
+    pub fn tick(&mut self, ts: i64, ended: &mut Vec<(Flow<S>, End)>) {
+        self.maintain(ts, ended);
+    }
+
     fn maintain(&mut self, ts: i64, ended: &mut Vec<(Flow<S>, End)>) {
         if ts >= self.last_sweep.saturating_add(1_000_000) {
             self.last_sweep = ts;

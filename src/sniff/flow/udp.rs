@@ -17,6 +17,22 @@ pub struct UdpStats {
     pub evicted_oldest: u64,
 }
 
+impl UdpStats {
+    /// Adds another table's counts.
+    pub fn add(&mut self, o: &UdpStats) {
+        let UdpStats {
+            flows,
+            datagrams,
+            evicted_idle,
+            evicted_oldest,
+        } = *o;
+        self.flows += flows;
+        self.datagrams += datagrams;
+        self.evicted_idle += evicted_idle;
+        self.evicted_oldest += evicted_oldest;
+    }
+}
+
 /// One UDP conversation between two endpoints.
 #[derive(Debug)]
 pub struct UdpFlow<S> {
@@ -119,6 +135,12 @@ impl<S: Default> UdpTable<S> {
     }
 
     /// Once a second of capture time: ends flows idle past the timeout.
+    /// What a datagram of a flow another table tracks would do here: idle
+    /// flows time out (they carry nothing more to report).
+    pub fn tick(&mut self, ts: i64) {
+        self.sweep(ts, &mut Vec::new());
+    }
+
     fn sweep(&mut self, ts: i64, ended: &mut Vec<UdpFlow<S>>) {
         if ts < self.last_sweep.saturating_add(1_000_000) {
             return;

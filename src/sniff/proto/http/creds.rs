@@ -65,8 +65,12 @@ pub fn url_decode(s: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Decoded form or query pairs (names and values borrowed where nothing
+/// was escaped).
+pub type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// `a=1&b=2` → decoded pairs (a name without `=` has an empty value).
-pub fn form_pairs(s: &[u8]) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+pub fn form_pairs(s: &[u8]) -> Vec<Pair<'_>> {
     s.split(|&c| c == b'&' || c == b';')
         .filter(|p| !p.is_empty())
         .map(|p| match memchr::memchr(b'=', p) {
@@ -78,11 +82,7 @@ pub fn form_pairs(s: &[u8]) -> Vec<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
 
 /// A credential among form/query pairs: present when a secret field has a
 /// value; the user is the first user field with a value.
-pub fn fields_hit(
-    pairs: &[(Cow<'_, [u8]>, Cow<'_, [u8]>)],
-    fields: &Fields,
-    proto: Proto,
-) -> Option<Hit> {
+pub fn fields_hit(pairs: &[Pair<'_>], fields: &Fields, proto: Proto) -> Option<Hit> {
     let secret = pairs
         .iter()
         .find(|(n, v)| !v.is_empty() && fields.is_secret(n))?;
