@@ -13,6 +13,7 @@ pub mod hashfile;
 pub mod link;
 pub mod proto;
 pub mod report;
+#[cfg(feature = "capture")]
 pub mod shard;
 #[cfg(feature = "capture")]
 pub mod source;
