@@ -1,4 +1,4 @@
-//! NTLM over HTTP: curl `--ntlm` (its own NTLMv2 implementation) against a
+//! NTLM over HTTP and over IMAP/POP3/SMTP SASL: curl `--ntlm` (its own NTLMv2 implementation) against a
 //! small HTTP server in this test that asks for NTLM and sends a CHALLENGE
 //! message with a known server challenge and target information. The
 //! hashcat 5600 line tpsniff builds (the challenge joined from the server's
@@ -118,4 +118,172 @@ fn curl_ntlm_v2_cracks_with_hashcat_5600() {
         "{line}"
     );
     crack_all(&s.hash_dir, 5600, PASSWORD);
+}
+
+/// SASL NTLM on IMAP, POP3 and SMTP: curl (`--login-options AUTH=NTLM`,
+/// its own NTLMv2) against a stand-in server per protocol in this test,
+/// since Debian's dovecot has no NTLM mechanism. Each says just enough of
+/// its protocol for curl: the capability, the challenge, the success.
+fn sasl_ntlm_server(proto: &'static str) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t2 = base64::engine::general_purpose::STANDARD.encode(challenge_message());
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let t2 = t2.clone();
+            std::thread::spawn(move || mail_session(proto, s, &t2));
+        }
+    });
+    port
+}
+
+fn mail_session(proto: &str, s: std::net::TcpStream, t2: &str) {
+    let mut w = s.try_clone().unwrap();
+    let greet: &[u8] = match proto {
+        "imap" => b"* OK lab IMAP ready\r\n",
+        "pop3" => b"+OK lab POP3 ready\r\n",
+        _ => b"220 lab ESMTP ready\r\n",
+    };
+    let _ = w.write_all(greet);
+    // The tag of the IMAP command in progress, and how far the SASL
+    // exchange is (0: none, 1: NEGOTIATE awaited, 2: AUTHENTICATE awaited).
+    let (mut tag, mut step) = (String::new(), 0);
+    let challenge = |w: &mut std::net::TcpStream| {
+        let p = if proto == "smtp" { "334" } else { "+" };
+        w.write_all(format!("{p} {t2}\r\n").as_bytes())
+    };
+    for line in BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        let r = match step {
+            1 => {
+                step = 2;
+                challenge(&mut w)
+            }
+            2 => {
+                step = 0;
+                w.write_all(
+                    match proto {
+                        "imap" => format!("{tag} OK authenticated\r\n"),
+                        "pop3" => "+OK authenticated\r\n".into(),
+                        _ => "235 authenticated\r\n".into(),
+                    }
+                    .as_bytes(),
+                )
+            }
+            _ => {
+                let mut words = line.split_whitespace();
+                let first = words.next().unwrap_or("").to_string();
+                let (cmd, rest): (String, Vec<&str>) = if proto == "imap" {
+                    tag = first;
+                    (
+                        words.next().unwrap_or("").to_ascii_uppercase(),
+                        words.collect(),
+                    )
+                } else {
+                    (first.to_ascii_uppercase(), words.collect())
+                };
+                let reply = match (proto, cmd.as_str()) {
+                    (_, "AUTHENTICATE" | "AUTH") => {
+                        // With an initial response (NEGOTIATE) the challenge
+                        // comes at once.
+                        if rest.len() > 1 {
+                            step = 2;
+                            let _ = challenge(&mut w);
+                            continue;
+                        }
+                        step = 1;
+                        if proto == "smtp" {
+                            "334 \r\n".to_string()
+                        } else {
+                            "+ \r\n".to_string()
+                        }
+                    }
+                    ("imap", "CAPABILITY") => {
+                        format!("* CAPABILITY IMAP4rev1 AUTH=NTLM\r\n{tag} OK\r\n")
+                    }
+                    ("imap", "LOGOUT") => format!("* BYE\r\n{tag} OK\r\n"),
+                    ("imap", _) => format!("{tag} OK\r\n"),
+                    ("pop3", "CAPA") => "+OK\r\nSASL NTLM\r\n.\r\n".into(),
+                    ("pop3", "LIST") => "+OK\r\n.\r\n".into(),
+                    ("pop3", _) => "+OK\r\n".into(),
+                    (_, "EHLO") => "250-lab\r\n250 AUTH NTLM\r\n".into(),
+                    (_, "QUIT") => "221 bye\r\n".into(),
+                    _ => "250 ok\r\n".into(),
+                };
+                w.write_all(reply.as_bytes())
+            }
+        };
+        if r.is_err()
+            || line.eq_ignore_ascii_case("QUIT")
+            || line.to_ascii_uppercase().ends_with(" LOGOUT")
+        {
+            break;
+        }
+    }
+}
+
+#[test]
+fn curl_sasl_ntlm_on_imap_pop3_smtp_cracks_with_hashcat_5600() {
+    skip_unless!(
+        "curl_sasl_ntlm_on_imap_pop3_smtp_cracks_with_hashcat_5600",
+        "tcpdump",
+        "curl"
+    );
+    let ports: Vec<(&str, u16)> = ["imap", "pop3", "smtp"]
+        .into_iter()
+        .map(|p| (p, sasl_ntlm_server(p)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let filter = ports
+        .iter()
+        .map(|(_, p)| format!("tcp port {p}"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let dump = Tcpdump::start(dir.path(), &filter);
+    let up = format!("{DOMAIN}\\{USER}:{PASSWORD}");
+    for (proto, port) in &ports {
+        let url = match *proto {
+            "smtp" => format!("smtp://127.0.0.1:{port}/lab"),
+            p => format!("{p}://127.0.0.1:{port}/"),
+        };
+        let mut args = vec!["-sS", "-u", &up, "--login-options", "AUTH=NTLM"];
+        if *proto == "smtp" {
+            args.extend(["-X", "NOOP"]);
+        }
+        run_ok(Command::new("curl").args(&args).arg(&url));
+    }
+    let pcap = dump.stop();
+    for (proto, port) in &ports {
+        let sub = dir.path().join(proto);
+        std::fs::create_dir(&sub).unwrap();
+        let s = Sniffed::of(proto, &sub, &pcap);
+        assert_eq!(s.creds.len(), 1, "{proto}: {:?}\n{}", s.creds, s.summary);
+        let c = &s.creds[0];
+        assert_eq!(c["user"], USER, "{c}");
+        assert_eq!(c["hashcat_mode"], 5600, "{c}");
+        assert!(
+            c["server"].as_str().unwrap().ends_with(&format!(":{port}")),
+            "{c}"
+        );
+        let line = c["hash"].as_str().unwrap();
+        assert!(
+            line.starts_with(&format!("{USER}::{DOMAIN}:1122334455667788:")),
+            "{line}"
+        );
+        if *proto == "imap" {
+            // The three logins' lines, all in one 5600.txt: each must crack.
+            assert_eq!(
+                s.summary["credentials_by_proto"],
+                serde_json::json!({"imap": 1, "pop3": 1, "smtp": 1})
+            );
+            assert_eq!(
+                std::fs::read_to_string(s.hash_dir.join("5600.txt"))
+                    .unwrap()
+                    .lines()
+                    .count(),
+                3
+            );
+            crack_all(&s.hash_dir, 5600, PASSWORD);
+        }
+    }
 }
