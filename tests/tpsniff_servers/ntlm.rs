@@ -1,8 +1,9 @@
-//! NTLM over HTTP and over IMAP/POP3/SMTP SASL: curl `--ntlm` (its own NTLMv2 implementation) against a
-//! small HTTP server in this test that asks for NTLM and sends a CHALLENGE
-//! message with a known server challenge and target information. The
-//! hashcat 5600 line tpsniff builds (the challenge joined from the server's
-//! direction) must crack to the password.
+//! NTLM from curl (its own NTLMv2): over HTTP (`--ntlm`) against a small
+//! server in this test that asks for NTLM, and over IMAP, POP3 and SMTP
+//! SASL (`AUTH=NTLM`) against stand-in mail servers. Each sends a
+//! CHALLENGE message with a known server challenge and target information;
+//! the hashcat 5600 line tpsniff builds (the challenge joined from the
+//! server's direction) must crack to the password.
 
 use super::*;
 use base64::Engine;
