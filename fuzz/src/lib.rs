@@ -669,11 +669,16 @@ pub mod redis_commands {
 pub mod ldap_messages {
     pub fn run(data: &[u8]) {
         let _ = tplab::sniff::proto::ldap::message(data);
+        let _ = tplab::sniff::proto::ldap::server_challenge(data);
         let _ = tplab::sniff::proto::ldap::looks_like(data);
         let (size, rest) = super::pieces::one_way(data);
         let mut l = tplab::sniff::proto::ldap::Ldap::default();
-        let mut buf = Vec::new();
+        let (mut buf, mut back) = (Vec::new(), Vec::new());
+        // The same bytes as the server's and as the client's, in turn: a
+        // challenge read from one side is used by the other.
         for piece in rest.chunks(size) {
+            back.extend_from_slice(piece);
+            let _ = l.server(&mut back);
             buf.extend_from_slice(piece);
             let _ = l.client(&mut buf);
         }

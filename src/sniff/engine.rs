@@ -572,10 +572,15 @@ impl Ctx {
                 }
             }
             App::Ldap(l) => {
-                to_client.data.clear();
-                if std::mem::take(&mut to_server.gap) {
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
                     *l = ldap::Ldap::default();
                     to_server.data.clear();
+                    to_client.data.clear();
+                }
+                // The server's NTLM challenge first: the client's answer
+                // to it may be in the same round.
+                if let Err(e) = l.server(&mut to_client.data) {
+                    bump(&mut self.sum.parse_errors, &format!("ldap: {e}"));
                 }
                 match l.client(&mut to_server.data) {
                     Ok(h) => hits = h,

@@ -288,3 +288,127 @@ fn curl_sasl_ntlm_on_imap_pop3_smtp_cracks_with_hashcat_5600() {
         }
     }
 }
+
+/// LDAP NTLM: Python's ldap3 (Debian's python3-ldap3) binds with
+/// `authentication=NTLM`, Microsoft's Sicily exchange (package discovery,
+/// NEGOTIATE, AUTHENTICATE, the CHALLENGE in the response's matchedDN),
+/// against a stand-in server: slapd has no NTLM. ldap3 hashes with MD4,
+/// which OpenSSL 3 keeps in its legacy provider: the test enables it.
+const LDAP3_NTLM: &str = r#"
+import sys
+from ldap3 import Server, Connection, NTLM, NONE
+port, user, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+c = Connection(Server("127.0.0.1", port=port, get_info=NONE), user=user, password=password, authentication=NTLM)
+assert c.bind(), c.result
+c.unbind()
+"#;
+
+/// One BER element (definite length).
+fn ber(tag: u8, v: &[u8]) -> Vec<u8> {
+    let mut o = vec![tag];
+    if v.len() < 128 {
+        o.push(v.len() as u8);
+    } else {
+        o.extend([0x82, (v.len() >> 8) as u8, v.len() as u8]);
+    }
+    o.extend_from_slice(v);
+    o
+}
+
+/// Answers each bind: packages "NTLM", then the CHALLENGE, then success.
+fn sicily_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let mut w = s;
+                let mut binds = 0;
+                loop {
+                    // An LDAPMessage: SEQUENCE, its length, then the id.
+                    let mut h = [0u8; 2];
+                    if r.read_exact(&mut h).is_err() {
+                        break;
+                    }
+                    let len = if h[1] < 128 {
+                        h[1] as usize
+                    } else {
+                        let mut n = vec![0u8; (h[1] & 0x7f) as usize];
+                        r.read_exact(&mut n).unwrap();
+                        n.iter().fold(0, |a, &b| a << 8 | b as usize)
+                    };
+                    let mut body = vec![0u8; len];
+                    r.read_exact(&mut body).unwrap();
+                    let id = &body[..2 + body[1] as usize];
+                    let op = body[id.len()];
+                    if op != 0x60 {
+                        break; // unbind
+                    }
+                    binds += 1;
+                    let (code, matched) = match binds {
+                        1 => (0, b"NTLM".to_vec()),
+                        2 => {
+                            // ldap3 insists on 128-bit (and offers 56-bit).
+                            let mut t2 = challenge_message();
+                            let f = u32::from_le_bytes(t2[20..24].try_into().unwrap());
+                            t2[20..24].copy_from_slice(&(f | 0xa000_0000).to_le_bytes());
+                            (0, t2)
+                        }
+                        _ => (0, Vec::new()),
+                    };
+                    let mut resp = ber(0x0a, &[code]);
+                    resp.extend(ber(0x04, &matched));
+                    resp.extend(ber(0x04, b""));
+                    let mut m = id.to_vec();
+                    m.extend(ber(0x61, &resp));
+                    if w.write_all(&ber(0x30, &m)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn ldap3_sicily_ntlm_bind_cracks_with_hashcat_5600() {
+    const LDAP3: &str = "/usr/lib/python3/dist-packages/ldap3/__init__.py";
+    skip_unless!(
+        "ldap3_sicily_ntlm_bind_cracks_with_hashcat_5600",
+        "tcpdump",
+        "/usr/bin/python3",
+        LDAP3
+    );
+    let port = sicily_server();
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("openssl-legacy.cnf");
+    std::fs::write(
+        &legacy,
+        "openssl_conf = init\n[init]\nproviders = p\n[p]\ndefault = on\nlegacy = on\n[on]\nactivate = 1\n",
+    )
+    .unwrap();
+    let script = dir.path().join("ntlm_bind.py");
+    std::fs::write(&script, LDAP3_NTLM).unwrap();
+    let dump = Tcpdump::start(dir.path(), &format!("tcp port {port}"));
+    run_ok(
+        Command::new("/usr/bin/python3")
+            .env("OPENSSL_CONF", &legacy)
+            .arg(&script)
+            .args([&port.to_string(), &format!("{DOMAIN}\\{USER}"), PASSWORD]),
+    );
+    let pcap = dump.stop();
+    let s = Sniffed::of("ldap", dir.path(), &pcap);
+    assert_eq!(s.creds.len(), 1, "{:?}\n{}", s.creds, s.summary);
+    let c = &s.creds[0];
+    assert_eq!(c["user"], USER);
+    assert_eq!(c["hashcat_mode"], 5600);
+    assert!(
+        c["detail"].as_str().unwrap().starts_with(&format!(
+            "Sicily NTLM bind: NTLM NetNTLMv2, domain {DOMAIN}"
+        )),
+        "{c}"
+    );
+    crack_all(&s.hash_dir, 5600, PASSWORD);
+}

@@ -128,7 +128,7 @@ pub fn authenticate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn utf16(s: &str) -> Vec<u8> {
@@ -136,7 +136,7 @@ mod tests {
     }
 
     /// An AUTHENTICATE message with these fields (flags: Unicode).
-    fn type3(domain: &str, user: &str, host: &str, lm: &[u8], nt: &[u8]) -> Vec<u8> {
+    pub(crate) fn type3(domain: &str, user: &str, host: &str, lm: &[u8], nt: &[u8]) -> Vec<u8> {
         let mut m = SIGNATURE.to_vec();
         m.extend(3u32.to_le_bytes());
         let payload = [
