@@ -376,6 +376,21 @@ fn write_seeds(dir: &Path) -> Result<()> {
         put("sasl_exchange", name, seed)?;
     }
     smb_and_radius_seeds(put)?;
+    // LDAP: a simple bind, a Sicily bind response carrying an NTLM
+    // CHALLENGE in matchedDN, a Sicily AUTHENTICATE (the fuzz input's first
+    // byte is the piece size; the rest feeds both directions).
+    let ber = |tag: u8, v: &[u8]| [&[tag, v.len() as u8][..], v].concat();
+    let ldap = |id: u8, op: Vec<u8>| ber(0x30, &[ber(0x02, &[id]), op].concat());
+    let challenge = [&b"NTLMSSP\0\x02\0\0\0"[..], &[0; 12], b"\x11\x22\x33\x44\x55\x66\x77\x88", &[0; 8]].concat();
+    let mut auth = b"NTLMSSP\0\x03\0\0\0".to_vec();
+    auth.resize(64, 0);
+    for (name, op) in [
+        ("simple-bind", ber(0x60, &[ber(0x02, &[3]), ber(0x04, b"cn=admin,dc=lab"), ber(0x80, b"s3cret")].concat())),
+        ("sicily-challenge", ber(0x61, &[ber(0x0a, &[0]), ber(0x04, &challenge), ber(0x04, b"")].concat())),
+        ("sicily-authenticate", ber(0x60, &[ber(0x02, &[3]), ber(0x04, b""), ber(0x8b, &auth)].concat())),
+    ] {
+        put("ldap_messages", name, &[&[7u8][..], &ldap(2, op)].concat())?;
+    }
     vnc_seed(put)
 }
 
