@@ -267,29 +267,16 @@ pub struct FragStats {
     pub incomplete_at_end: u64,
 }
 
-impl FragStats {
-    /// Adds another reassembler's counts.
-    pub fn add(&mut self, o: &FragStats) {
-        let FragStats {
-            fragments,
-            reassembled,
-            duplicates,
-            dropped_timeout,
-            dropped_overlap,
-            dropped_memory,
-            dropped_invalid,
-            incomplete_at_end,
-        } = *o;
-        self.fragments += fragments;
-        self.reassembled += reassembled;
-        self.duplicates += duplicates;
-        self.dropped_timeout += dropped_timeout;
-        self.dropped_overlap += dropped_overlap;
-        self.dropped_memory += dropped_memory;
-        self.dropped_invalid += dropped_invalid;
-        self.incomplete_at_end += incomplete_at_end;
-    }
-}
+add_counts!(FragStats {
+    fragments,
+    reassembled,
+    duplicates,
+    dropped_timeout,
+    dropped_overlap,
+    dropped_memory,
+    dropped_invalid,
+    incomplete_at_end,
+});
 
 /// Accounting cost of one held fragment and one pending datagram, beyond
 /// the data itself.

@@ -9,6 +9,21 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::link::TcpSegment;
 
+/// `add`, which adds another counter struct's fields to these (the shards
+/// of one capture). The destructuring names every field: one added later
+/// without being listed here does not compile.
+macro_rules! add_counts {
+    ($t:ident { $($f:ident),* $(,)? }) => {
+        impl $t {
+            /// Adds another's counts to these.
+            pub fn add(&mut self, o: &$t) {
+                let $t { $($f),* } = *o;
+                $(self.$f += $f;)*
+            }
+        }
+    };
+}
+
 pub mod frag;
 pub mod reassembly;
 pub mod udp;
@@ -66,35 +81,19 @@ pub struct FlowStats {
     pub evicted_memory: u64,
 }
 
-impl FlowStats {
-    /// Adds another table's counts.
-    pub fn add(&mut self, o: &FlowStats) {
-        let FlowStats {
-            flows,
-            segments,
-            no_flow,
-            retransmitted,
-            overlaps_trimmed,
-            out_of_order,
-            gaps_skipped,
-            bytes_skipped,
-            evicted_idle,
-            evicted_oldest,
-            evicted_memory,
-        } = *o;
-        self.flows += flows;
-        self.segments += segments;
-        self.no_flow += no_flow;
-        self.retransmitted += retransmitted;
-        self.overlaps_trimmed += overlaps_trimmed;
-        self.out_of_order += out_of_order;
-        self.gaps_skipped += gaps_skipped;
-        self.bytes_skipped += bytes_skipped;
-        self.evicted_idle += evicted_idle;
-        self.evicted_oldest += evicted_oldest;
-        self.evicted_memory += evicted_memory;
-    }
-}
+add_counts!(FlowStats {
+    flows,
+    segments,
+    no_flow,
+    retransmitted,
+    overlaps_trimmed,
+    out_of_order,
+    gaps_skipped,
+    bytes_skipped,
+    evicted_idle,
+    evicted_oldest,
+    evicted_memory,
+});
 /// Direction of a segment relative to the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {

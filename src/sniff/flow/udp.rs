@@ -17,21 +17,7 @@ pub struct UdpStats {
     pub evicted_oldest: u64,
 }
 
-impl UdpStats {
-    /// Adds another table's counts.
-    pub fn add(&mut self, o: &UdpStats) {
-        let UdpStats {
-            flows,
-            datagrams,
-            evicted_idle,
-            evicted_oldest,
-        } = *o;
-        self.flows += flows;
-        self.datagrams += datagrams;
-        self.evicted_idle += evicted_idle;
-        self.evicted_oldest += evicted_oldest;
-    }
-}
+add_counts!(UdpStats { flows, datagrams, evicted_idle, evicted_oldest });
 
 /// One UDP conversation between two endpoints.
 #[derive(Debug)]
