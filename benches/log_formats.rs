@@ -78,12 +78,23 @@ fn lines(data: &[u8]) -> Vec<&[u8]> {
     data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect()
 }
 
-/// Walks a chunk as the engine does for a compiled format: the line's
-/// end with memchr, then the format's parser.
+/// Walks a chunk as the engine does for a compiled format: the fast
+/// path's parser where the format has combined's fields (finding each
+/// line's end as it reads), else the line's end with memchr and the
+/// format's parser.
 fn walk(f: &LogFormat, data: &[u8]) -> usize {
     let mut p = f.parser(None);
+    let prog = match f {
+        LogFormat::Program(prog) if prog.has_shortcut() => Some(prog),
+        _ => None,
+    };
     let (mut start, mut n) = (0, 0);
     while start < data.len() {
+        if let Some((r, len)) = prog.and_then(|prog| prog.shortcut(black_box(&data[start..]))) {
+            n += r.host.len();
+            start += len + 1;
+            continue;
+        }
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
         if let Ok(Some(r)) = p.parse(black_box(&data[start..end])) {
             n += r.host.len();

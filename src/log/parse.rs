@@ -281,7 +281,7 @@ fn fused_quoted(s: &[u8], i: usize) -> Option<usize> {
 /// a plain valid `combined` line (an error, `common` format, trailing
 /// fields, a short tail): the caller then cuts the line with memchr and
 /// calls [`parse_line`], which also names what is wrong.
-#[inline]
+#[inline(always)]
 pub fn parse_fused(data: &[u8], start: usize) -> Option<(Record<'_>, usize)> {
     let s = &data[start..];
     match s.first() {

@@ -8,7 +8,7 @@ use super::acc::Acc;
 use super::{Action, Group, Query};
 use crate::log::filter::{Prefilter, PrefilterKind};
 use crate::log::format::{w3c, LineParser, LogFormat, NamedFormat};
-use crate::log::parse::{parse_fused, ParseError, Reason};
+use crate::log::parse::{parse_fused, parse_line, ParseError, Reason};
 use crate::log::record::{target_path, Ext, Record};
 use crate::log::time::{DAY, HOUR};
 
@@ -51,7 +51,17 @@ impl<'q> Compiled<'q> {
         acc: &mut Acc<'a>,
         out: &mut Vec<&'a [u8]>,
     ) {
-        match p.parse(line) {
+        // The fast path's layouts: the small record straight from
+        // parse_line (no wider record built and moved for each line).
+        let parsed = if p.is_fast() {
+            match parse_line(line) {
+                Ok(rec) => return self.on_record(line, rec, &Ext::NONE, acc, out),
+                Err(e) => Err(e),
+            }
+        } else {
+            p.parse(line)
+        };
+        match parsed {
             Ok(Some(r)) => self.on_record(line, r.rec, &r.ext, acc, out),
             Ok(None) => {}
             Err(e) if e.reason == Reason::Nul && line.first() == Some(&0) => {
@@ -165,6 +175,29 @@ impl<'q> Compiled<'q> {
                 n
             }
             (Some((pre, finder)), LogFormat::Fast) => self.scan_candidates(&mut p, pre, finder, chunk, data, acc, out),
+            // A compiled format the fast path's parser reads (combined's
+            // fields, maybe with extras around them): straight to it,
+            // the program only for the lines it declines.
+            (None, LogFormat::Program(prog)) if prog.has_shortcut() => {
+                let mut start = 0;
+                let mut n = 0u64;
+                while start < data.len() {
+                    let end = match prog.shortcut(&data[start..]) {
+                        Some((r, len)) => {
+                            self.on_record(&data[start..start + len], r.rec, &r.ext, acc, out);
+                            start + len
+                        }
+                        None => {
+                            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                            self.on_line(&mut p, &data[start..end], chunk, n, acc, out);
+                            end
+                        }
+                    };
+                    n += 1;
+                    start = end + 1;
+                }
+                n
+            }
             // Any other format: the line's end, then its compiled parser.
             _ => {
                 let mut start = 0;

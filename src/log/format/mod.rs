@@ -140,6 +140,13 @@ impl LogFormat {
 }
 
 impl LineParser<'_> {
+    /// Whether this reads the fast path's layouts (combined, common,
+    /// nginx): then `parse_line` reads a line without the wider record.
+    #[inline]
+    pub fn is_fast(&self) -> bool {
+        matches!(self.format, LogFormat::Fast)
+    }
+
     /// A record, None for a line that is not an entry (a W3C directive),
     /// or why the line is malformed.
     #[inline]

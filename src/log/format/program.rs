@@ -7,7 +7,7 @@
 use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
 use super::shape::{fast_combined, shape_of, Shape, COMBINED_ITEMS};
 use super::FormatError;
-use crate::log::parse::{fused_fields, ParseError, Reason};
+use crate::log::parse::{fused_fields, parse_fused, ParseError, Reason};
 use crate::log::record::{Ext, Record, RequestLine, Rich};
 
 /// A field of a format as written by the user.
@@ -174,32 +174,73 @@ impl Program {
         self.parse_general(line)
     }
 
-    /// A line whose middle is combined (items `at..at + 18`): the fields
-    /// around it by the program, the middle by the fast path's parser.
-    /// None where either declines; the general program then reads the
-    /// line again and names what is wrong.
+    /// Whether [`Program::shortcut`] can read this format's lines.
+    pub fn has_shortcut(&self) -> bool {
+        self.shape != Shape::General
+    }
+
+    /// The record of the line at the start of `data` read by the fast
+    /// path's parser (the whole line for combined, its middle for a format
+    /// embedding combined's fields), and the line's length (the index of
+    /// its `\n`, or `data.len()`): the line's end is found while it is
+    /// read, not by a scan before. None where the parser declines or the
+    /// format has no such shape; the caller then cuts the line and
+    /// [`Program::parse`] reads it and names any fault.
+    #[inline(always)]
+    pub fn shortcut<'a>(&self, data: &'a [u8]) -> Option<(Rich<'a>, usize)> {
+        match self.shape {
+            Shape::Combined => {
+                parse_fused(data, 0).map(|(rec, end)| (Rich { rec, ext: Ext::NONE }, end))
+            }
+            Shape::Embedded { at } => self.embedded_from(data, at),
+            Shape::General => None,
+        }
+    }
+
+    /// A line whose middle is combined (items `at..at + 18`), one line
+    /// (without its `\n`); see [`Program::embedded_from`].
     #[inline]
     pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize) -> Option<Rich<'a>> {
-        let s = without_cr(line);
-        if s.first().is_none_or(|&c| c == 0) {
+        match self.embedded_from(line, at) {
+            Some((r, len)) if len == line.len() => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The line at the start of `data`, its middle combined's (items
+    /// `at..at + 18`): the fields before it by the program, the middle by
+    /// the fast path's field reader, then the line's end (a few bytes on)
+    /// and the fields after it by the program. None where either declines;
+    /// the general program then reads the line again and names what is
+    /// wrong. Fields before the middle are read in the open data: where
+    /// they reach past a newline the line is declined.
+    #[inline]
+    fn embedded_from<'a>(&self, data: &'a [u8], at: usize) -> Option<(Rich<'a>, usize)> {
+        if data.first().is_none_or(|&c| c == 0) {
             return None;
         }
-        let mut r = Fill::new(s);
-        let i = self.run(s, &mut r, 0, 0, at).ok()?;
-        let (rec, n) = fused_fields(&s[i..])?;
+        let mut r = Fill::new(data);
+        let i = self.run(data, &mut r, 0, 0, at).ok()?;
+        if memchr::memchr(b'\n', &data[..i]).is_some() {
+            return None;
+        }
+        // fused_fields stops at any newline: the middle is in this line.
+        let (rec, n) = fused_fields(&data[i..])?;
         let mut i = i + n;
+        let end = memchr::memchr(b'\n', &data[i..]).map_or(data.len(), |k| i + k);
+        let s = without_cr(&data[..end]);
         let Op::Lit(close) = &self.ops[at + COMBINED_ITEMS - 1] else {
             return None;
         };
         // The closing quote was the fast path's; the rest of that literal
         // leads into the suffix.
         let tail = &close[1..];
-        if !lit_at(s, i, tail) {
+        if i > s.len() || !lit_at(s, i, tail) {
             return None;
         }
         i += tail.len();
         let i = self.run(s, &mut r, i, at + COMBINED_ITEMS, self.ops.len()).ok()?;
-        (i == s.len()).then_some(Rich { rec, ext: r.ext })
+        (i == s.len()).then_some((Rich { rec, ext: r.ext }, end))
     }
 
     /// Parses one line by the field program alone.
@@ -287,7 +328,7 @@ fn quick_end(s: &[u8], i: usize, quick: Quick, term: Option<&[u8]>) -> Option<us
         Quick::Token => {
             let rest = &s[i..];
             let head = &rest[..rest.len().min(40)];
-            i + head.iter().position(|&c| c == t[0])?
+            i + memchr::memchr(t[0], head)?
         }
         Quick::None => return None,
     };

@@ -267,6 +267,47 @@ mod tests {
         assert!(read * 100 > n * 95, "{read} of {n}");
     }
 
+    /// Reading a chunk through the shortcut (each line's end found while
+    /// it is read) gives each line's record or declines it, as the
+    /// program on that line alone would.
+    #[test]
+    fn shortcut_over_a_chunk_agrees_with_line_by_line() {
+        use crate::testgen::log::{write_log, GenOpts};
+        let mut data = Vec::new();
+        let opts = GenOpts { seed: 5, lines: Some(5_000), traps: true, malformed: true, ..Default::default() };
+        write_log(&opts, &mut data).unwrap();
+        let mut vhost = Vec::new();
+        let mut plain = Vec::new();
+        for (k, line) in data.split(|&b| b == b'\n').enumerate() {
+            // Hostile joins: a CR before the newline, a newline inside the
+            // prefix, an empty line, a prefix without the middle.
+            let (pre, post): (&[u8], &[u8]) = match k % 7 {
+                0 => (b"v.example.org:443 ", b" 12\r"),
+                1 => (b"v.example.org\n:443 ", b" 5"),
+                2 => (b"", b""),
+                3 => (b"a:1 ", b""),
+                _ => (b"www.example.org:80 ", b" 1234"),
+            };
+            vhost.extend_from_slice(&[pre, line, post, b"\n"].concat());
+            plain.extend_from_slice(&[line, if k % 5 == 0 { b"\r\n" } else { b"\n" }].concat());
+        }
+        for (f, data) in [(VHOST_D, &vhost), (COMBINED, &plain)] {
+            let p = program(f);
+            let (mut start, mut read) = (0, 0);
+            while start < data.len() {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+                let line = &data[start..end];
+                if let Some((r, len)) = p.shortcut(&data[start..]) {
+                    assert_eq!(len, line.len(), "{f}: {:?}", String::from_utf8_lossy(line));
+                    assert_eq!(Ok(r), p.parse_general(line), "{f}: {:?}", String::from_utf8_lossy(line));
+                    read += 1;
+                }
+                start = end + 1;
+            }
+            assert!(read > 2_000, "{f}: {read} lines read by the shortcut");
+        }
+    }
+
     #[test]
     fn shortcut_agrees_with_the_program_on_tricky_lines() {
         let p = program(COMBINED);
