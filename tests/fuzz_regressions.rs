@@ -37,6 +37,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("ntlm_message", targets::ntlm_message::run),
     ("digest_line", targets::digest_line::run),
     ("smb_session", targets::smb_session::run),
+    ("dcerpc_session", targets::dcerpc_session::run),
     ("radius_packet", targets::radius_packet::run),
     ("kerberos", targets::kerberos::run),
     ("sasl_exchange", targets::sasl_exchange::run),

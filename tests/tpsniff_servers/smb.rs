@@ -9,6 +9,11 @@
 //! accepted; a further one with a wrong password (smbd refuses it) as
 //! rejected with STATUS_LOGON_FAILURE, its line cracking to the wrong
 //! password.
+//!
+//! DCE-RPC over TCP: Debian's samba-dcerpcd (its endpoint mapper on
+//! loopback port 135, the RPC servers on a loopback port range of the
+//! test's) with rpcclient binding with NTLMSSP (`[sign]`): the AUTHENTICATE
+//! in the auth3 PDU, its challenge from the bind_ack.
 
 use super::*;
 
@@ -200,4 +205,144 @@ fn smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600() {
         s.creds
     );
     crack_all(&s.hash_dir, 5600, WRONG_PASSWORD);
+}
+
+/// samba-dcerpcd from Debian's samba package (not on PATH).
+const DCERPCD: &str = "/usr/libexec/samba/samba-dcerpcd";
+
+#[test]
+fn rpcclient_dcerpc_over_tcp_ntlmv2_cracks_with_hashcat_5600() {
+    skip_unless!(
+        "rpcclient_dcerpc_over_tcp_ntlmv2_cracks_with_hashcat_5600",
+        "tcpdump",
+        DCERPCD,
+        "rpcclient",
+        "smbpasswd",
+        "useradd"
+    );
+    if std::net::TcpListener::bind("127.0.0.1:135").is_err() {
+        eprintln!("SKIP rpcclient_dcerpc_over_tcp_ntlmv2_cracks_with_hashcat_5600: 127.0.0.1:135 (the endpoint mapper's port) is taken");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let low = free_port();
+    let high = low.saturating_add(15);
+    let conf = d.join("smb.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\n{}  netbios name = TPLABSRV\n  server role = standalone server\n  \
+             interfaces = lo\n  bind interfaces only = yes\n  \
+             passdb backend = tdbsam:{}\n  log file = {}\n  ntlm auth = ntlmv2-only\n  \
+             rpc start on demand helpers = no\n  rpc server dynamic port range = {low}-{high}\n",
+            private_globals(d, "srv-"),
+            d.join("passdb.tdb").display(),
+            d.join("dcerpcd.log").display(),
+        ),
+    )
+    .unwrap();
+    let user = TempUser::add();
+    let mut add = isolated(
+        Command::new("smbpasswd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-a", "-s", &user.0]),
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .expect("smbpasswd");
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success(), "smbpasswd -a");
+    let _dcerpcd = spawn(
+        "samba-dcerpcd",
+        Command::new(DCERPCD)
+            .args([
+                "--libexec-rpcds",
+                "--foreground",
+                "--no-process-group",
+                "-s",
+            ])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_port(135);
+    wait_port(low);
+    let client_conf = d.join("client.conf");
+    std::fs::write(
+        &client_conf,
+        format!(
+            "[global]\n{}  netbios name = {CLIENT_HOST}\n  client ntlmv2 auth = yes\n",
+            private_globals(d, "cli-")
+        ),
+    )
+    .unwrap();
+    let rpcclient = |password: &str| {
+        isolated(
+            Command::new("rpcclient")
+                .arg("-s")
+                .arg(&client_conf)
+                .args([
+                    "-U",
+                    &format!("{}%{password}", user.0),
+                    "--use-kerberos=off",
+                ])
+                .args(["ncacn_ip_tcp:127.0.0.1[sign]", "-c", "enumdomusers"]),
+        )
+        .output()
+        .unwrap()
+    };
+    let filter = format!("tcp port 135 or tcp portrange {low}-{high}");
+    let detail = |outcome: &str| {
+        format!("auth3: NTLM NetNTLMv2, domain {DOMAIN}, host {CLIENT_HOST}, {outcome}")
+    };
+    for (name, password, outcome) in [
+        ("right", PASSWORD, "accepted"),
+        (
+            "wrong",
+            WRONG_PASSWORD,
+            "rejected (fault nca_s_proto_error)",
+        ),
+    ] {
+        let sub = d.join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let dump = Tcpdump::start(&sub, &filter);
+        let out = rpcclient(password);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        // The right password lists the user (samr over the authenticated
+        // binding); the wrong one is refused.
+        assert_eq!(
+            said.contains(&format!("user:[{}]", user.0)),
+            name == "right",
+            "{name}: {said}"
+        );
+        let pcap = dump.stop();
+        let s = Sniffed::of("dcerpc", &sub, &pcap);
+        assert_eq!(
+            s.seen(),
+            BTreeSet::from([seen(&user.0, None, &detail(outcome))]),
+            "{name}: {:?}",
+            s.creds
+        );
+        let c = &s.creds[0];
+        assert_eq!(c["hashcat_mode"], 5600);
+        assert!(
+            c["server"].as_str().unwrap().starts_with("127.0.0.1:"),
+            "{c}"
+        );
+        assert_ne!(
+            c["server"], "127.0.0.1:135",
+            "the login is on the RPC server's port, not the mapper's"
+        );
+        // The mapper's flow (no authentication) and the RPC server's.
+        assert_eq!(
+            s.summary["flows_by_proto"]["dcerpc"], 2,
+            "{name}: {}",
+            s.summary
+        );
+        crack_all(&s.hash_dir, 5600, password);
+    }
 }

@@ -48,6 +48,7 @@ pub const TARGETS: &[&str] = &[
     "kerberos",
     "qcow2_header",
     "smb_session",
+    "dcerpc_session",
     "radius_packet",
     "sasl_exchange",
 ];
@@ -505,6 +506,24 @@ fn smb_and_radius_seeds(put: impl Fn(&str, &str, &[u8]) -> Result<()>) -> Result
     seed.extend(smb2(true, &challenge));
     seed.extend(smb2(false, &auth));
     put("smb_session", "smb2-login", &seed)?;
+    // DCE-RPC: a bind, its bind_ack with the CHALLENGE, the auth3 with the
+    // same AUTHENTICATE (verifier: sec_trailer, then the NTLMSSP message),
+    // each PDU filling its 256-byte piece.
+    let pdu = |ptype: u8, auth: &[u8]| -> Vec<u8> {
+        let mut p = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
+        p.extend(256u16.to_le_bytes());
+        p.extend((auth.len() as u16).to_le_bytes());
+        p.extend(3u32.to_le_bytes());
+        p.resize(256 - 8 - auth.len(), 0);
+        p.extend([10, 5, 0, 0, 0, 0, 0, 0]);
+        p.extend(auth);
+        p
+    };
+    let mut dce = vec![255];
+    dce.extend(pdu(11, b"NTLMSSP\0\x01\0\0\0"));
+    dce.extend(pdu(12, &challenge));
+    dce.extend(pdu(16, &auth));
+    put("dcerpc_session", "bind-auth3", &dce)?;
     let mut pap = vec![1, 7, 0, 0];
     pap.extend([0x5a; 16]);
     pap.extend([1, 7]);

@@ -4,8 +4,8 @@
 use crate::sniff::flow::udp::UdpFlow;
 use crate::sniff::flow::AppState;
 use crate::sniff::proto::{
-    ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip, smb,
-    smtp, snmp, socks, tds, telnet, tls, vnc,
+    dcerpc, ftp, http, imap, irc, kerberos, ldap, mqtt, mysql, pop3, postgres, radius, redis, sip,
+    smb, smtp, snmp, socks, tds, telnet, tls, vnc,
 };
 
 #[derive(Debug, Default)]
@@ -37,6 +37,7 @@ pub(super) enum App {
     Irc(irc::Irc),
     Sip(sip::SipStream),
     Smb(Box<smb::Smb>),
+    DceRpc(Box<dcerpc::DceRpc>),
     Kerberos(Box<KerberosTcp>),
     Vnc(Box<vnc::Vnc>),
     Tds(Box<tds::Tds>),
@@ -119,6 +120,7 @@ impl App {
             App::Irc(_) => "irc",
             App::Sip(_) => "sip",
             App::Smb(_) => "smb",
+            App::DceRpc(_) => "dcerpc",
             App::Kerberos(_) => "kerberos",
             App::Vnc(_) => "vnc",
             App::Tds(_) => "mssql",

@@ -111,6 +111,7 @@ impl Ctx {
                 Kind::Irc => App::Irc(Default::default()),
                 Kind::Sip => App::Sip(Default::default()),
                 Kind::Smb => App::Smb(Box::default()),
+                Kind::DceRpc => App::DceRpc(Box::default()),
                 Kind::Kerberos => App::Kerberos(Box::default()),
                 Kind::Vnc => App::Vnc(Box::default()),
                 Kind::Tds => App::Tds(Box::default()),
@@ -297,6 +298,16 @@ impl Ctx {
                     Err(e) => bump(&mut self.sum.parse_errors, &format!("smb: {e}")),
                 }
             }
+            App::DceRpc(p) => {
+                // As for SMB: a gap loses the PDU framing.
+                if std::mem::take(&mut to_server.gap) | std::mem::take(&mut to_client.gap) {
+                    p.gap();
+                }
+                match p.feed(&mut to_server.data, &mut to_client.data) {
+                    Ok(h) => hits = h,
+                    Err(e) => bump(&mut self.sum.parse_errors, &format!("dcerpc: {e}")),
+                }
+            }
             App::Socks(p) => {
                 to_server.gap = false;
                 to_client.gap = false;
@@ -413,11 +424,12 @@ impl Ctx {
     }
 
     /// A flow left the table: report its TLS session, or a login (VNC,
-    /// SMB, PostgreSQL, MySQL, MSSQL) whose result was not seen.
+    /// SMB, DCE-RPC, PostgreSQL, MySQL, MSSQL) whose result was not seen.
     pub(super) fn finish_flow(&mut self, mut flow: Flow<App>, out: &mut Vec<Finding>) {
         let late = match &mut flow.app {
             App::Vnc(v) => v.finish().into_iter().collect(),
             App::Smb(p) => p.finish(),
+            App::DceRpc(p) => p.finish(),
             App::Postgres(p) => p.finish().into_iter().collect(),
             App::Mysql(m) => m.finish().into_iter().collect(),
             App::Tds(p) => p.finish().into_iter().collect(),

@@ -2,6 +2,7 @@
 //! with reassembled bytes) that return [`Hit`]s. No I/O, no pcap types.
 
 pub mod ber;
+pub mod dcerpc;
 pub mod digest;
 pub mod ftp;
 pub mod http;
@@ -155,6 +156,7 @@ pub enum Kind {
     Irc,
     Sip,
     Smb,
+    DceRpc,
     Kerberos,
     Vnc,
     Tds,
@@ -181,6 +183,9 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         // PostgreSQL startup length) would read first.
         if smb::looks_like(client) {
             return Some(Kind::Smb);
+        }
+        if dcerpc::looks_like(client) {
+            return Some(Kind::DceRpc);
         }
         if tls::looks_like_record(client) {
             return Some(Kind::Tls);
@@ -254,6 +259,7 @@ pub fn detect(client: &[u8], server: &[u8], server_port: u16) -> Option<Kind> {
         143 => Some(Kind::Imap),
         389 => Some(Kind::Ldap),
         139 | 445 => Some(Kind::Smb),
+        135 => Some(Kind::DceRpc),
         1883 => Some(Kind::Mqtt),
         3306 => Some(Kind::Mysql),
         5432 => Some(Kind::Postgres),
