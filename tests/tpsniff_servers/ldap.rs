@@ -4,6 +4,12 @@
 //! binds (`-x -D DN -w PASSWORD`), and StartTLS: `ldapwhoami -ZZ` (StartTLS,
 //! then the bind inside TLS) and Python's ldap3 (a simple bind in clear,
 //! then StartTLS on the same connection).
+//!
+//! SASL NTLM: slapd with Cyrus SASL's NTLM plugin (libsasl2-modules),
+//! checking the response against the user entry's cleartext userPassword
+//! (slapd's own auxprop, the SASL name mapped to the entry by
+//! `authz-regexp`), with `ldapwhoami -Y NTLM`: the NetNTLMv1 line
+//! (hashcat 5500, challenge from the server's bind response) must crack.
 
 use super::*;
 
@@ -185,4 +191,93 @@ fn ldap_starttls_before_and_after_the_bind() {
         .filter(|t| t["client"] != *bound_in_clear)
         .collect();
     assert!(other[0]["sni"].is_null(), "{}", other[0]);
+}
+
+/// Cyrus SASL's NTLM mechanism (client and server), from libsasl2-modules.
+const SASL_NTLM: &str = "/usr/lib/x86_64-linux-gnu/sasl2/libntlm.so";
+
+#[test]
+fn ldap_sasl_ntlm_bind_cracks_with_hashcat_5500() {
+    skip_unless!(
+        "ldap_sasl_ntlm_bind_cracks_with_hashcat_5500",
+        "tcpdump",
+        "slapd",
+        "slapadd",
+        "ldapwhoami",
+        SASL_NTLM
+    );
+    const USER: &str = "amy";
+    const USER_PW: &str = "ntlm-Ldap-Pw5";
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = d.join("db");
+    std::fs::create_dir(&db).unwrap();
+    let conf = d.join("slapd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "include /etc/ldap/schema/core.schema\n\
+             pidfile {dir}/slapd.pid\n\
+             modulepath /usr/lib/ldap\nmoduleload back_mdb\n\
+             authz-regexp \"uid=([^,]*),cn=[^,]*,cn=ntlm,cn=auth\" \"cn=$1,dc=lab,dc=test\"\n\
+             authz-regexp \"uid=([^,]*),cn=ntlm,cn=auth\" \"cn=$1,dc=lab,dc=test\"\n\
+             database mdb\nsuffix \"dc=lab,dc=test\"\nrootdn \"{ROOT_DN}\"\n\
+             rootpw {PASSWORD}\ndirectory {db}\n\
+             access to attrs=userPassword by * auth\naccess to * by * read\n",
+            dir = d.display(),
+            db = db.display()
+        ),
+    )
+    .unwrap();
+    let ldif = d.join("init.ldif");
+    std::fs::write(
+        &ldif,
+        format!(
+            "dn: dc=lab,dc=test\nobjectClass: dcObject\nobjectClass: organization\no: lab\ndc: lab\n\n\
+             dn: cn={USER},dc=lab,dc=test\nobjectClass: person\ncn: {USER}\nsn: {USER}\nuserPassword: {USER_PW}\n"
+        ),
+    )
+    .unwrap();
+    run_ok(Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(&ldif));
+    let url = format!("ldap://127.0.0.1:{port}/");
+    let _slapd = spawn(
+        "slapd",
+        Command::new("slapd")
+            .args(["-d", "0", "-h", &url, "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_port(port);
+    let whoami = |pw: &str| {
+        Command::new("ldapwhoami")
+            .args(["-H", &url, "-N", "-Y", "NTLM", "-U", USER, "-w", pw])
+            .output()
+            .unwrap()
+    };
+    for (name, pw) in [("right", USER_PW), ("wrong", "not-the-Pw")] {
+        let sub = d.join(name);
+        std::fs::create_dir(&sub).unwrap();
+        let dump = Tcpdump::start(&sub, &format!("tcp port {port}"));
+        let out = whoami(pw);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        // The right password binds as the entry; the wrong one is refused.
+        assert_eq!(out.status.success(), name == "right", "{name}: {said}");
+        if name == "right" {
+            assert!(said.contains(&format!("dn:cn={USER},dc=lab,dc=test")), "{said}");
+        }
+        let pcap = dump.stop();
+        let s = Sniffed::of("ldap", &sub, &pcap);
+        assert_eq!(s.creds.len(), 1, "{name}: {:?}", s.creds);
+        let c = &s.creds[0];
+        assert_eq!(c["user"], USER);
+        assert!(c["password"].is_null(), "NTLM shows no password: {c}");
+        // The domain is the one the server's challenge named (its host).
+        let detail = c["detail"].as_str().unwrap();
+        assert!(detail.starts_with("SASL NTLM bind: NTLM NetNTLMv1, domain "), "{detail}");
+        assert_eq!(c["hashcat_mode"], 5500);
+        assert!(c["hash"].as_str().unwrap().starts_with(&format!("{USER}::")), "{c}");
+        crack_all(&s.hash_dir, 5500, pw);
+    }
 }

@@ -47,6 +47,9 @@ pub const TEST_PACKAGES: &[&str] = &[
     "mosquitto-clients",
     "slapd",
     "ldap-utils",
+    // Cyrus SASL's NTLM mechanism for slapd and ldapwhoami (a Recommends
+    // of slapd, not installed with --no-install-recommends).
+    "libsasl2-modules",
     "dante-server",
     "passwd",
     "mariadb-server",
