@@ -960,6 +960,20 @@ pub mod sip_message {
     }
 }
 
+/// The invariants of NetNTLM findings: a hash line has the six
+/// `:`-separated fields hashcat reads; one `left` at the flow's end says
+/// its verdict was not seen.
+pub fn check_netntlm(hits: Vec<tplab::sniff::proto::Hit>, left: bool) {
+    for h in hits {
+        if let Some(line) = &h.hash {
+            assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
+        }
+        if left {
+            assert!(h.detail.as_deref().unwrap_or("").ends_with(", (result not seen)"), "{:?}", h.detail);
+        }
+    }
+}
+
 /// DCE-RPC over TCP: the data as both directions in pieces, then as one
 /// PDU. Invariant: a NetNTLM line has the six `:`-separated fields hashcat
 /// reads; a finding left at the end says its verdict was not seen, and is
@@ -971,16 +985,10 @@ pub mod dcerpc_session {
         let mut s = dcerpc::DceRpc::default();
         super::pieces::two_way(data, |c, sc| {
             if let Ok(hits) = s.feed(c, sc) {
-                for h in hits {
-                    if let Some(line) = h.hash {
-                        assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
-                    }
-                }
+                super::check_netntlm(hits, false);
             }
         });
-        for h in s.finish() {
-            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
-        }
+        super::check_netntlm(s.finish(), true);
         assert!(s.finish().is_empty(), "reported once");
         let _ = dcerpc::looks_like(data);
         if let Ok(p) = dcerpc::parse_pdu(data) {
@@ -999,21 +1007,12 @@ pub mod smb_session {
         let mut s = smb::Smb::default();
         super::pieces::two_way(data, |c, sc| {
             if let Ok(hits) = s.feed(c, sc) {
-                for h in hits {
-                    if let Some(line) = h.hash {
-                        assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
-                    }
-                }
+                super::check_netntlm(hits, false);
             }
         });
         // Findings still waiting for the server's answer come out at the
         // end, with the same invariant.
-        for h in s.finish() {
-            if let Some(line) = h.hash {
-                assert_eq!(line.line.split(':').count(), 6, "{}", line.line);
-            }
-            assert!(h.detail.unwrap().ends_with(", (result not seen)"));
-        }
+        super::check_netntlm(s.finish(), true);
         assert!(s.finish().is_empty(), "reported once");
         let _ = smb::looks_like(data);
         let _ = smb::client_message(data, Some(*b"ABCDEFGH"));

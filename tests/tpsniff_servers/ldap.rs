@@ -38,12 +38,17 @@ fn slapd(dir: &Path, port: u16) -> Proc {
         ),
     )
     .unwrap();
+    run_slapd(&conf, port)
+}
+
+/// slapd from `conf`, listening on loopback `port`.
+fn run_slapd(conf: &Path, port: u16) -> Proc {
     let url = format!("ldap://127.0.0.1:{port}/");
     let p = spawn(
         "slapd",
         Command::new("slapd")
             .args(["-d", "0", "-h", &url, "-f"])
-            .arg(&conf)
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
@@ -241,15 +246,7 @@ fn ldap_sasl_ntlm_bind_cracks_with_hashcat_5500() {
     .unwrap();
     run_ok(Command::new("slapadd").arg("-f").arg(&conf).arg("-l").arg(&ldif));
     let url = format!("ldap://127.0.0.1:{port}/");
-    let _slapd = spawn(
-        "slapd",
-        Command::new("slapd")
-            .args(["-d", "0", "-h", &url, "-f"])
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    wait_port(port);
+    let _slapd = run_slapd(&conf, port);
     let whoami = |pw: &str| {
         Command::new("ldapwhoami")
             .args(["-H", &url, "-N", "-Y", "NTLM", "-U", USER, "-w", pw])

@@ -28,9 +28,28 @@ struct TempUser(String);
 
 impl TempUser {
     fn add() -> TempUser {
-        let name = format!("{USER_PREFIX}{}", std::process::id() % 100_000);
+        // Unique within the run too: the SMB and DCE-RPC tests run side by side.
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{USER_PREFIX}{}x{n}", std::process::id() % 100_000);
         run_ok(Command::new("useradd").args(["-M", "-N", "-s", "/usr/sbin/nologin", &name]));
         TempUser(name)
+    }
+}
+
+impl TempUser {
+    /// A new account, also in the passdb of the samba config `conf`, with
+    /// [`PASSWORD`].
+    fn add_to_samba(conf: &Path) -> TempUser {
+        let user = TempUser::add();
+        let mut add = isolated(Command::new("smbpasswd").arg("-c").arg(conf).args(["-a", "-s", &user.0]))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("smbpasswd");
+        writeln!(add.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
+        assert!(add.wait().unwrap().success(), "smbpasswd -a");
+        user
     }
 }
 
@@ -96,19 +115,7 @@ fn smbclient_smb2_and_smb1_ntlmv2_crack_with_hashcat_5600() {
         ),
     )
     .unwrap();
-    let user = TempUser::add();
-    let mut add = isolated(
-        Command::new("smbpasswd")
-            .arg("-c")
-            .arg(&conf)
-            .args(["-a", "-s", &user.0]),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("smbpasswd");
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success(), "smbpasswd -a");
+    let user = TempUser::add_to_samba(&conf);
     let _smbd = spawn(
         "smbd",
         Command::new("smbd")
@@ -242,19 +249,7 @@ fn rpcclient_dcerpc_over_tcp_ntlmv2_cracks_with_hashcat_5600() {
         ),
     )
     .unwrap();
-    let user = TempUser::add();
-    let mut add = isolated(
-        Command::new("smbpasswd")
-            .arg("-c")
-            .arg(&conf)
-            .args(["-a", "-s", &user.0]),
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .expect("smbpasswd");
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success(), "smbpasswd -a");
+    let user = TempUser::add_to_samba(&conf);
     let _dcerpcd = spawn(
         "samba-dcerpcd",
         Command::new(DCERPCD)

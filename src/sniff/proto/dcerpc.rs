@@ -213,12 +213,6 @@ pub fn client_pdu(p: &Pdu<'_>, challenge: Option<[u8; 8]>) -> Result<Option<Hit>
     }))
 }
 
-fn with_outcome(mut h: Hit, outcome: &str) -> Hit {
-    let what = h.detail.take().unwrap_or_default();
-    h.detail = Some(format!("{what}, {outcome}"));
-    h
-}
-
 /// Both directions of one DCE-RPC connection.
 #[derive(Debug, Default)]
 pub struct DceRpc {
@@ -243,7 +237,7 @@ impl DceRpc {
     pub fn finish(&mut self) -> Vec<Hit> {
         std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|h| with_outcome(h, "(result not seen)"))
+            .map(|h| h.with_outcome("(result not seen)"))
             .collect()
     }
 
@@ -274,7 +268,7 @@ impl DceRpc {
                 if pending.is_empty() {
                     early.get_or_insert(v);
                 } else {
-                    hits.extend(pending.drain(..).map(|h| with_outcome(h, &v)));
+                    hits.extend(pending.drain(..).map(|h| h.with_outcome(&v)));
                 }
             }
             Ok(())
@@ -285,10 +279,10 @@ impl DceRpc {
                     return Ok(());
                 };
                 match early.take() {
-                    Some(v) => hits.push(with_outcome(h, &v)),
+                    Some(v) => hits.push(h.with_outcome(&v)),
                     None => {
                         if pending.len() >= MAX_HELD {
-                            hits.push(with_outcome(pending.remove(0), "(result not seen)"));
+                            hits.push(pending.remove(0).with_outcome("(result not seen)"));
                         }
                         pending.push(h);
                     }

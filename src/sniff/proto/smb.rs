@@ -305,13 +305,6 @@ pub struct Smb {
     broken: bool,
 }
 
-/// The finding with the verdict on it.
-fn with_outcome(mut h: Hit, outcome: &str) -> Hit {
-    let what = h.detail.take().unwrap_or_default();
-    h.detail = Some(format!("{what}, {outcome}"));
-    h
-}
-
 impl Smb {
     /// Bytes were lost in either direction: stop reading the flow (an
     /// AUTHENTICATE already read is kept for [`Smb::finish`]).
@@ -323,7 +316,7 @@ impl Smb {
     pub fn finish(&mut self) -> Vec<Hit> {
         std::mem::take(&mut self.pending)
             .into_iter()
-            .map(|(_, h)| with_outcome(h, "(result not seen)"))
+            .map(|(_, h)| h.with_outcome("(result not seen)"))
             .collect()
     }
 
@@ -352,7 +345,7 @@ impl Smb {
             }
             if let Some((key, outcome)) = setup_outcome(m) {
                 match pending.iter().position(|(k, _)| *k == key) {
-                    Some(i) => hits.push(with_outcome(pending.remove(i).1, &outcome)),
+                    Some(i) => hits.push(pending.remove(i).1.with_outcome(&outcome)),
                     None => {
                         if early.len() >= MAX_HELD {
                             early.remove(0);
@@ -372,18 +365,18 @@ impl Smb {
                     return Ok(());
                 };
                 if let Some(i) = early.iter().position(|(k, _)| *k == key) {
-                    hits.push(with_outcome(h, &early.remove(i).1));
+                    hits.push(h.with_outcome(&early.remove(i).1));
                     return Ok(());
                 }
                 if pending.len() >= MAX_HELD {
                     let (_, old) = pending.remove(0);
-                    hits.push(with_outcome(old, "(result not seen)"));
+                    hits.push(old.with_outcome("(result not seen)"));
                 }
                 // A request with the MessageId of one still waiting (a
                 // client's retry): the first's answer will not come.
                 if let Some(i) = pending.iter().position(|(k, _)| *k == key) {
                     let (_, old) = pending.remove(i);
-                    hits.push(with_outcome(old, "(result not seen)"));
+                    hits.push(old.with_outcome("(result not seen)"));
                 }
                 pending.push((key, h));
                 Ok(())
