@@ -51,7 +51,6 @@ pub fn looks_like(client: &[u8]) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pdu<'a> {
     pub ptype: u8,
-    pub call_id: u32,
     /// The verifier's auth type and value, when the PDU carries one.
     pub auth: Option<(u8, &'a [u8])>,
     /// What follows the header, up to the verifier.
@@ -108,12 +107,6 @@ pub fn parse_pdu(b: &[u8]) -> Result<Pdu<'_>, DceRpcError> {
         }
     };
     let (frag, auth_len) = (u16_at(8), u16_at(10) as usize);
-    let call = [b[12], b[13], b[14], b[15]];
-    let call_id = if le {
-        u32::from_le_bytes(call)
-    } else {
-        u32::from_be_bytes(call)
-    };
     if (frag as usize) < HEADER || frag as usize != b.len() {
         return Err(DceRpcError::Length(frag));
     }
@@ -130,7 +123,6 @@ pub fn parse_pdu(b: &[u8]) -> Result<Pdu<'_>, DceRpcError> {
     };
     Ok(Pdu {
         ptype: b[2],
-        call_id,
         auth,
         body,
         little_endian: le,
