@@ -12,6 +12,7 @@ use tplab::log::chunk::InputSpec;
 use tplab::log::engine::{run, Action, EngineOpts, Group, Query};
 use tplab::log::format::{compile_string, from_arg, FormatChoice, LogFormat};
 use tplab::log::parse::{parse_fused, parse_line};
+use tplab::log::record::Ext;
 use tplab::testgen::log::{write_log, GenOpts};
 
 const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
@@ -90,7 +91,9 @@ fn walk(f: &LogFormat, data: &[u8]) -> usize {
     };
     let (mut start, mut n) = (0, 0);
     while start < data.len() {
-        if let Some((r, len)) = prog.and_then(|prog| prog.shortcut(black_box(&data[start..]))) {
+        let mut ext = Ext::NONE;
+        if let Some((r, len)) = prog.and_then(|prog| prog.shortcut(black_box(&data[start..]), &mut ext)) {
+            black_box(&ext);
             n += r.host.len();
             start += len + 1;
             continue;

@@ -181,10 +181,12 @@ impl<'q> Compiled<'q> {
             (None, LogFormat::Program(prog)) if prog.has_shortcut() => {
                 let mut start = 0;
                 let mut n = 0u64;
+                // Each line read writes every extra its format names.
+                let mut ext = Ext::NONE;
                 while start < data.len() {
-                    let end = match prog.shortcut(&data[start..]) {
-                        Some((r, len)) => {
-                            self.on_record(&data[start..start + len], r.rec, &r.ext, acc, out);
+                    let end = match prog.shortcut(&data[start..], &mut ext) {
+                        Some((rec, len)) => {
+                            self.on_record(&data[start..start + len], rec, &ext, acc, out);
                             start + len
                         }
                         None => {

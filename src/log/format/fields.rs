@@ -2,6 +2,7 @@
 //! value is read: numbers, durations, times in every layout servers write.
 //! Pure functions on the field's bytes; no allocation.
 
+use crate::log::record::Ext;
 use crate::log::time::{days_from_civil, parse_log_clock, Secs, DAY};
 
 /// Where a field's value goes.
@@ -229,6 +230,48 @@ pub fn duration(b: &[u8], unit: Unit) -> Option<Option<u64>> {
         }
     }
     duration_parts(b, unit)
+}
+
+/// Stores a field beyond combined's (see [`super::shape`]'s extras) in
+/// `ext`, always writing its place (`-` writes None or nothing), so that
+/// one `Ext` can serve line after line of a format; Err where the value
+/// is not one the field can hold.
+#[inline(always)]
+pub(crate) fn set_extra<'a>(ext: &mut Ext<'a>, slot: &Slot, v: &'a [u8]) -> Result<(), ()> {
+    let ok = |c: bool| if c { Ok(()) } else { Err(()) };
+    match slot {
+        Slot::Vhost | Slot::HostHeader => {
+            ext.vhost = v;
+            Ok(())
+        }
+        Slot::Port => {
+            ext.port = match count_or_dash(v).ok_or(())? {
+                Some(n) => Some(u16::try_from(n).map_err(|_| ())?),
+                None => None,
+            };
+            Ok(())
+        }
+        Slot::Micros(unit) => {
+            ext.micros = duration(v, *unit).ok_or(())?;
+            Ok(())
+        }
+        Slot::Xff => {
+            ext.xff = if v == b"-" { &v[..0] } else { v };
+            ok(v.iter().all(|&c| (0x20..0x7f).contains(&c)))
+        }
+        Slot::TlsProtocol => {
+            ext.tls_protocol = if v == b"-" { &v[..0] } else { v };
+            Ok(())
+        }
+        Slot::TlsCipher => {
+            ext.tls_cipher = if v == b"-" { &v[..0] } else { v };
+            Ok(())
+        }
+        Slot::Count => ok(count_or_dash(v).is_some()),
+        Slot::Skip => Ok(()),
+        // The record's own fields are not set here.
+        _ => Err(()),
+    }
 }
 
 /// Durations with a fraction, or several joined by `,` or `:` (nginx's

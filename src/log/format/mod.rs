@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 pub mod apache;
+mod around;
 pub mod config;
 pub mod fields;
 pub mod json;

@@ -4,7 +4,8 @@
 //! One forward pass per line, no regex, no allocation: the record borrows
 //! every field from the line.
 
-use super::fields::{count_or_dash, duration, read_time, Slot, TimeParts};
+use super::around::Around;
+use super::fields::{count_or_dash, read_time, set_extra, Slot, TimeParts};
 use super::shape::{fast_combined, shape_of, Shape, COMBINED_ITEMS};
 use super::FormatError;
 use crate::log::parse::{fused_fields, parse_fused, ParseError, Reason};
@@ -71,6 +72,9 @@ pub struct Program {
     has_agent: bool,
     /// A hand-tuned parser that reads this format's lines first.
     pub(super) shape: Shape,
+    /// For an embedded combined: the fields around it, when short loops
+    /// read them all.
+    around: Option<Around>,
 }
 
 /// Merges adjacent literals and drops empty ones.
@@ -137,8 +141,21 @@ impl Program {
             }
         }
         let has = |s: Slot| items.iter().any(|i| matches!(i, Item::Field(f) if f.slot == s));
+        let shape = shape_of(&items, trailing_ok, squeeze);
+        let around = match shape {
+            Shape::Embedded { at } => {
+                let Item::Lit(close) = &items[at + COMBINED_ITEMS - 1] else {
+                    unreachable!("combined's window ends in its closing quote")
+                };
+                let mut after = vec![Item::Lit(close[1..].to_vec())];
+                after.extend_from_slice(&items[at + COMBINED_ITEMS..]);
+                Around::new(&items[..at], &normalize(after))
+            }
+            _ => None,
+        };
         Ok(Program {
-            shape: shape_of(&items, trailing_ok, squeeze),
+            shape,
+            around,
             trailing_ok,
             squeeze,
             has_host: has(Slot::Host) || has(Slot::HostPort),
@@ -174,6 +191,13 @@ impl Program {
         self.parse_general(line)
     }
 
+    /// Whether the fields around an embedded combined are read by short
+    /// loops (else by the program's ops).
+    #[cfg(test)]
+    pub(super) fn has_around(&self) -> bool {
+        self.around.is_some()
+    }
+
     /// Whether [`Program::shortcut`] can read this format's lines.
     pub fn has_shortcut(&self) -> bool {
         self.shape != Shape::General
@@ -186,13 +210,22 @@ impl Program {
     /// read, not by a scan before. None where the parser declines or the
     /// format has no such shape; the caller then cuts the line and
     /// [`Program::parse`] reads it and names any fault.
+    /// The fields beyond combined's are written to `ext`: each one the
+    /// format names, on every line read, so one `Ext` (first
+    /// [`Ext::NONE`]) serves a whole chunk. On None it may hold part of
+    /// the declined line's.
     #[inline(always)]
-    pub fn shortcut<'a>(&self, data: &'a [u8]) -> Option<(Rich<'a>, usize)> {
+    pub fn shortcut<'a>(&self, data: &'a [u8], ext: &mut Ext<'a>) -> Option<(Record<'a>, usize)> {
         match self.shape {
-            Shape::Combined => {
-                parse_fused(data, 0).map(|(rec, end)| (Rich { rec, ext: Ext::NONE }, end))
-            }
-            Shape::Embedded { at } => self.embedded_from(data, at),
+            Shape::Combined => parse_fused(data, 0),
+            Shape::Embedded { at } => match &self.around {
+                Some(a) => embedded_around(a, data, ext),
+                None => {
+                    let (r, len) = self.embedded_from(data, at)?;
+                    *ext = r.ext;
+                    Some((r.rec, len))
+                }
+            },
             Shape::General => None,
         }
     }
@@ -201,7 +234,12 @@ impl Program {
     /// (without its `\n`); see [`Program::embedded_from`].
     #[inline]
     pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize) -> Option<Rich<'a>> {
-        match self.embedded_from(line, at) {
+        let mut ext = Ext::NONE;
+        let r = match &self.around {
+            Some(a) => embedded_around(a, line, &mut ext).map(|(rec, len)| (Rich { rec, ext }, len)),
+            None => self.embedded_from(line, at),
+        };
+        match r {
             Some((r, len)) if len == line.len() => Some(r),
             _ => None,
         }
@@ -302,6 +340,21 @@ impl Program {
         }
         Ok(i)
     }
+}
+
+/// The line at the start of `data` with combined in its middle, the
+/// fields around it read by `a`'s loops (see [`Program::embedded_from`]
+/// for what is declined).
+#[inline(always)]
+fn embedded_around<'a>(a: &Around, data: &'a [u8], ext: &mut Ext<'a>) -> Option<(Record<'a>, usize)> {
+    if data.first().is_none_or(|&c| c == 0) {
+        return None;
+    }
+    let i = a.before(data, ext)?;
+    // fused_fields stops at any newline: the middle is in this line.
+    let (rec, n) = fused_fields(&data[i..])?;
+    let end = a.after(data, i + n, ext)?;
+    Some((rec, end))
 }
 
 /// The line without one trailing `\r`.
@@ -520,35 +573,7 @@ impl<'a> Fill<'a> {
                 self.agent = v;
                 Ok(())
             }
-            Slot::Vhost | Slot::HostHeader => {
-                self.ext.vhost = v;
-                Ok(())
-            }
-            Slot::Port => {
-                if v != b"-" {
-                    let n = count_or_dash(v).ok_or(())?.ok_or(())?;
-                    self.ext.port = Some(u16::try_from(n).map_err(|_| ())?);
-                }
-                Ok(())
-            }
-            Slot::Micros(unit) => {
-                self.ext.micros = duration(v, *unit).ok_or(())?;
-                Ok(())
-            }
-            Slot::Xff => {
-                self.ext.xff = if v == b"-" { &v[..0] } else { v };
-                ok(v.iter().all(|&c| (0x20..0x7f).contains(&c)))
-            }
-            Slot::TlsProtocol => {
-                self.ext.tls_protocol = if v == b"-" { &v[..0] } else { v };
-                Ok(())
-            }
-            Slot::TlsCipher => {
-                self.ext.tls_cipher = if v == b"-" { &v[..0] } else { v };
-                Ok(())
-            }
-            Slot::Count => ok(count_or_dash(v).is_some()),
-            Slot::Skip => Ok(()),
+            s => set_extra(&mut self.ext, s, v),
         }
     }
 
