@@ -13,28 +13,17 @@ use tplab::log::engine::{run, Action, EngineOpts, Group, Query};
 use tplab::log::format::{compile_string, from_arg, FormatChoice, LogFormat};
 use tplab::log::parse::{parse_fused, parse_line};
 use tplab::log::record::Ext;
+use tplab::testgen::formats::{convert, Layout, VHOST_TIMED};
 use tplab::testgen::log::{write_log, GenOpts};
 
 const COMBINED: &str = r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#;
-const TIMED: &str = r#"%v:%p %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D"#;
+const TIMED: &str = VHOST_TIMED;
 
 /// The generated combined log, and the same requests in other formats.
 struct Logs {
     combined: Vec<u8>,
     timed: Vec<u8>,
     caddy: Vec<u8>,
-}
-
-fn json_str(out: &mut Vec<u8>, b: &[u8]) {
-    out.push(b'"');
-    for &c in b {
-        match c {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
-            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
-            c => out.push(c),
-        }
-    }
-    out.push(b'"');
 }
 
 fn logs(bytes: u64) -> Logs {
@@ -51,26 +40,9 @@ fn logs(bytes: u64) -> Logs {
     .unwrap();
     let (mut timed, mut caddy) = (Vec::new(), Vec::new());
     for (i, l) in combined.split(|&b| b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-        let Ok(r) = parse_line(l) else { continue };
-        let vhost = ["www.example.org", "lab.example.org", "static.example.org"][i % 3];
-        let micros = (i as u64 * 7919) % 2_000_000;
-        timed.extend_from_slice(format!("{vhost}:443 ").as_bytes());
-        timed.extend_from_slice(l);
-        timed.extend_from_slice(format!(" {micros}\n").as_bytes());
-        let Some(rl) = r.request_line() else { continue };
-        caddy.extend_from_slice(format!("{{\"level\":\"info\",\"ts\":{}.{:06},\"logger\":\"http.log.access.log0\",\"msg\":\"handled request\",\"request\":{{\"remote_ip\":", r.time - 3600, i % 1_000_000).as_bytes());
-        json_str(&mut caddy, r.host);
-        caddy.extend_from_slice(b",\"remote_port\":\"41234\",\"proto\":");
-        json_str(&mut caddy, rl.version);
-        caddy.extend_from_slice(b",\"method\":");
-        json_str(&mut caddy, rl.method);
-        caddy.extend_from_slice(format!(",\"host\":\"{vhost}\",\"uri\":").as_bytes());
-        json_str(&mut caddy, rl.target);
-        caddy.extend_from_slice(b",\"headers\":{\"User-Agent\":[");
-        json_str(&mut caddy, r.agent.unwrap_or(b"-"));
-        caddy.extend_from_slice(b"],\"Referer\":[");
-        json_str(&mut caddy, r.referer.unwrap_or(b"-"));
-        caddy.extend_from_slice(format!("]}}}},\"bytes_read\":0,\"user_id\":\"\",\"duration\":{}.{:06},\"size\":{},\"status\":{},\"resp_headers\":{{\"Server\":[\"Caddy\"],\"Content-Type\":[\"text/html\"]}}}}\n", micros / 1_000_000, micros % 1_000_000, r.bytes.unwrap_or(0), r.status_code()).as_bytes());
+        if convert(Layout::VhostTimed, i as u64, l, &mut timed) {
+            convert(Layout::Caddy, i as u64, l, &mut caddy);
+        }
     }
     Logs { combined, timed, caddy }
 }
@@ -90,8 +62,10 @@ fn walk(f: &LogFormat, data: &[u8]) -> usize {
         _ => None,
     };
     let (mut start, mut n) = (0, 0);
+    // One Ext for the chunk, as the engine keeps it; each line's extras
+    // are written to memory (black_box), as the engine hands them on.
+    let mut ext = Ext::NONE;
     while start < data.len() {
-        let mut ext = Ext::NONE;
         if let Some((r, len)) = prog.and_then(|prog| prog.shortcut(black_box(&data[start..]), &mut ext)) {
             black_box(&ext);
             n += r.host.len();

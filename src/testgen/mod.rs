@@ -1,6 +1,7 @@
 //! Deterministic generators of realistic test inputs (used by `cargo xtask`,
 //! the tests and the benches).
 
+pub mod formats;
 pub mod log;
 pub mod pcap;
 

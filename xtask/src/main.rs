@@ -114,6 +114,13 @@ struct GenLogOpts {
     /// No lookalikes or malformed lines (grep and tplog then agree).
     #[arg(long)]
     plain: bool,
+    /// The same requests in another format: `vhost-timed` (Apache
+    /// `%v:%p <combined> %D`) or `caddy` (Caddy v2 JSON); lines that are
+    /// not valid combined are left out (--size and --lines count the
+    /// combined log generated first).
+    #[arg(long = "as", value_name = "LAYOUT", default_value = "combined",
+          value_parser = ["combined", "vhost-timed", "caddy"])]
+    layout: String,
 }
 
 fn root() -> PathBuf {
@@ -408,22 +415,36 @@ fn gen_log(o: &GenLogOpts) -> Result<()> {
         opts.traps = false;
         opts.malformed = false;
     }
-    let out = &o.output;
-    let rep = match out {
-        Some(p) => {
-            let f =
-                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
-            let mut w = std::io::BufWriter::new(f);
-            let r = write_log(&opts, &mut w)?;
-            std::io::Write::flush(&mut w)?;
-            r
-        }
-        None => write_log(&opts, &mut std::io::stdout().lock())?,
+    use std::io::Write as _;
+    use tplab::testgen::formats::{Converter, Layout};
+    let layout = match o.layout.as_str() {
+        "vhost-timed" => Layout::VhostTimed,
+        "caddy" => Layout::Caddy,
+        _ => Layout::Combined,
     };
-    eprintln!(
-        "gen-log: {} lines, {} bytes, {} malformed",
-        rep.lines, rep.bytes, rep.malformed
-    );
+    let sink: Box<dyn std::io::Write> = match &o.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    if layout == Layout::Combined {
+        let mut w = sink;
+        let rep = write_log(&opts, &mut w)?;
+        w.flush()?;
+        eprintln!(
+            "gen-log: {} lines, {} bytes, {} malformed",
+            rep.lines, rep.bytes, rep.malformed
+        );
+    } else {
+        let mut c = Converter::new(sink, layout);
+        let rep = write_log(&opts, &mut c)?;
+        let (_, written, dropped, bytes) = c.finish()?;
+        eprintln!(
+            "gen-log: {} combined lines ({} bytes) as {}: {written} lines, {bytes} bytes, {dropped} left out (not valid combined)",
+            rep.lines, rep.bytes, o.layout
+        );
+    }
     Ok(())
 }
 

@@ -30,6 +30,8 @@ enum Step {
 enum Number {
     /// Cut at its terminator and given to the setter.
     No,
+    /// Cut at its terminator and stored as it is (a virtual host).
+    Vhost,
     Port,
     Count,
     /// A duration, its whole number times this many microseconds.
@@ -52,6 +54,7 @@ fn number(s: &Slot) -> Number {
         Slot::Micros(Unit::Seconds) => Number::Micros(1_000_000),
         Slot::Micros(Unit::Millis) => Number::Micros(1_000),
         Slot::Micros(Unit::Micros) => Number::Micros(1),
+        Slot::Vhost | Slot::HostHeader => Number::Vhost,
         _ => Number::No,
     }
 }
@@ -83,7 +86,10 @@ fn steps(items: &[Item], at_end: bool) -> Option<Box<[Step]>> {
                 // A number's end is where its digits stop: the literal must
                 // not start with a digit or a dash.
                 let digits_end = term.as_ref().is_none_or(|t| !t[0].is_ascii_digit() && t[0] != b'-');
-                let number = if digits_end { number(&f.slot) } else { Number::No };
+                let number = match number(&f.slot) {
+                    Number::Port | Number::Count | Number::Micros(_) if !digits_end => Number::No,
+                    n => n,
+                };
                 k += 1 + usize::from(term.is_some());
                 out.push(Step::Field { slot: f.slot.clone(), term, number });
             }
@@ -178,10 +184,19 @@ fn read<'a>(steps: &[Step], data: &'a [u8], mut i: usize, ext: &mut Ext<'a>) -> 
                 i += l.len();
             }
             Step::Field { slot, term, number } => {
-                if *number != Number::No {
-                    if let Some(j) = number_at(data, i, *number, term.as_deref(), ext) {
-                        i = j;
+                match number {
+                    Number::No => {}
+                    Number::Vhost => {
+                        let (e, next) = cut(data, i, term.as_deref())?;
+                        ext.vhost = &data[i..e];
+                        i = next;
                         continue;
+                    }
+                    _ => {
+                        if let Some(j) = number_at(data, i, *number, term.as_deref(), ext) {
+                            i = j;
+                            continue;
+                        }
                     }
                 }
                 let (e, next) = cut(data, i, term.as_deref())?;
