@@ -15,6 +15,7 @@ pub mod parse;
 pub mod record;
 pub mod report;
 pub mod seek;
+mod swar;
 pub mod tail;
 pub mod time;
 

@@ -441,7 +441,7 @@ fn gen_log(o: &GenLogOpts) -> Result<()> {
         let rep = write_log(&opts, &mut c)?;
         let (_, written, dropped, bytes) = c.finish()?;
         eprintln!(
-            "gen-log: {} combined lines ({} bytes) as {}: {written} lines, {bytes} bytes, {dropped} left out (not valid combined)",
+            "gen-log: {} combined lines ({} bytes) as {}: {written} lines, {bytes} bytes, {dropped} left out (not valid combined; for Caddy also a request without a request line)",
             rep.lines, rep.bytes, o.layout
         );
     }

@@ -14,6 +14,7 @@
 use super::fields::{set_extra, Slot, Unit};
 use super::program::Item;
 use crate::log::record::Ext;
+use crate::log::swar::find_either;
 
 /// One step of the reading.
 #[derive(Clone, Debug)]
@@ -150,29 +151,6 @@ fn lit_at(s: &[u8], i: usize, l: &[u8]) -> bool {
     }
 }
 
-/// The first index from `j` holding `a` or a newline, or `data.len()`:
-/// eight bytes at a time (a zero byte of `word ^ pattern` marks a match;
-/// the lowest one found is the first, a borrow only spreads upwards).
-#[inline(always)]
-fn find_or_newline(data: &[u8], mut j: usize, a: u8) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let (pa, pn) = (LO * u64::from(a), LO * u64::from(b'\n'));
-    while let Some(w) = data.get(j..j + 8) {
-        let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
-        let (x, y) = (w ^ pa, w ^ pn);
-        let m = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI;
-        if m != 0 {
-            return j + (m.trailing_zeros() / 8) as usize;
-        }
-        j += 8;
-    }
-    while j < data.len() && data[j] != a && data[j] != b'\n' {
-        j += 1;
-    }
-    j
-}
-
 #[inline(always)]
 fn read<'a>(steps: &[Step], data: &'a [u8], mut i: usize, ext: &mut Ext<'a>) -> Option<usize> {
     for st in steps {
@@ -217,8 +195,8 @@ fn cut(data: &[u8], i: usize, term: Option<&[u8]>) -> Option<(usize, usize)> {
         Some(t) => {
             let mut j = i;
             loop {
-                j = find_or_newline(data, j, t[0]);
-                if *data.get(j)? == b'\n' {
+                j = find_either(data, j, t[0], b'\n', usize::MAX).ok()?;
+                if data[j] == b'\n' {
                     return None;
                 }
                 if lit_at(data, j, t) {
