@@ -10,7 +10,7 @@ use std::io::Write;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tplab::log::chunk::InputSpec;
 use tplab::log::engine::{run, Action, EngineOpts, Group, Query};
-use tplab::log::format::{compile_string, from_arg, FormatChoice, LogFormat};
+use tplab::log::format::{compile_string, from_arg, presets, FormatChoice, LogFormat};
 use tplab::log::parse::{parse_fused, parse_line};
 use tplab::log::record::Ext;
 use tplab::testgen::formats::{convert, Layout, VHOST_TIMED};
@@ -158,5 +158,51 @@ fn queries(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsers, queries);
+/// Every preset on its example line (presets::EXAMPLES), repeated to
+/// 8 MiB (W3C: its header once, then the entry), against the fast path
+/// on the combined line inside the vhost_combined example. One line
+/// repeated is kinder to branch prediction than a real log: these rows
+/// compare the formats with each other, the generated logs above are
+/// the absolute figures.
+fn presets(c: &mut Criterion) {
+    const SIZE: usize = 8 << 20;
+    let repeat = |head: &str, line: &str| {
+        let mut d = head.as_bytes().to_vec();
+        while d.len() < SIZE {
+            d.extend_from_slice(line.as_bytes());
+            d.push(b'\n');
+        }
+        d
+    };
+    let mut g = c.benchmark_group("log_presets");
+    let vhost = presets::example("vhost_combined").unwrap();
+    let combined = &vhost[vhost.find(' ').unwrap() + 1..];
+    let fast = repeat("", combined);
+    g.throughput(Throughput::Bytes(fast.len() as u64));
+    g.bench_function("combined (fast path)", |b| b.iter(|| walk_fast(&fast)));
+    for (name, ex) in presets::EXAMPLES {
+        let (head, line) = match ex.rfind('\n') {
+            Some(k) => (&ex[..k + 1], &ex[k + 1..]),
+            None => ("", *ex),
+        };
+        let data = repeat(head, line);
+        let f = from_arg(name).unwrap().format;
+        let lines = data.split(|&b| b == b'\n').filter(|l| !l.is_empty() && !l.starts_with(b"#")).count();
+        assert_eq!(walk(&f, &data), lines * line_host(&f, head, line), "{name}: every line read");
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_function(*name, |b| b.iter(|| walk(&f, &data)));
+    }
+    g.finish();
+}
+
+/// The client address's length in the example's entry, as walk counts it.
+fn line_host(f: &LogFormat, head: &str, line: &str) -> usize {
+    let mut p = f.parser(None);
+    for h in head.lines() {
+        let _ = p.parse(h.as_bytes());
+    }
+    p.parse(line.as_bytes()).unwrap().unwrap().host.len()
+}
+
+criterion_group!(benches, parsers, queries, presets);
 criterion_main!(benches);

@@ -291,6 +291,11 @@ mod tests {
         ]
         .iter()
         .map(|(b, a)| (format!("{b}{MIDDLE}{a}"), true))
+        // nginx's spelling of the middle.
+        .chain([(
+            r#"$host:$server_port $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time"#.to_string(),
+            true,
+        )])
         // Quoted fields and lists around: the program's ops read them.
         .chain([
             (format!(r#"{MIDDLE} "%{{X-Forwarded-For}}i" %D"#), false),
@@ -299,7 +304,8 @@ mod tests {
         .collect();
         let ok: &[u8] = br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "ua""#;
         let middles: [&[u8]; 3] = [ok, br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5"#, b""];
-        let parts: [&[u8]; 40] = [
+        let parts: [&[u8]; 44] = [
+            b"123456", b"1234567", b"12345678", b"123456789",
             b"", b"a", b"www.example.org", b"a:443", b"443", b"65535", b"65536", b"0443", b"-", b"-1", b"--",
             b"12345678901234567890", b"9999999999999999999", b"0.004", b"1.5", b"0.010, 0.002", b"1 2", b"12\t",
             b"12\r", b"12\r\r", b"\r", b"a\nb", b"a b", b"a|b", b"[a]", b"a]", b"10.0.0.1, 10.0.0.2", b"x\x01",

@@ -82,6 +82,28 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// A line as each preset's server writes it (for W3C, its header lines
+/// first), for tests, benchmarks and readers of the presets' docs.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    ("vhost_combined", r#"www.example.org:80 192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8""#),
+    ("combinedio", r#"192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8" 120 1500"#),
+    ("xff_combined", r#"10.0.0.2, 85.181.35.98 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8""#),
+    ("traefik", r#"192.168.1.1 - - [08/Feb/2014:07:05:03 +0000] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8" 42 "router@docker" "http://10.0.0.5:80" 15ms"#),
+    ("alb", r#"https 2014-02-08T07:05:03.186641Z app/my-lb/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET https://www.example.com:443/truc.html?x=1 HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/1234" 1 2014-02-08T07:05:03.185000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#),
+    ("elb", r#"2014-02-08T07:05:03.508356Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/truc.html HTTP/1.1" "curl/7.38.0" - -"#),
+    ("s3", r#"79a59df900b949e5 awsexamplebucket1 [08/Feb/2014:07:05:03 +0000] 192.0.2.3 79a59df900b949e5 3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /truc.html?versioning HTTP/1.1" 200 - 113 - 7 - "-" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.2"#),
+    ("squid", "1391843103.450    120 192.168.0.68 TCP_MISS/200 507 GET http://www.example.com/truc.html - DIRECT/72.14.221.99 text/html"),
+    ("caddy", r#"{"level":"info","ts":1391843103.45,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"192.168.0.68","remote_port":"5000","proto":"HTTP/1.1","method":"GET","host":"a.test","uri":"/truc.html","headers":{"User-Agent":["curl/8"]}},"duration":0.0015,"size":5,"status":200}"#),
+    ("vcommon", r#"www.example.org 192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234"#),
+    ("main", r#"192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8" "203.0.113.9, 10.0.0.1""#),
+    ("w3c", "#Software: IIS\n#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n2014-02-08 07:05:03 192.168.0.1 GET /truc.html 200 31"),
+];
+
+/// The example of a preset (by its first name).
+pub fn example(name: &str) -> Option<&'static str> {
+    EXAMPLES.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+}
+
 /// The preset of this name (any of its names, case as listed or lower).
 pub fn find(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.names.iter().any(|n| *n == name || n.eq_ignore_ascii_case(name)))

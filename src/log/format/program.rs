@@ -6,7 +6,7 @@
 
 use super::around::Around;
 use super::fields::{count_or_dash, read_time, set_extra, Slot, TimeParts};
-use super::shape::{fast_combined, shape_of, Shape, COMBINED_ITEMS};
+use super::shape::{as_program, fast_combined, shape_of, window_len, Shape};
 use super::FormatError;
 use crate::log::parse::{fused_fields, parse_fused, ParseError, Reason};
 use crate::log::record::{Ext, Record, RequestLine, Rich};
@@ -143,12 +143,13 @@ impl Program {
         let has = |s: Slot| items.iter().any(|i| matches!(i, Item::Field(f) if f.slot == s));
         let shape = shape_of(&items, trailing_ok, squeeze);
         let around = match shape {
-            Shape::Embedded { at } => {
-                let Item::Lit(close) = &items[at + COMBINED_ITEMS - 1] else {
+            Shape::Embedded { at, dash } => {
+                let len = window_len(dash);
+                let Item::Lit(close) = &items[at + len - 1] else {
                     unreachable!("combined's window ends in its closing quote")
                 };
                 let mut after = vec![Item::Lit(close[1..].to_vec())];
-                after.extend_from_slice(&items[at + COMBINED_ITEMS..]);
+                after.extend_from_slice(&items[at + len..]);
                 Around::new(&items[..at], &normalize(after))
             }
             _ => None,
@@ -176,13 +177,13 @@ impl Program {
     /// Parses one line (without its `\n`; a trailing `\r` is ignored).
     pub fn parse<'a>(&self, line: &'a [u8]) -> Result<Rich<'a>, ParseError> {
         match self.shape {
-            Shape::Combined => {
-                if let Some(r) = fast_combined(line) {
+            Shape::Combined { dash } => {
+                if let Some(r) = fast_combined(line, dash) {
                     return Ok(r);
                 }
             }
-            Shape::Embedded { at } => {
-                if let Some(r) = self.parse_embedded(line, at) {
+            Shape::Embedded { at, dash } => {
+                if let Some(r) = self.parse_embedded(line, at, dash) {
                     return Ok(r);
                 }
             }
@@ -217,11 +218,11 @@ impl Program {
     #[inline(always)]
     pub fn shortcut<'a>(&self, data: &'a [u8], ext: &mut Ext<'a>) -> Option<(Record<'a>, usize)> {
         match self.shape {
-            Shape::Combined => parse_fused(data, 0),
-            Shape::Embedded { at } => match &self.around {
-                Some(a) => embedded_around(a, data, ext),
+            Shape::Combined { dash } => parse_fused(data, 0).and_then(|(rec, end)| Some((as_program(rec, dash)?, end))),
+            Shape::Embedded { at, dash } => match &self.around {
+                Some(a) => embedded_around(a, data, ext, dash),
                 None => {
-                    let (r, len) = self.embedded_from(data, at)?;
+                    let (r, len) = self.embedded_from(data, at, dash)?;
                     *ext = r.ext;
                     Some((r.rec, len))
                 }
@@ -230,14 +231,15 @@ impl Program {
         }
     }
 
-    /// A line whose middle is combined (items `at..at + 18`), one line
-    /// (without its `\n`); see [`Program::embedded_from`].
+    /// A line whose middle is combined (items `at..at + 18`, or 16 in
+    /// nginx's spelling), one line (without its `\n`); see
+    /// [`Program::embedded_from`].
     #[inline]
-    pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize) -> Option<Rich<'a>> {
+    pub(super) fn parse_embedded<'a>(&self, line: &'a [u8], at: usize, dash: bool) -> Option<Rich<'a>> {
         let mut ext = Ext::NONE;
         let r = match &self.around {
-            Some(a) => embedded_around(a, line, &mut ext).map(|(rec, len)| (Rich { rec, ext }, len)),
-            None => self.embedded_from(line, at),
+            Some(a) => embedded_around(a, line, &mut ext, dash).map(|(rec, len)| (Rich { rec, ext }, len)),
+            None => self.embedded_from(line, at, dash),
         };
         match r {
             Some((r, len)) if len == line.len() => Some(r),
@@ -253,7 +255,7 @@ impl Program {
     /// wrong. Fields before the middle are read in the open data: where
     /// they reach past a newline the line is declined.
     #[inline]
-    fn embedded_from<'a>(&self, data: &'a [u8], at: usize) -> Option<(Rich<'a>, usize)> {
+    fn embedded_from<'a>(&self, data: &'a [u8], at: usize, dash: bool) -> Option<(Rich<'a>, usize)> {
         if data.first().is_none_or(|&c| c == 0) {
             return None;
         }
@@ -264,10 +266,12 @@ impl Program {
         }
         // fused_fields stops at any newline: the middle is in this line.
         let (rec, n) = fused_fields(&data[i..])?;
+        let rec = as_program(rec, dash)?;
         let mut i = i + n;
         let end = memchr::memchr(b'\n', &data[i..]).map_or(data.len(), |k| i + k);
         let s = without_cr(&data[..end]);
-        let Op::Lit(close) = &self.ops[at + COMBINED_ITEMS - 1] else {
+        let len = window_len(dash);
+        let Op::Lit(close) = &self.ops[at + len - 1] else {
             return None;
         };
         // The closing quote was the fast path's; the rest of that literal
@@ -277,7 +281,7 @@ impl Program {
             return None;
         }
         i += tail.len();
-        let i = self.run(s, &mut r, i, at + COMBINED_ITEMS, self.ops.len()).ok()?;
+        let i = self.run(s, &mut r, i, at + len, self.ops.len()).ok()?;
         (i == s.len()).then_some((Rich { rec, ext: r.ext }, end))
     }
 
@@ -346,13 +350,14 @@ impl Program {
 /// fields around it read by `a`'s loops (see [`Program::embedded_from`]
 /// for what is declined).
 #[inline(always)]
-fn embedded_around<'a>(a: &Around, data: &'a [u8], ext: &mut Ext<'a>) -> Option<(Record<'a>, usize)> {
+fn embedded_around<'a>(a: &Around, data: &'a [u8], ext: &mut Ext<'a>, dash: bool) -> Option<(Record<'a>, usize)> {
     if data.first().is_none_or(|&c| c == 0) {
         return None;
     }
     let i = a.before(data, ext)?;
     // fused_fields stops at any newline: the middle is in this line.
     let (rec, n) = fused_fields(&data[i..])?;
+    let rec = as_program(rec, dash)?;
     let end = a.after(data, i + n, ext)?;
     Some((rec, end))
 }

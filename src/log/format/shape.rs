@@ -13,18 +13,20 @@
 use super::fields::{Slot, TimeSpec};
 use super::program::Item;
 use crate::log::parse::parse_fused;
-use crate::log::record::{Ext, Rich};
+use crate::log::record::{Ext, Record, Rich};
 
 /// A known shape a program can hand its lines to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Shape {
     /// The fields and literals of combined, nothing before or after.
-    Combined,
+    /// `dash`: nginx's spelling, a literal `-` where Apache has `%l`
+    /// (`$remote_addr - $remote_user [$time_local] ...`).
+    Combined { dash: bool },
     /// Combined's fields and literals starting at item `at`, with fields
     /// before or after them that only add to the record's extras (a
     /// virtual host and port before, a duration after: `vhost_combined`,
     /// `combined` + `%D`). The middle is read by the fast path's parser.
-    Embedded { at: usize },
+    Embedded { at: usize, dash: bool },
     /// Anything else: the general program.
     General,
 }
@@ -49,6 +51,29 @@ fn extra_only(s: &Slot) -> bool {
 /// Items in combined's window, the last literal of which may run on into
 /// what follows (`" ` before a trailing `%D`).
 pub(super) const COMBINED_ITEMS: usize = 18;
+
+/// Items in the window: two fewer in nginx's spelling (` - ` is one
+/// literal where Apache has ` `, `%l`, ` `).
+pub(super) const fn window_len(dash: bool) -> usize {
+    if dash {
+        COMBINED_ITEMS - 2
+    } else {
+        COMBINED_ITEMS
+    }
+}
+
+/// The fast path's record as the program gives it: in nginx's spelling
+/// the line must have `-` there, and the program has no ident field.
+#[inline(always)]
+pub(super) fn as_program(mut rec: Record<'_>, dash: bool) -> Option<Record<'_>> {
+    if dash {
+        if rec.ident != b"-" {
+            return None;
+        }
+        rec.ident = b"";
+    }
+    Some(rec)
+}
 
 /// The shape of normalized items (adjacent literals merged).
 pub(super) fn shape_of(items: &[Item], trailing_ok: bool, squeeze: bool) -> Shape {
@@ -82,38 +107,56 @@ pub(super) fn shape_of(items: &[Item], trailing_ok: bool, squeeze: bool) -> Shap
         P::L(b"\""),
     ];
     debug_assert_eq!(combined.len(), COMBINED_ITEMS);
-    let window_at = |at: usize| {
-        items.len() >= at + COMBINED_ITEMS
-            && items[at..at + COMBINED_ITEMS].iter().zip(&combined).enumerate().all(|(k, (i, p))| {
+    // nginx's spelling: host, " - ", user, then as Apache's.
+    let mut nginx: Vec<P> = vec![P::F(Slot::Host), P::L(b" - "), P::F(Slot::User)];
+    nginx.extend(combined[5..].iter().map(|p| match p {
+        P::F(s) => P::F(s.clone()),
+        P::L(l) => P::L(l),
+    }));
+    let window_at = |at: usize, pattern: &[P]| {
+        let n = pattern.len();
+        items.len() >= at + n
+            && items[at..at + n].iter().zip(pattern).enumerate().all(|(k, (i, p))| {
                 match (i, p) {
                     (Item::Field(f), P::F(s)) => f.slot == *s && !f.list,
                     // The closing quote may be followed by the suffix's text.
-                    (Item::Lit(l), P::L(w)) if k + 1 == COMBINED_ITEMS => {
-                        l.starts_with(w) && (l.len() == 1) == (at + COMBINED_ITEMS == items.len())
+                    (Item::Lit(l), P::L(w)) if k + 1 == n => {
+                        l.starts_with(w) && (l.len() == 1) == (at + n == items.len())
                     }
                     (Item::Lit(l), P::L(w)) => l.as_slice() == *w,
                     _ => false,
                 }
             })
     };
-    let Some(at) = (0..items.len()).find(|&a| window_at(a)) else {
+    let found = (0..items.len()).find_map(|a| {
+        if window_at(a, &combined) {
+            Some((a, false))
+        } else if window_at(a, &nginx) {
+            Some((a, true))
+        } else {
+            None
+        }
+    });
+    let Some((at, dash)) = found else {
         return Shape::General;
     };
-    if at == 0 && items.len() == COMBINED_ITEMS {
-        return Shape::Combined;
+    let len = window_len(dash);
+    debug_assert_eq!(len, if dash { nginx.len() } else { combined.len() });
+    if at == 0 && items.len() == len {
+        return Shape::Combined { dash };
     }
     // What stands around the window adds extras only, and text before it
     // ends in a literal (the host then starts right after it).
     let around_ok = items[..at]
         .iter()
-        .chain(&items[at + COMBINED_ITEMS..])
+        .chain(&items[at + len..])
         .all(|i| match i {
             Item::Field(f) => extra_only(&f.slot),
             Item::Lit(_) => true,
         });
     let before_ok = at == 0 || matches!(items[at - 1], Item::Lit(_));
     if around_ok && before_ok {
-        Shape::Embedded { at }
+        Shape::Embedded { at, dash }
     } else {
         Shape::General
     }
@@ -122,10 +165,10 @@ pub(super) fn shape_of(items: &[Item], trailing_ok: bool, squeeze: bool) -> Shap
 /// The record of a combined line read by the fast path, when it reads the
 /// whole of `line` (which has no `\n`; a trailing `\r` is allowed).
 #[inline(always)]
-pub(super) fn fast_combined(line: &[u8]) -> Option<Rich<'_>> {
+pub(super) fn fast_combined(line: &[u8], dash: bool) -> Option<Rich<'_>> {
     match parse_fused(line, 0) {
         Some((rec, end)) if end == line.len() => Some(Rich {
-            rec,
+            rec: as_program(rec, dash)?,
             ext: Ext::NONE,
         }),
         _ => None,
@@ -156,7 +199,7 @@ mod tests {
             "{:?}",
             String::from_utf8_lossy(line)
         );
-        fast_combined(line).is_some()
+        fast_combined(line, false).is_some()
     }
 
     #[test]
@@ -184,16 +227,24 @@ mod tests {
         ] {
             assert_eq!(program(f).shape, Shape::General, "{f}");
         }
-        assert_eq!(program(COMBINED).shape, Shape::Combined);
+        assert_eq!(program(COMBINED).shape, Shape::Combined { dash: false });
+        // nginx's spelling, alone and with extras around it.
+        assert_eq!(program(NGINX).shape, Shape::Combined { dash: true });
+        for (f, at) in [(format!("{NGINX} $request_time"), 0), (format!(r#"{NGINX} "$http_x_forwarded_for""#), 0), (format!("$host {NGINX}"), 2)] {
+            assert_eq!(program(&f).shape, Shape::Embedded { at, dash: true }, "{f}");
+        }
         for (f, at) in [
             (VHOST_D, 4),
             (r#"%v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i""#, 2),
             (r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D"#, 0),
             (r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i" %T"#, 0),
         ] {
-            assert_eq!(program(f).shape, Shape::Embedded { at }, "{f}");
+            assert_eq!(program(f).shape, Shape::Embedded { at, dash: false }, "{f}");
         }
     }
+
+    /// nginx's combined, as its log_format string spells it.
+    const NGINX: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
 
     /// Debian's vhost_combined with the time taken after it.
     const VHOST_D: &str = r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i" %D"#;
@@ -201,9 +252,13 @@ mod tests {
     #[test]
     fn embedded_combined_agrees_with_the_program() {
         let formats = [
-            VHOST_D,
-            r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#,
-            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i" %T"#,
+            VHOST_D.to_string(),
+            r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#.to_string(),
+            r#"%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i" %T"#.to_string(),
+            // nginx's spelling: the ident must be `-` and is not kept.
+            format!("$host:$server_port {NGINX} $request_time"),
+            format!(r#"$host:$server_port {NGINX} "$http_x_forwarded_for" $request_time"#),
+            format!("$host:$server_port {NGINX}"),
         ];
         let ok: &[u8] =
             br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "ua""#;
@@ -215,6 +270,8 @@ mod tests {
             br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 - "-" "-""#.to_vec(),
             br#"1.2.3.4 - - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5"#.to_vec(),
             br#"1.2.3.4  - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
+            br#"1.2.3.4 -- - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
+            br#"1.2.3.4 x - [08/Feb/2014:07:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
             br#"1.2.3.4 - - [31/Feb/2014:25:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "-""#.to_vec(),
             b"1.2.3.4 \xc3\xa9 - [08/Feb/2014:07:00:00 +0100] \"GET / HTTP/1.1\" 200 1 \"-\" \"\xff\t\"".to_vec(),
             b"\0\0\0".to_vec(),
@@ -223,7 +280,7 @@ mod tests {
         middles.push([&b"a".repeat(60)[..], &ok[7..]].concat());
         let befores: [&[u8]; 6] = [b"www.example.org:443 ", b"a:1 ", b":443 ", b"a:b ", b"a:443  ", b""];
         let afters: [&[u8]; 8] = [b" 1234", b" -", b"", b" 12 34", b" x", b" \"-\" 0.004", b" \"9.9.9.9, 10.0.0.1\" 1", b"\r"];
-        for f in formats {
+        for f in &formats {
             let p = program(f);
             let mut embedded = 0;
             for m in &middles {
@@ -259,7 +316,7 @@ mod tests {
             let r = p.parse(&line);
             assert_eq!(r, p.parse_general(&line), "{:?}", String::from_utf8_lossy(&line));
             if let Ok(r) = r {
-                read += p.parse_embedded(&line, 4).is_some() as usize;
+                read += p.parse_embedded(&line, 4, false).is_some() as usize;
                 assert_eq!(r.ext.micros, Some(k as u64));
                 assert_eq!(r.ext.port, Some(80 + (k % 2) as u16));
             }
@@ -293,7 +350,7 @@ mod tests {
             vhost.extend_from_slice(&[pre, line, post, b"\n"].concat());
             plain.extend_from_slice(&[line, if k % 5 == 0 { b"\r\n" } else { b"\n" }].concat());
         }
-        for (f, data) in [(VHOST_D, &vhost), (COMBINED, &plain)] {
+        for (f, data) in [(VHOST_D, &vhost), (COMBINED, &plain), (NGINX, &plain)] {
             let p = program(f);
             let (mut start, mut read) = (0, 0);
             // One Ext for the whole chunk, as the engine keeps it.

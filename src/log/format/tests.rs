@@ -196,18 +196,19 @@ fn hostile_lines_never_panic_and_never_leave_the_line() {
 /// One line of each preset, read by it and chosen for it from a sample.
 #[test]
 fn every_preset_reads_its_own_lines_and_is_detected() {
-    let samples: &[(&str, &str, &str, u16, Option<u64>)] = &[
-        ("vhost_combined", r#"www.example.org:80 192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8""#, "192.168.11.53", 200, None),
-        ("combinedio", r#"192.168.11.53 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8" 120 1500"#, "192.168.11.53", 200, None),
-        ("xff_combined", r#"10.0.0.2, 85.181.35.98 - - [08/Feb/2014:07:05:03 +0100] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8""#, "10.0.0.2", 200, None),
-        ("traefik", r#"192.168.1.1 - - [08/Feb/2014:07:05:03 +0000] "GET /truc.html HTTP/1.1" 200 1234 "-" "curl/8" 42 "router@docker" "http://10.0.0.5:80" 15ms"#, "192.168.1.1", 200, Some(15_000)),
-        ("alb", r#"https 2014-02-08T07:05:03.186641Z app/my-lb/50dc6c495c0c9188 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET https://www.example.com:443/truc.html?x=1 HTTP/1.1" "curl/7.46.0" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/my-targets/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "www.example.com" "arn:aws:acm:us-east-2:123456789012:certificate/1234" 1 2014-02-08T07:05:03.185000Z "authenticate,forward" "-" "-" "10.0.0.1:80" "200" "-" "-""#, "192.168.131.39", 200, Some(1000)),
-        ("elb", r#"2014-02-08T07:05:03.508356Z my-loadbalancer 192.168.131.39:2817 10.0.0.1:80 0.000073 0.001048 0.000057 200 200 0 29 "GET http://www.example.com:80/truc.html HTTP/1.1" "curl/7.38.0" - -"#, "192.168.131.39", 200, Some(1048)),
-        ("s3", r#"79a59df900b949e5 awsexamplebucket1 [08/Feb/2014:07:05:03 +0000] 192.0.2.3 79a59df900b949e5 3E57427F3EXAMPLE REST.GET.VERSIONING - "GET /truc.html?versioning HTTP/1.1" 200 - 113 - 7 - "-" "S3Console/0.4" - s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234= SigV4 ECDHE-RSA-AES128-GCM-SHA256 AuthHeader awsexamplebucket1.s3.us-west-1.amazonaws.com TLSV1.2"#, "192.0.2.3", 200, Some(7000)),
-        ("squid", "1391843103.450    120 192.168.0.68 TCP_MISS/200 507 GET http://www.example.com/truc.html - DIRECT/72.14.221.99 text/html", "192.168.0.68", 200, Some(120_000)),
-        ("caddy", r#"{"level":"info","ts":1391843103.45,"logger":"http.log.access","msg":"handled request","request":{"remote_ip":"192.168.0.68","remote_port":"5000","proto":"HTTP/1.1","method":"GET","host":"a.test","uri":"/truc.html","headers":{"User-Agent":["curl/8"]}},"duration":0.0015,"size":5,"status":200}"#, "192.168.0.68", 200, Some(1500)),
+    let samples: &[(&str, &str, u16, Option<u64>)] = &[
+        ("vhost_combined", "192.168.11.53", 200, None),
+        ("combinedio", "192.168.11.53", 200, None),
+        ("xff_combined", "10.0.0.2", 200, None),
+        ("traefik", "192.168.1.1", 200, Some(15_000)),
+        ("alb", "192.168.131.39", 200, Some(1000)),
+        ("elb", "192.168.131.39", 200, Some(1048)),
+        ("s3", "192.0.2.3", 200, Some(7000)),
+        ("squid", "192.168.0.68", 200, Some(120_000)),
+        ("caddy", "192.168.0.68", 200, Some(1500)),
     ];
-    for &(name, line, host, status, micros) in samples {
+    for &(name, host, status, micros) in samples {
+        let line = presets::example(name).unwrap();
         let f = from_arg(name).unwrap();
         assert_eq!(f.name, name);
         let r = rec(&f.format, line.as_bytes());
@@ -217,14 +218,27 @@ fn every_preset_reads_its_own_lines_and_is_detected() {
         let sample = format!("{line}\n{line}\n");
         assert_eq!(presets::detect(sample.as_bytes()).map(|p| p.name()), Some(name), "{name}");
     }
-    let w3c = "#Software: IIS\n#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n2014-02-08 07:05:03 192.168.0.1 GET /truc.html 200 31\n";
+    let w3c = format!("{}\n", presets::example("w3c").unwrap());
     assert_eq!(presets::detect(w3c.as_bytes()).map(|p| p.name()), Some("w3c"));
+    // Every preset but the fast path's has an example, which it reads.
+    for p in presets::PRESETS.iter().filter(|p| !p.format().is_fast()) {
+        let ex = presets::example(p.name()).unwrap_or_else(|| panic!("{}: no example", p.name()));
+        let f = p.format().format;
+        let mut parser = f.parser(None);
+        let mut read = 0;
+        for l in ex.lines() {
+            // W3C's header lines are no entries (its #Fields: sets the columns).
+            read += matches!(parser.parse(l.as_bytes()), Ok(Some(_))) as usize;
+        }
+        assert_eq!(read, 1, "{}", p.name());
+    }
     let combined = "1.2.3.4 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n";
     assert_eq!(presets::detect(combined.repeat(3).as_bytes()).map(|p| p.name()), None, "combined stays on the fast path");
     let main = "1.2.3.4 - - [08/Feb/2014:07:05:03 +0100] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\" \"203.0.113.9, 10.0.0.1\"\n";
     assert_eq!(presets::detect(main.repeat(3).as_bytes()).map(|p| p.name()), Some("main"), "nginx main keeps its X-Forwarded-For");
     assert!(from_arg("combined").unwrap().is_fast() && from_arg("common").unwrap().is_fast());
-    let s = suggest(&[samples[0].1.as_bytes(), samples[0].1.as_bytes()]).unwrap();
+    let v = presets::example("vhost_combined").unwrap().as_bytes();
+    let s = suggest(&[v, v]).unwrap();
     assert_eq!(s.name(), "vhost_combined");
 }
 
