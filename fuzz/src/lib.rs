@@ -759,7 +759,8 @@ pub mod log_format_compile {
 /// reads. Invariant: every field of a record is a slice of its line (or
 /// a constant such as `-`), and an error's column is inside the line.
 pub mod log_format_line {
-    use tplab::log::format::{from_arg, presets::PRESETS};
+    use tplab::log::format::{from_arg, presets::PRESETS, LogFormat};
+    use tplab::log::record::{Ext, Rich};
 
     fn inside(line: &[u8], field: &[u8]) -> bool {
         let (a, b) = (line.as_ptr() as usize, line.as_ptr() as usize + line.len());
@@ -779,6 +780,24 @@ pub mod log_format_line {
                 Err(_) => return,
             },
         };
+        if let LogFormat::Program(prog) = &f.format {
+            // The shortcuts (combined's fields by the fast path's parser,
+            // in the open data, one Ext for all lines as the engine keeps
+            // it) read what the general program reads, or decline.
+            let mut ext = Ext::NONE;
+            let mut start = 0;
+            while start < body.len() {
+                let end = body[start..].iter().position(|&b| b == b'\n').map_or(body.len(), |k| start + k);
+                let line = &body[start..end];
+                let general = prog.parse_general(line);
+                assert_eq!(prog.parse(line), general, "the shortcut differs from the program");
+                if let Some((rec, len)) = prog.shortcut(&body[start..], &mut ext) {
+                    assert_eq!(len, line.len(), "the shortcut's line end");
+                    assert_eq!(Ok(Rich { rec, ext }), general, "the shortcut differs from the program");
+                }
+                start = end + 1;
+            }
+        }
         let mut p = f.format.parser(None);
         for line in body.split(|&b| b == b'\n') {
             match p.parse(line) {
