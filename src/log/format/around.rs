@@ -12,7 +12,7 @@
 //! again and names the fault.
 
 use super::fields::{set_extra, Slot, Unit};
-use super::program::Item;
+use super::program::{lit_at, Item};
 use crate::log::record::Ext;
 use crate::log::swar::find_either;
 
@@ -130,24 +130,6 @@ fn line_end(data: &[u8], i: usize) -> Option<usize> {
         None | Some(b'\n') => Some(i),
         Some(b'\r') if data.get(i + 1).is_none_or(|&c| c == b'\n') => Some(i + 1),
         _ => None,
-    }
-}
-
-/// `s[i..]` starts with `l` (a few bytes: a loop, not a `memcmp` call).
-#[inline(always)]
-fn lit_at(s: &[u8], i: usize, l: &[u8]) -> bool {
-    match s.get(i..i + l.len()) {
-        Some(w) => {
-            let mut k = 0;
-            while k < l.len() {
-                if w[k] != l[k] {
-                    return false;
-                }
-                k += 1;
-            }
-            true
-        }
-        None => false,
     }
 }
 

@@ -396,7 +396,7 @@ fn quick_end(s: &[u8], i: usize, quick: Quick, term: Option<&[u8]>) -> Option<us
 /// `s[i..]` starts with the literal `l`; literals are a few bytes, so a
 /// plain loop beats a `memcmp` call.
 #[inline(always)]
-fn lit_at(s: &[u8], i: usize, l: &[u8]) -> bool {
+pub(super) fn lit_at(s: &[u8], i: usize, l: &[u8]) -> bool {
     match s.get(i..i + l.len()) {
         Some(w) => {
             let mut k = 0;
