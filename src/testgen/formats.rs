@@ -128,11 +128,12 @@ impl<W: Write> Write for Converter<W> {
             if self.pending.is_empty() {
                 self.one(&rest[..k]);
             } else {
-                self.pending.extend_from_slice(&rest[..k]);
-                let p = std::mem::take(&mut self.pending);
+                // A line begun in an earlier write.
+                let mut p = std::mem::take(&mut self.pending);
+                p.extend_from_slice(&rest[..k]);
                 self.one(&p);
+                p.clear();
                 self.pending = p;
-                self.pending.clear();
             }
             rest = &rest[k + 1..];
         }

@@ -23,14 +23,14 @@ enum Step {
     Lit(Box<[u8]>),
     /// A field and the literal that ends it (consumed with it); None: the
     /// field runs to the end of the line.
-    Field { slot: Slot, term: Option<Box<[u8]>>, number: Number },
+    Field { slot: Slot, term: Option<Box<[u8]>>, read: Read },
 }
 
 /// How a field is read first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Number {
+enum Read {
     /// Cut at its terminator and given to the setter.
-    No,
+    Cut,
     /// Cut at its terminator and stored as it is (a virtual host).
     Vhost,
     Port,
@@ -48,15 +48,15 @@ pub(super) struct Around {
 }
 
 /// How `s` is read first.
-fn number(s: &Slot) -> Number {
+fn read_of(s: &Slot) -> Read {
     match s {
-        Slot::Port => Number::Port,
-        Slot::Count => Number::Count,
-        Slot::Micros(Unit::Seconds) => Number::Micros(1_000_000),
-        Slot::Micros(Unit::Millis) => Number::Micros(1_000),
-        Slot::Micros(Unit::Micros) => Number::Micros(1),
-        Slot::Vhost | Slot::HostHeader => Number::Vhost,
-        _ => Number::No,
+        Slot::Port => Read::Port,
+        Slot::Count => Read::Count,
+        Slot::Micros(Unit::Seconds) => Read::Micros(1_000_000),
+        Slot::Micros(Unit::Millis) => Read::Micros(1_000),
+        Slot::Micros(Unit::Micros) => Read::Micros(1),
+        Slot::Vhost | Slot::HostHeader => Read::Vhost,
+        _ => Read::Cut,
     }
 }
 
@@ -87,12 +87,12 @@ fn steps(items: &[Item], at_end: bool) -> Option<Box<[Step]>> {
                 // A number's end is where its digits stop: the literal must
                 // not start with a digit or a dash.
                 let digits_end = term.as_ref().is_none_or(|t| !t[0].is_ascii_digit() && t[0] != b'-');
-                let number = match number(&f.slot) {
-                    Number::Port | Number::Count | Number::Micros(_) if !digits_end => Number::No,
-                    n => n,
+                let read = match read_of(&f.slot) {
+                    Read::Port | Read::Count | Read::Micros(_) if !digits_end => Read::Cut,
+                    r => r,
                 };
                 k += 1 + usize::from(term.is_some());
-                out.push(Step::Field { slot: f.slot.clone(), term, number });
+                out.push(Step::Field { slot: f.slot.clone(), term, read });
             }
         }
     }
@@ -143,17 +143,17 @@ fn read<'a>(steps: &[Step], data: &'a [u8], mut i: usize, ext: &mut Ext<'a>) -> 
                 }
                 i += l.len();
             }
-            Step::Field { slot, term, number } => {
-                match number {
-                    Number::No => {}
-                    Number::Vhost => {
+            Step::Field { slot, term, read } => {
+                match read {
+                    Read::Cut => {}
+                    Read::Vhost => {
                         let (e, next) = cut(data, i, term.as_deref())?;
                         ext.vhost = &data[i..e];
                         i = next;
                         continue;
                     }
                     _ => {
-                        if let Some(j) = number_at(data, i, *number, term.as_deref(), ext) {
+                        if let Some(j) = number_at(data, i, *read, term.as_deref(), ext) {
                             i = j;
                             continue;
                         }
@@ -201,7 +201,7 @@ fn cut(data: &[u8], i: usize, term: Option<&[u8]>) -> Option<(usize, usize)> {
 /// the value is anything else: the caller cuts the field and the setter
 /// decides.
 #[inline(always)]
-fn number_at(data: &[u8], i: usize, number: Number, term: Option<&[u8]>, ext: &mut Ext<'_>) -> Option<usize> {
+fn number_at(data: &[u8], i: usize, number: Read, term: Option<&[u8]>, ext: &mut Ext<'_>) -> Option<usize> {
     let ends = |j: usize| match term {
         Some(t) => lit_at(data, j, t).then_some(j + t.len()),
         None => line_end(data, j).map(|_| j),
@@ -209,8 +209,8 @@ fn number_at(data: &[u8], i: usize, number: Number, term: Option<&[u8]>, ext: &m
     if data.get(i) == Some(&b'-') {
         let next = ends(i + 1)?;
         match number {
-            Number::Port => ext.port = None,
-            Number::Micros(_) => ext.micros = None,
+            Read::Port => ext.port = None,
+            Read::Micros(_) => ext.micros = None,
             _ => {}
         }
         return Some(next);
@@ -233,8 +233,8 @@ fn number_at(data: &[u8], i: usize, number: Number, term: Option<&[u8]>, ext: &m
     }
     let next = ends(j)?;
     match number {
-        Number::Port => ext.port = Some(u16::try_from(n).ok()?),
-        Number::Micros(scale) => ext.micros = Some(n.saturating_mul(scale)),
+        Read::Port => ext.port = Some(u16::try_from(n).ok()?),
+        Read::Micros(scale) => ext.micros = Some(n.saturating_mul(scale)),
         _ => {}
     }
     Some(next)

@@ -211,6 +211,7 @@ impl Program {
     /// read, not by a scan before. None where the parser declines or the
     /// format has no such shape; the caller then cuts the line and
     /// [`Program::parse`] reads it and names any fault.
+    ///
     /// The fields beyond combined's are written to `ext`: each one the
     /// format names, on every line read, so one `Ext` (first
     /// [`Ext::NONE`]) serves a whole chunk. On None it may hold part of
